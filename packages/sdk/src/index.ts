@@ -1,0 +1,6 @@
+/**
+ * @mutual/sdk: the published library of mutual — wire contract, identity, verification,
+ * credentials, TLS helpers, CA client and errors. No native dependencies, no database drivers,
+ * and nothing here reads the environment or exits the process.
+ */
+export * from './errors/index.js';
