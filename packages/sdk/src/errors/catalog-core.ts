@@ -38,4 +38,16 @@ export const coreErrors = {
     message: 'A file could not be written.',
     doc: 'Writing an output file failed (permissions, disk full, file exists). Nothing was left half-written.',
   },
+  ERR_FILE_EXISTS: {
+    kind: 'refused',
+    status: 409,
+    message: 'The file already exists.',
+    doc: 'mutual never overwrites an existing key or certificate silently. Move the file away or pass `--force` where offered.',
+  },
+  ERR_FILE_TOO_LARGE: {
+    kind: 'usage',
+    status: 413,
+    message: 'The input file is too large.',
+    doc: 'An input file exceeds the size mutual accepts for its kind (certificates, CSRs, configuration).',
+  },
 } as const satisfies Record<string, ErrorSpec>;

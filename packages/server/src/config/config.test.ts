@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { caConfigJsonSchema, loadCaConfig } from './index.js';
+
+const good = `
+version: 1
+name: Example CA
+keys:
+  passphrase: { file: secrets/ca-passphrase }
+root: { certificate: root.crt, key: root.key }
+intermediate: { certificate: intermediate.crt, key: intermediate.key }
+store: { sqlite: { file: mutual.db } }
+defaults: { lifetime: 24h }
+policy:
+  server:
+    dns: { allow: ['localhost', '*.svc.example.com'] }
+    ip: { allow: ['127.0.0.0/8'] }
+    maxLifetime: 720h
+  client:
+    spiffe: { trustDomain: example.org, paths: ['/ns/*/sa/*'] }
+  both: {}
+`;
+
+const write = (text: string): string => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mutual-config-'));
+  const file = path.join(dir, 'ca.yaml');
+  writeFileSync(file, text);
+  return file;
+};
+
+describe('CA configuration', () => {
+  it('loads, applies defaults, resolves paths against the file and deep-freezes', () => {
+    const file = write(good);
+    const loaded = loadCaConfig(file);
+    expect(loaded.config.defaults.lifetime).toBe(86_400_000);
+    expect(loaded.config.defaults.keyType).toBe('p256');
+    expect(loaded.config.policy.server.maxLifetime).toBe(720 * 3_600_000);
+    expect(loaded.config.policy.both.dns.allow).toEqual([]);
+    expect(loaded.resolve('root.crt')).toBe(path.join(path.dirname(file), 'root.crt'));
+    expect(Object.isFrozen(loaded.config.policy.server.dns.allow)).toBe(true);
+    expect(() => {
+      (loaded.config.policy.server.dns.allow as string[]).push('evil.com');
+    }).toThrow();
+  });
+
+  it('reports every problem at once with its path, and rejects unknown keys', () => {
+    const bad = good
+      .replace('lifetime: 24h', 'lifetime: 24')
+      .replace("'*.svc.example.com'", "'*.com'")
+      .replace("'127.0.0.0/8'", "'127.0.0.1/8'")
+      .replace('both: {}', 'both: { colour: blue }');
+    try {
+      loadCaConfig(write(bad));
+      expect.unreachable();
+    } catch (err) {
+      const e = err as { code: string; details: { issues: { path: string }[] } };
+      expect(e.code).toBe('ERR_CONFIG_INVALID');
+      const paths = e.details.issues.map((i) => i.path);
+      expect(paths).toEqual(
+        expect.arrayContaining([
+          'defaults.lifetime',
+          'policy.server.dns.allow.1',
+          'policy.server.ip.allow.0',
+          'policy.both',
+        ]),
+      );
+    }
+  });
+
+  it('refuses a default lifetime longer than a profile allows, and YAML syntax errors with the line', () => {
+    expect(() => loadCaConfig(write(good.replace('lifetime: 24h', 'lifetime: 800h')))).toThrowError(
+      expect.objectContaining({ code: 'ERR_CONFIG_INVALID' }) as Error,
+    );
+    expect(() => loadCaConfig(write('version: 1\nname: [unclosed\n'))).toThrowError(/line/);
+    expect(() => loadCaConfig('/nonexistent/ca.yaml')).toThrowError(
+      expect.objectContaining({ code: 'ERR_CONFIG_NOT_FOUND' }) as Error,
+    );
+  });
+
+  it('docs/reference/ca-config.schema.json matches the schema (UPDATE_DOCS=1 regenerates it)', () => {
+    const file = new URL('../../../../docs/reference/ca-config.schema.json', import.meta.url);
+    const expected = JSON.stringify(caConfigJsonSchema(), null, 2) + '\n';
+    if (process.env['UPDATE_DOCS'] === '1') writeFileSync(file, expected);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+  });
+});

@@ -1,0 +1,23 @@
+/**
+ * config: configuration schemas (zod) → validated, normalized, cross-checked and deep-frozen
+ * typed config; every error reported at once with its path. Never reads the environment:
+ * secrets are references ({ file } or { env }) resolved by the caller with an env it is given.
+ */
+export {
+  caConfigSchema,
+  secretRefSchema,
+  KEY_TYPES,
+  type CaConfig,
+  type CaConfigInput,
+  type SecretRef,
+} from './ca-config.js';
+export {
+  loadCaConfig,
+  validateConfig,
+  parseConfigText,
+  deepFreeze,
+  type LoadedCaConfig,
+  type ConfigIssue,
+} from './load.js';
+export { parseDuration, formatDuration } from './duration.js';
+export { caConfigJsonSchema } from './json-schema.js';

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { caConfigSchema } from './ca-config.js';
+
+/** JSON Schema of ca.yaml for editors (docs/reference/ca-config.schema.json; a test keeps it in sync). */
+export function caConfigJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(caConfigSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'mutual CA configuration (ca.yaml)',
+  };
+}
