@@ -4,3 +4,5 @@
  * and nothing here reads the environment or exits the process.
  */
 export * from './errors/index.js';
+export * from './pem/index.js';
+export * from './keys/index.js';
