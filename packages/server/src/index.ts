@@ -3,4 +3,15 @@
  * store (SQLite and PostgreSQL), keys (issuer signers), config (validated, frozen configuration),
  * main (composition roots). Import each through its own index.ts.
  */
-export {};
+export * from './main/index.js';
+export {
+  loadCaConfig,
+  parseDuration,
+  formatDuration,
+  KEY_TYPES,
+  caConfigJsonSchema,
+  type CaConfig,
+} from './config/index.js';
+export { parseIp, LEAF_PROFILES, type LeafProfile, type IssuedCertificate, type RequestedNames } from './ca/index.js';
+export { parseCsr, type ParsedCsr } from './pki/index.js';
+export type { Store, CertificateRecord, CertificateState } from './store/index.js';

@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { registerCaCommands } from './ca.js';
+import { registerCertCommands } from './cert.js';
+import { registerUpCommand } from './up.js';
 
 /** Registers every `mutual` subcommand. One file per command group in this folder. */
-export function registerCommands(_program: Command, _ctx: CliContext): void {
-  // Command groups are added here as they land.
+export function registerCommands(program: Command, ctx: CliContext): void {
+  registerUpCommand(program, ctx);
+  registerCaCommands(program, ctx);
+  registerCertCommands(program, ctx);
 }

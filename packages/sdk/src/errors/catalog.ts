@@ -10,7 +10,7 @@ import type { ErrorSpec } from './types.js';
 /**
  * The one catalog of error codes. Each area keeps its codes in its own `catalog-<area>.ts`
  * and they are merged here; docs/reference/errors.md is generated from this object and a
- * test keeps the two in sync (`npm run docs:errors` rewrites the page).
+ * test keeps the two in sync (`npm run docs:generate` rewrites the page).
  */
 export const errorCatalog = {
   ...coreErrors,

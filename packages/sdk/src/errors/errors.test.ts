@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MutualError, errorCatalog, renderErrorsDoc } from './index.js';
 
 describe('error catalog', () => {
-  it('docs/reference/errors.md matches the catalog (run `npm run docs:errors` to regenerate)', () => {
+  it('docs/reference/errors.md matches the catalog (run `npm run docs:generate` to regenerate)', () => {
     const file = new URL('../../../../docs/reference/errors.md', import.meta.url);
     if (process.env['UPDATE_DOCS'] === '1') writeFileSync(file, renderErrorsDoc());
     expect(readFileSync(file, 'utf8')).toBe(renderErrorsDoc());

@@ -17,7 +17,7 @@ export function renderErrorsDoc(): string {
     'refused, 2 usage or configuration error); the HTTP API answers with the status below and',
     '`{ "error": { "code", "message", "details" } }`.',
     '',
-    'This page is generated from `packages/sdk/src/errors/catalog*.ts` by `npm run docs:errors`; a test fails when',
+    'This page is generated from `packages/sdk/src/errors/catalog*.ts` by `npm run docs:generate`; a test fails when',
     'the two differ.',
     '',
     '| code | kind | HTTP | exit | message | when and what to do |',

@@ -17,3 +17,18 @@ export {
   type RequestedNames,
 } from './policy.js';
 export { parseIp, parseCidr, cidrContains } from './ip.js';
+export {
+  createIssuanceService,
+  type IssuanceService,
+  type IssuanceServiceDeps,
+  type IssueRequest,
+  type IssuedCertificate,
+} from './issue.js';
+export type { CertificateStore, IssuerSigner, IssuanceIntent, Clock, RandomBytes } from './ports.js';
+export {
+  createCaHierarchy,
+  ROOT_LIFETIME_MS,
+  INTERMEDIATE_LIFETIME_MS,
+  type CaHierarchy,
+  type CaMaterial,
+} from './hierarchy.js';

@@ -1,0 +1,99 @@
+import type { Command } from 'commander';
+import { DEFAULT_ALLOW_DNS, initCa, openLocalCa, type PassphraseChoice } from '@mutual/server';
+import { MutualError, type KeyType } from '@mutual/sdk';
+import type { CliContext } from '../context.js';
+import { caDir, collect, keyTypeArg } from '../options.js';
+import { colonHex, json } from '../output/index.js';
+
+interface InitOptions {
+  dir?: string;
+  name: string;
+  keyType: KeyType;
+  passphraseFile?: string;
+  passphraseEnv?: string;
+  insecureNoPassphrase?: boolean;
+  trustDomain: string;
+  allowDns?: string[];
+  json?: boolean;
+}
+
+export function registerCaCommands(program: Command, ctx: CliContext): void {
+  const ca = program.command('ca').description('Create and inspect the certificate authority');
+
+  ca.command('init')
+    .description('Create a root and an intermediate CA, their encrypted keys, ca.yaml and the inventory database')
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option('--name <name>', 'CA name used in the certificates', 'mutual')
+    .option('--key-type <type>', 'CA key type: p256, p384, rsa2048, rsa3072, rsa4096, ed25519', keyTypeArg, 'p256')
+    .option('--passphrase-file <file>', 'encrypt the CA keys with the passphrase in this file')
+    .option('--passphrase-env <var>', 'encrypt the CA keys with the passphrase in this environment variable')
+    .option('--insecure-no-passphrase', 'store the CA keys unencrypted (development only)')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain the name policy allows', 'mutual.local')
+    .option('--allow-dns <pattern>', 'DNS pattern the policy allows (repeatable; replaces the defaults)', collect)
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nWithout --passphrase-file/--passphrase-env a random passphrase is generated into <dir>/secrets/ca-passphrase (mode 0600).',
+    )
+    .action(async (opts: InitOptions) => {
+      const chosen = [opts.passphraseFile, opts.passphraseEnv, opts.insecureNoPassphrase].filter(
+        (x) => x !== undefined,
+      );
+      if (chosen.length > 1) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+          message: 'Choose one of --passphrase-file, --passphrase-env and --insecure-no-passphrase.',
+        });
+      }
+      const passphrase: PassphraseChoice =
+        opts.passphraseFile !== undefined
+          ? { mode: 'file', file: opts.passphraseFile }
+          : opts.passphraseEnv !== undefined
+            ? { mode: 'env', env: opts.passphraseEnv }
+            : opts.insecureNoPassphrase === true
+              ? { mode: 'none' }
+              : { mode: 'generate' };
+      if (passphrase.mode === 'none') {
+        ctx.stderr(
+          '\n  WARNING: --insecure-no-passphrase stores the CA private keys UNENCRYPTED.\n' +
+            '  Anyone who can read them can issue certificates your services will trust. Development only.\n\n',
+        );
+      }
+      const result = await initCa({
+        dir: caDir(ctx, opts.dir),
+        name: opts.name,
+        keyType: opts.keyType,
+        passphrase,
+        trustDomain: opts.trustDomain,
+        allowDns: opts.allowDns ?? [...DEFAULT_ALLOW_DNS],
+        env: ctx.env,
+        now: ctx.now(),
+      });
+      if (opts.json === true) {
+        ctx.stdout(json(result));
+        return;
+      }
+      const lines = [
+        `Created CA "${opts.name}" in ${result.dir}`,
+        `  root certificate:  ${result.rootFile}`,
+        `  root fingerprint:  SHA256 ${colonHex(result.rootFingerprint)}`,
+        `  configuration:     ${result.configFile}`,
+      ];
+      if (result.passphraseFile !== null) {
+        lines.push(`  key passphrase:    ${result.passphraseFile} (generated; keep it off this disk in production)`);
+      }
+      lines.push('', 'Next: mutual cert issue localhost --profile server', '');
+      ctx.stdout(lines.join('\n'));
+    });
+
+  ca.command('fingerprint')
+    .description("Print the SHA-256 fingerprint of the CA's root certificate")
+    .option('--dir <dir>', 'CA directory')
+    .action(async (opts: { dir?: string }) => {
+      const local = await openLocalCa({ dir: caDir(ctx, opts.dir), env: ctx.env });
+      try {
+        ctx.stdout(`${local.rootFingerprint}\n`);
+      } finally {
+        await local.close();
+      }
+    });
+}

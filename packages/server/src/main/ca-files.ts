@@ -1,0 +1,60 @@
+/** The layout of a local CA directory, created by `mutual ca init` (docs/reference/cli.md). */
+export const CA_FILES = {
+  config: 'ca.yaml',
+  rootCert: 'root.crt',
+  rootKey: 'root.key',
+  intermediateCert: 'intermediate.crt',
+  intermediateKey: 'intermediate.key',
+  database: 'mutual.db',
+  secretsDir: 'secrets',
+  passphrase: 'secrets/ca-passphrase',
+} as const;
+
+export function renderCaConfig(input: {
+  name: string;
+  keyType: string;
+  passphrase: { file: string } | { env: string } | null;
+  trustDomain: string;
+  allowDns: readonly string[];
+}): string {
+  const pass =
+    input.passphrase === null
+      ? 'null # INSECURE: CA keys are stored unencrypted'
+      : 'file' in input.passphrase
+        ? `{ file: ${JSON.stringify(input.passphrase.file)} }`
+        : `{ env: ${JSON.stringify(input.passphrase.env)} }`;
+  const dns = JSON.stringify(input.allowDns);
+  const td = JSON.stringify(input.trustDomain);
+  const profile = (maxLifetime: string, email: boolean): string =>
+    [
+      `    dns: { allow: ${dns}, allowWildcards: false }`,
+      `    ip: { allow: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] }`,
+      `    spiffe: { trustDomain: ${td}, paths: ["/**"] }`,
+      email ? `    email: { allow: ["*@${input.trustDomain}"] }` : `    email: { allow: [] }`,
+      `    maxLifetime: ${maxLifetime}`,
+    ].join('\n');
+  return `# mutual CA configuration — reference: docs/reference/config.md, schema: docs/reference/ca-config.schema.json
+# Relative paths are resolved against this file's directory.
+version: 1
+name: ${JSON.stringify(input.name)}
+keys:
+  # Where the passphrase that encrypts root.key and intermediate.key comes from: { file: PATH } or { env: VAR }.
+  passphrase: ${pass}
+root: { certificate: root.crt, key: root.key }
+intermediate: { certificate: intermediate.crt, key: intermediate.key }
+store:
+  sqlite: { file: mutual.db }
+defaults:
+  lifetime: 24h
+  keyType: ${input.keyType}
+# Which names each profile may be issued. An empty allow-list admits nobody.
+# DNS patterns: "host.example.com", "*.example.com" (one label), "**.example.com" (one or more labels).
+policy:
+  server:
+${profile('2160h', false)}
+  client:
+${profile('2160h', true)}
+  both:
+${profile('2160h', false)}
+`;
+}

@@ -1,0 +1,293 @@
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  MutualError,
+  encodePem,
+  exportPrivateKeyPem,
+  isMutualError,
+  spkiSha256,
+  syncDirectory,
+  writeFileAtomic,
+  type KeyType,
+} from '@mutual/sdk';
+import {
+  LEAF_PROFILES,
+  compileProfilePolicy,
+  createCaHierarchy,
+  createIssuanceService,
+  type CaMaterial,
+  type Clock,
+  type CompiledProfilePolicy,
+  type IssuanceService,
+  type LeafProfile,
+  type RandomBytes,
+} from '../ca/index.js';
+import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
+import { loadIssuerFiles, resolveSecret } from '../keys/index.js';
+import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
+import { CA_FILES, renderCaConfig } from './ca-files.js';
+
+export type PassphraseChoice =
+  | { readonly mode: 'generate' }
+  | { readonly mode: 'file'; readonly file: string }
+  | { readonly mode: 'env'; readonly env: string }
+  | { readonly mode: 'none' };
+
+export interface InitCaOptions {
+  readonly dir: string;
+  readonly name: string;
+  readonly keyType: KeyType;
+  readonly passphrase: PassphraseChoice;
+  readonly trustDomain: string;
+  readonly allowDns: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly now: Date;
+  readonly random?: RandomBytes;
+}
+
+export interface InitCaResult {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly rootFile: string;
+  readonly rootFingerprint: string;
+  readonly intermediateFingerprint: string;
+  readonly passphraseFile: string | null;
+}
+
+export const DEFAULT_ALLOW_DNS = ['localhost', '**.localhost', '**.internal', '**.local', '**.test'] as const;
+
+const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
+const cryptoRandom: RandomBytes = (n) => randomBytes(n);
+
+async function readPassphrase(choice: PassphraseChoice, env: InitCaOptions['env']): Promise<string | null> {
+  switch (choice.mode) {
+    case 'none':
+      return null;
+    case 'generate':
+      return randomBytes(32).toString('base64url');
+    case 'env':
+      return resolveSecret({ env: choice.env }, { env, baseDir: process.cwd() });
+    case 'file':
+      return resolveSecret({ file: path.resolve(choice.file) }, { env, baseDir: process.cwd() });
+  }
+}
+
+/**
+ * Creates a CA directory: root + intermediate with new keys (encrypted at rest unless the caller
+ * explicitly chose none), ca.yaml and the SQLite inventory with both CA certificates recorded.
+ * Everything is built in a staging directory and renamed into place, so a failure leaves nothing.
+ */
+export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
+  const dir = path.resolve(options.dir);
+  if (await isNonEmptyDir(dir)) {
+    const hasCa = await fs.stat(path.join(dir, CA_FILES.config)).then(
+      () => true,
+      () => false,
+    );
+    throw hasCa
+      ? new MutualError('ERR_CA_ALREADY_EXISTS', { details: { dir } })
+      : new MutualError('ERR_FILE_EXISTS', {
+          message: 'The directory exists and is not empty.',
+          details: { file: dir },
+        });
+  }
+  const passphrase = await readPassphrase(options.passphrase, options.env);
+  const random = options.random ?? cryptoRandom;
+  const hierarchy = createCaHierarchy({ name: options.name, keyType: options.keyType, now: options.now, random });
+
+  const parent = path.dirname(dir);
+  await fs.mkdir(parent, { recursive: true });
+  const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(dir)}.init-`));
+  try {
+    await fs.chmod(staging, 0o700);
+    const key = (material: CaMaterial): string => exportPrivateKeyPem(material.privateKey, passphrase ?? undefined);
+    let passphraseRef: { file: string } | { env: string } | null = null;
+    if (options.passphrase.mode === 'generate' && passphrase !== null) {
+      await fs.mkdir(path.join(staging, CA_FILES.secretsDir), { mode: 0o700 });
+      await writeFileAtomic(path.join(staging, CA_FILES.passphrase), `${passphrase}\n`, {
+        mode: 0o600,
+        exclusive: true,
+      });
+      passphraseRef = { file: CA_FILES.passphrase };
+    } else if (options.passphrase.mode === 'file') {
+      passphraseRef = { file: path.resolve(options.passphrase.file) };
+    } else if (options.passphrase.mode === 'env') {
+      passphraseRef = { env: options.passphrase.env };
+    }
+    await writeFileAtomic(path.join(staging, CA_FILES.rootKey), key(hierarchy.root), { mode: 0o600, exclusive: true });
+    await writeFileAtomic(path.join(staging, CA_FILES.intermediateKey), key(hierarchy.intermediate), {
+      mode: 0o600,
+      exclusive: true,
+    });
+    await writeFileAtomic(path.join(staging, CA_FILES.rootCert), hierarchy.root.pem, { exclusive: true });
+    await writeFileAtomic(path.join(staging, CA_FILES.intermediateCert), hierarchy.intermediate.pem, {
+      exclusive: true,
+    });
+    await writeFileAtomic(
+      path.join(staging, CA_FILES.config),
+      renderCaConfig({
+        name: options.name,
+        keyType: options.keyType,
+        passphrase: passphraseRef,
+        trustDomain: options.trustDomain,
+        allowDns: options.allowDns,
+      }),
+      { mode: 0o600, exclusive: true },
+    );
+    // Validate what we wrote exactly as a later command will read it.
+    loadCaConfig(path.join(staging, CA_FILES.config));
+
+    const store = await openSqliteStore({ file: path.join(staging, CA_FILES.database) });
+    try {
+      for (const [profile, material, issuer] of [
+        ['root', hierarchy.root, hierarchy.root],
+        ['intermediate', hierarchy.intermediate, hierarchy.root],
+      ] as const) {
+        const cn = `${options.name} ${profile === 'root' ? 'Root' : 'Intermediate'} CA`;
+        await store.reserveSerial({
+          serial: material.serial,
+          issuerFingerprint: sha256(issuer.der),
+          profile,
+          subject: `CN=${cn}`,
+          commonName: cn,
+          identityKind: 'none',
+          identity: null,
+          sans: { dns: [], ip: [], uri: [], email: [] },
+          keyType: options.keyType,
+          notBefore: material.notBefore,
+          notAfter: material.notAfter,
+          requester: 'ca-init',
+          createdAt: options.now,
+        });
+        await store.completeIssuance(material.serial, {
+          pem: material.pem,
+          fingerprintSha256: sha256(material.der),
+          spkiSha256: spkiSha256(createPublicKey(material.privateKey)),
+          issuedAt: options.now,
+        });
+      }
+    } finally {
+      await store.close();
+    }
+
+    await syncDirectory(staging);
+    if (await exists(dir)) await fs.rmdir(dir); // an existing empty directory is replaced
+    await fs.rename(staging, dir);
+    await syncDirectory(parent);
+  } catch (err) {
+    await fs.rm(staging, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    dir,
+    configFile: path.join(dir, CA_FILES.config),
+    rootFile: path.join(dir, CA_FILES.rootCert),
+    rootFingerprint: sha256(hierarchy.root.der),
+    intermediateFingerprint: sha256(hierarchy.intermediate.der),
+    passphraseFile: options.passphrase.mode === 'generate' ? path.join(dir, CA_FILES.passphrase) : null,
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function isNonEmptyDir(p: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(p)).length > 0;
+  } catch (err) {
+    if (isMutualError(err)) throw err;
+    return false;
+  }
+}
+
+export interface LocalCa {
+  readonly loaded: LoadedCaConfig;
+  readonly store: Store;
+  readonly issuance: IssuanceService;
+  readonly rootDer: Uint8Array;
+  readonly intermediateDer: Uint8Array;
+  readonly rootPem: string;
+  readonly rootFingerprint: string;
+  readonly policies: Readonly<Record<LeafProfile, CompiledProfilePolicy>>;
+  close(): Promise<void>;
+}
+
+/** Opens the CA in a directory: config validated, keys decrypted and matched, store migrated. */
+export async function openLocalCa(options: {
+  dir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  clock?: Clock;
+  random?: RandomBytes;
+}): Promise<LocalCa> {
+  const configFile = path.join(path.resolve(options.dir), CA_FILES.config);
+  if (!(await exists(configFile)))
+    throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(options.dir) } });
+  const loaded = loadCaConfig(configFile);
+  const { config } = loaded;
+  const passphrase =
+    config.keys.passphrase === null
+      ? null
+      : await resolveSecret(config.keys.passphrase, { env: options.env, baseDir: loaded.baseDir });
+  const files = (f: { certificate: string; key: string }): { certificate: string; key: string } => ({
+    certificate: loaded.resolve(f.certificate),
+    key: loaded.resolve(f.key),
+  });
+  const root = await loadIssuerFiles(files(config.root), passphrase);
+  const intermediate = await loadIssuerFiles(files(config.intermediate), passphrase);
+
+  const store =
+    'sqlite' in config.store
+      ? await openSqliteStore({ file: loaded.resolve(config.store.sqlite.file) })
+      : await openPostgresStore({
+          connectionString: await resolveSecret(config.store.postgres.connectionString, {
+            env: options.env,
+            baseDir: loaded.baseDir,
+          }),
+        });
+
+  const policies = Object.fromEntries(
+    LEAF_PROFILES.map((p) => {
+      const pol = config.policy[p];
+      return [
+        p,
+        compileProfilePolicy(p, {
+          dns: pol.dns,
+          ip: pol.ip,
+          spiffe: pol.spiffe,
+          email: pol.email,
+          maxLifetimeMs: pol.maxLifetime,
+          keyTypes: pol.keyTypes,
+        }),
+      ];
+    }),
+  ) as Record<LeafProfile, CompiledProfilePolicy>;
+
+  const issuance = createIssuanceService({
+    store,
+    issuer: {
+      certificateDer: intermediate.certificateDer,
+      chainDer: [root.certificateDer],
+      privateKey: intermediate.privateKey,
+    },
+    policies,
+    defaultLifetimeMs: config.defaults.lifetime,
+    clock: options.clock ?? { now: () => new Date() },
+    random: options.random ?? cryptoRandom,
+  });
+  return {
+    loaded,
+    store,
+    issuance,
+    rootDer: root.certificateDer,
+    intermediateDer: intermediate.certificateDer,
+    rootPem: encodePem(root.certificateDer, 'CERTIFICATE'),
+    rootFingerprint: sha256(root.certificateDer),
+    policies,
+    close: () => store.close(),
+  };
+}
