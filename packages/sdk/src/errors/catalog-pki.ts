@@ -1,4 +1,95 @@
 import type { ErrorSpec } from './types.js';
 
 /** Error codes of certificate building, CSR parsing, profiles and lint (server/pki). */
-export const pkiErrors = {} as const satisfies Record<string, ErrorSpec>;
+export const pkiErrors = {
+  ERR_CSR_MALFORMED: {
+    kind: 'usage',
+    status: 400,
+    message: 'The certificate signing request is malformed.',
+    doc: 'The CSR is not one strict-DER PKCS#10 request (PEM "CERTIFICATE REQUEST" or DER): truncated, trailing bytes, bad structure, or a requested name with a NUL, CR, LF or non-ASCII byte. Regenerate it (for example `mutual csr` or `openssl req -new`).',
+  },
+  ERR_CSR_TOO_LARGE: {
+    kind: 'usage',
+    status: 413,
+    message: 'The certificate signing request is too large.',
+    doc: 'The CSR exceeds the size cap (64 KiB by default). Real requests are a few kilobytes; check what is being sent.',
+  },
+  ERR_CSR_SIGNATURE_INVALID: {
+    kind: 'refused',
+    status: 422,
+    message: 'The certificate signing request signature does not verify.',
+    doc: 'Proof of possession failed: the CSR was not signed by the private key of the public key it carries (or it was altered). Sign the CSR with the key the certificate is for.',
+  },
+  ERR_CSR_WEAK_SIGNATURE: {
+    kind: 'refused',
+    status: 422,
+    message: 'The certificate signing request uses a weak signature algorithm.',
+    doc: 'MD5 and SHA-1 signatures are refused. Sign the CSR with SHA-256 or better (ECDSA, RSA PKCS#1 v1.5 or PSS) or with Ed25519.',
+  },
+  ERR_CSR_SIGNATURE_UNSUPPORTED: {
+    kind: 'refused',
+    status: 422,
+    message: 'The certificate signing request uses an unsupported signature algorithm.',
+    doc: 'The CSR signature algorithm is not one mutual verifies (ECDSA with SHA-256/384/512, RSA PKCS#1 v1.5 or PSS with SHA-256/384/512, Ed25519), or does not fit the key. details.algorithm names it.',
+  },
+  ERR_CSR_NAME_UNSUPPORTED: {
+    kind: 'refused',
+    status: 422,
+    message: 'The certificate signing request asks for a kind of name mutual does not issue.',
+    doc: 'The CSR subjectAltName holds an otherName, directoryName, x400Address, ediPartyName or registeredID. mutual issues DNS, IP, URI and email names only; remove the others.',
+  },
+  ERR_PKI_NAME_INVALID: {
+    kind: 'usage',
+    status: 400,
+    message: 'A certificate name is invalid.',
+    doc: 'A DNS name, IP address, URI, SPIFFE ID or email address is malformed, too long or an unsafe wildcard (only `*.` as the whole leftmost label, with two labels after it). details.type, details.name and details.reason say which and why.',
+  },
+  ERR_PKI_NAMES_EMPTY: {
+    kind: 'usage',
+    status: 400,
+    message: 'A leaf certificate needs at least one name.',
+    doc: 'Server and client certificates are issued for at least one DNS name, IP address, URI (SPIFFE ID) or email address. Ask for one.',
+  },
+  ERR_PKI_SUBJECT_INVALID: {
+    kind: 'usage',
+    status: 400,
+    message: 'The certificate subject is invalid.',
+    doc: 'A subject attribute is empty, longer than 64 characters, has control characters, the country is not two uppercase letters, a CA subject is empty, or a leaf common name is not one of its names. details.field names it.',
+  },
+  ERR_PKI_PROFILE_INVALID: {
+    kind: 'usage',
+    status: 400,
+    message: 'The certificate profile does not fit the request.',
+    doc: 'The profile is unknown, a root is not self-signed (or a non-root is), or an option is given that the profile does not take (a path length on a leaf). details.reason says which.',
+  },
+  ERR_PKI_LIFETIME_INVALID: {
+    kind: 'usage',
+    status: 400,
+    message: 'The certificate lifetime is invalid.',
+    doc: 'The lifetime is zero, negative or longer than 50 years, the backdate is outside 0–60 s, a date is invalid, or notBefore is not before notAfter. Fix the configured lifetime.',
+  },
+  ERR_PKI_SERIAL_INVALID: {
+    kind: 'internal',
+    status: 500,
+    message: 'The certificate serial number is invalid.',
+    doc: 'A serial number is not a positive DER INTEGER of 1 to 20 octets, or the random source returned too few or constant bytes. This is a bug or a broken random source; please report it.',
+  },
+  ERR_PKI_ISSUER_EXPIRED: {
+    kind: 'unavailable',
+    status: 503,
+    message: 'The issuing CA certificate is expired or not yet valid.',
+    doc: 'The issuer certificate is not valid at the time of issuance (or expires within a second), so nothing can be issued under it. Rotate the intermediate (`mutual ca rotate`) or check the clock.',
+  },
+  ERR_PKI_ISSUER_INVALID: {
+    kind: 'config',
+    status: 500,
+    message: 'The issuing CA certificate or key cannot issue.',
+    doc: 'The issuer certificate is malformed, is not a CA, has no keyCertSign usage or no subject key identifier, or its private key does not match its public key. Check the CA files.',
+  },
+  ERR_PKI_LINT_FAILED: {
+    kind: 'internal',
+    status: 500,
+    message: 'An issued certificate failed the certificate lint.',
+    doc: 'mutual checks every certificate it builds before returning it; one broke a rule, so it was discarded and nothing was issued. This is a bug: details.findings lists the rules; please report it.',
+  },
+} as const satisfies Record<string, ErrorSpec>;

@@ -1,0 +1,29 @@
+/**
+ * pki: builds and signs X.509 certificates by profile, parses and checks CSRs, lints what it builds.
+ * It is pure: it never reads a clock, files, the network or a global random source — `now` and
+ * random bytes are arguments — and it never copies a CSR's extensions into a certificate.
+ */
+export {
+  buildCertificate,
+  expectedExtKeyUsage,
+  expectedKeyUsage,
+  isCaProfile,
+  PROFILES,
+  type BuildCertificateInput,
+  type BuiltCertificate,
+  type Issuer,
+  type Profile,
+} from './certificate.js';
+export { issueCertificate, sha256Hex } from './issue.js';
+export { lintCertificate, type LintFinding, type LintInput } from './lint.js';
+export { parseCsr, DEFAULT_MAX_CSR_BYTES, type ParsedCsr, type ParseCsrOptions } from './csr.js';
+export { generateSerial } from './serial.js';
+export {
+  computeValidity,
+  DEFAULT_BACKDATE_MS,
+  MAX_BACKDATE_MS,
+  MAX_LIFETIME_MS,
+  type Validity,
+  type ValidityInput,
+} from './validity.js';
+export { validateNames, type DistinguishedName, type SubjectNames, type ValidatedNames } from './names.js';
