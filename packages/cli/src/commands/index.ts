@@ -3,10 +3,12 @@ import type { CliContext } from '../context.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
 import { registerUpCommand } from './up.js';
+import { registerVerifyCommand } from './verify.js';
 
 /** Registers every `mutual` subcommand. One file per command group in this folder. */
 export function registerCommands(program: Command, ctx: CliContext): void {
   registerUpCommand(program, ctx);
   registerCaCommands(program, ctx);
   registerCertCommands(program, ctx);
+  registerVerifyCommand(program, ctx);
 }

@@ -100,8 +100,7 @@ export interface Cert {
   readonly nameConstraints: NameConstraints | undefined;
   readonly subjectKeyId: Uint8Array | undefined;
   readonly authorityKeyId:
-    | { readonly keyId: Uint8Array | undefined; readonly hasIssuer: boolean; readonly hasSerial: boolean }
-    | undefined;
+    { readonly keyId: Uint8Array | undefined; readonly hasIssuer: boolean; readonly hasSerial: boolean } | undefined;
   readonly selfIssued: boolean;
 }
 
@@ -387,10 +386,14 @@ export function parseCertificate(der: Uint8Array): Cert {
 /** A short, readable subject for reasons (CN if any, else the first attribute, else "(empty)"). */
 export function describeName(n: Name): string {
   const parts: string[] = [];
-  for (const rdn of n.rdns) {
+  let len = 0;
+  outer: for (const rdn of n.rdns) {
     for (const a of rdn) {
       const label = ATTR_LABELS[a.oid] ?? a.oid;
-      parts.push(`${label}=${a.text ?? '#' + hex(a.value)}`);
+      const part = `${label}=${a.text ?? '#' + hex(a.value)}`;
+      parts.push(part);
+      len += part.length + 2;
+      if (len > 200) break outer;
     }
   }
   const s = parts.join(', ');

@@ -34,6 +34,9 @@ const NEVER_CRITICAL: Readonly<Record<string, string>> = {
   [OID.freshestCrl]: 'freshest CRL',
 };
 
+/** Most SAN entries, subject attributes or name-constraint subtrees one certificate may carry. */
+export const MAX_NAMES = 1024;
+
 const commonMemo = new WeakMap<Cert, readonly Problem[]>();
 const keyMemo = new WeakMap<Cert, KeyCheck>();
 
@@ -54,6 +57,18 @@ export function commonProblems(cert: Cert, minRsaBits: number): readonly Problem
   const p = (code: ReasonCode, message: string): void => {
     out.push({ code, message });
   };
+  // Size guards first: a certificate built to make name checks quadratic is refused outright.
+  const sanCount = cert.subjectAltNames?.length ?? 0;
+  const attrCount = cert.subject.rdns.reduce((n, r) => n + r.length, 0);
+  const ncCount = (cert.nameConstraints?.permitted?.length ?? 0) + (cert.nameConstraints?.excluded?.length ?? 0);
+  if (sanCount > MAX_NAMES || attrCount > MAX_NAMES || ncCount > MAX_NAMES) {
+    p(
+      'NAME_CONSTRAINT_TOO_COMPLEX',
+      `certificate carries ${Math.max(sanCount, attrCount, ncCount)} names or constraints (limit ${MAX_NAMES})`,
+    );
+    commonMemo.set(cert, out);
+    return out;
+  }
   if (cert.version !== 3) p('UNSUPPORTED_VERSION', `certificate is X.509 v${cert.version}; only v3 is accepted`);
   const serialNegative = ((cert.serial[0] as number) & 0x80) !== 0;
   if (serialNegative) p('SERIAL_INVALID', 'serial number is negative');
@@ -63,7 +78,8 @@ export function commonProblems(cert: Cert, minRsaBits: number): readonly Problem
   if (!bytesEqual(cert.tbsSigAlg.der, cert.sigAlg.der)) {
     p('SIGNATURE_ALGORITHM_MISMATCH', 'the signed and the outer signature algorithms differ');
   }
-  if (cert.duplicateExtension !== undefined) p('DUPLICATE_EXTENSION', `extension ${cert.duplicateExtension} appears twice`);
+  if (cert.duplicateExtension !== undefined)
+    p('DUPLICATE_EXTENSION', `extension ${cert.duplicateExtension} appears twice`);
   for (const e of cert.extensions) {
     const never = NEVER_CRITICAL[e.oid];
     if (e.critical && never) p('EXTENSION_CRITICALITY', `${never} extension is marked critical`);
@@ -98,7 +114,8 @@ export function commonProblems(cert: Cert, minRsaBits: number): readonly Problem
   if (cert.nameConstraints) {
     const nc = cert.nameConstraints;
     if (!isCa) p('EXTENSION_INVALID', 'name constraints on a certificate that is not a CA');
-    if (!nc.permitted && !nc.excluded) p('NAME_CONSTRAINT_INVALID', 'name constraints with neither permitted nor excluded subtrees');
+    if (!nc.permitted && !nc.excluded)
+      p('NAME_CONSTRAINT_INVALID', 'name constraints with neither permitted nor excluded subtrees');
     if (nc.badSubtree) p('NAME_CONSTRAINT_INVALID', 'name constraint uses minimum or maximum');
     for (const c of [...(nc.permitted ?? []), ...(nc.excluded ?? [])]) {
       if (!constraintValid(c)) {
@@ -141,10 +158,16 @@ export function akiProblems(cert: Cert, anchor: boolean): Problem[] {
   }
   if (anchor && cert.selfIssued) {
     if (aki.hasIssuer || aki.hasSerial) {
-      out.push({ code: 'EXTENSION_INVALID', message: 'self-issued anchor names an issuer in its authority key identifier' });
+      out.push({
+        code: 'EXTENSION_INVALID',
+        message: 'self-issued anchor names an issuer in its authority key identifier',
+      });
     }
     if (aki.keyId && cert.subjectKeyId && !bytesEqual(aki.keyId, cert.subjectKeyId)) {
-      out.push({ code: 'EXTENSION_INVALID', message: 'self-issued anchor: authority key identifier differs from its subject key identifier' });
+      out.push({
+        code: 'EXTENSION_INVALID',
+        message: 'self-issued anchor: authority key identifier differs from its subject key identifier',
+      });
     }
   }
   return out;
@@ -161,7 +184,8 @@ export function issuerProblems(cert: Cert, anchor: boolean): Problem[] {
   if (cert.keyUsage !== undefined && !hasKu(cert.keyUsage, KU.keyCertSign)) {
     out.push({ code: 'ISSUER_KEY_USAGE', message: 'issuer keyUsage lacks keyCertSign' });
   }
-  if (cert.subject.rdns.length === 0) out.push({ code: 'SUBJECT_INVALID', message: 'CA certificate has an empty subject' });
+  if (cert.subject.rdns.length === 0)
+    out.push({ code: 'SUBJECT_INVALID', message: 'CA certificate has an empty subject' });
   return out;
 }
 

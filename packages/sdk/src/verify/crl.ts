@@ -4,7 +4,22 @@
  * unsupported, which makes a chain that depends on them fail closed.
  */
 import { createHash } from 'node:crypto';
-import { Malformed, Reader, T, bytes, children, decBitString, decBool, decOid, decSmallUint, decTime, hex, intBytes, single, whole } from './der.js';
+import {
+  Malformed,
+  Reader,
+  T,
+  bytes,
+  children,
+  decBitString,
+  decBool,
+  decOid,
+  decSmallUint,
+  decTime,
+  hex,
+  intBytes,
+  single,
+  whole,
+} from './der.js';
 import { parseAlgId, type AlgId, type Name } from './certificate.js';
 import { parseName } from './certificate.js';
 import { OID } from './oids.js';
@@ -30,7 +45,10 @@ export interface Crl {
   readonly onlyCaCerts: boolean;
 }
 
-function parseExts(buf: Uint8Array, seq: ReturnType<typeof single>): { oid: string; critical: boolean; value: Uint8Array }[] {
+function parseExts(
+  buf: Uint8Array,
+  seq: ReturnType<typeof single>,
+): { oid: string; critical: boolean; value: Uint8Array }[] {
   const out: { oid: string; critical: boolean; value: Uint8Array }[] = [];
   const seen = new Set<string>();
   for (const e of children(buf, seq)) {

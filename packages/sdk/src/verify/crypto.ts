@@ -18,7 +18,8 @@ export interface KeyInfo {
   readonly curve?: string;
 }
 
-export type KeyCheck = { ok: true; info: KeyInfo } | { ok: false; code: 'WEAK_KEY' | 'UNSUPPORTED_KEY'; detail: string };
+export type KeyCheck =
+  { ok: true; info: KeyInfo } | { ok: false; code: 'WEAK_KEY' | 'UNSUPPORTED_KEY'; detail: string };
 
 const NULL_DER = Uint8Array.of(0x05, 0x00);
 const CURVES: Readonly<Record<string, string>> = {
@@ -101,7 +102,9 @@ export type SigAlg =
   | { kind: 'ed25519' }
   | { kind: 'ed448' };
 
-export type SigAlgCheck = { ok: true; alg: SigAlg } | { ok: false; code: 'WEAK_SIGNATURE_ALGORITHM' | 'UNSUPPORTED_SIGNATURE_ALGORITHM'; detail: string };
+export type SigAlgCheck =
+  | { ok: true; alg: SigAlg }
+  | { ok: false; code: 'WEAK_SIGNATURE_ALGORITHM' | 'UNSUPPORTED_SIGNATURE_ALGORITHM'; detail: string };
 
 const RSA_HASH: Readonly<Record<string, string>> = {
   [OID.sha256WithRsa]: 'sha256',
@@ -131,7 +134,8 @@ const HASH_BY_OID: Readonly<Record<string, [string, number]>> = {
 
 /** Judges a signature AlgorithmIdentifier (the algorithm and the exact encoding of its parameters). */
 export function checkSigAlg(alg: AlgId): SigAlgCheck {
-  if (WEAK.has(alg.oid)) return { ok: false, code: 'WEAK_SIGNATURE_ALGORITHM', detail: `signature algorithm ${alg.oid} is too weak` };
+  if (WEAK.has(alg.oid))
+    return { ok: false, code: 'WEAK_SIGNATURE_ALGORITHM', detail: `signature algorithm ${alg.oid} is too weak` };
   const rsaHash = RSA_HASH[alg.oid];
   if (rsaHash) {
     if (alg.params && !bytesEqual(alg.params, NULL_DER)) {
@@ -141,11 +145,13 @@ export function checkSigAlg(alg: AlgId): SigAlgCheck {
   }
   const ecHash = EC_HASH[alg.oid];
   if (ecHash) {
-    if (alg.params) return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: 'ECDSA signature with parameters' };
+    if (alg.params)
+      return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: 'ECDSA signature with parameters' };
     return { ok: true, alg: { kind: 'ec', hash: ecHash } };
   }
   if (alg.oid === OID.ed25519 || alg.oid === OID.ed448) {
-    if (alg.params) return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: 'EdDSA signature with parameters' };
+    if (alg.params)
+      return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: 'EdDSA signature with parameters' };
     return { ok: true, alg: { kind: alg.oid === OID.ed25519 ? 'ed25519' : 'ed448' } };
   }
   if (alg.oid === OID.rsaPss) {
@@ -155,7 +161,11 @@ export function checkSigAlg(alg: AlgId): SigAlgCheck {
       return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: 'RSASSA-PSS parameters do not parse' };
     }
   }
-  return { ok: false, code: 'UNSUPPORTED_SIGNATURE_ALGORITHM', detail: `signature algorithm ${alg.oid} is not supported` };
+  return {
+    ok: false,
+    code: 'UNSUPPORTED_SIGNATURE_ALGORITHM',
+    detail: `signature algorithm ${alg.oid} is not supported`,
+  };
 }
 
 function parsePss(params: Uint8Array | undefined): SigAlgCheck {
@@ -174,7 +184,8 @@ function parsePss(params: Uint8Array | undefined): SigAlgCheck {
   const hashAlg = parseAlgId(params, hr.next(T.SEQUENCE));
   hr.done();
   const hash = HASH_BY_OID[hashAlg.oid];
-  if (!hash) return { ok: false, code: 'WEAK_SIGNATURE_ALGORITHM', detail: `RSASSA-PSS hash ${hashAlg.oid} is not allowed` };
+  if (!hash)
+    return { ok: false, code: 'WEAK_SIGNATURE_ALGORITHM', detail: `RSASSA-PSS hash ${hashAlg.oid} is not allowed` };
   if (hashAlg.params && !bytesEqual(hashAlg.params, NULL_DER)) return bad('RSASSA-PSS hash parameters');
   const mr = Reader.of(params, m);
   const mgf = parseAlgId(params, mr.next(T.SEQUENCE));

@@ -309,7 +309,12 @@ export function dirString(buf: Uint8Array, t: Tlv): string | undefined {
       if (b.length % 4) throw new Malformed('UniversalString length');
       let s = '';
       for (let i = 0; i < b.length; i += 4) {
-        const cp = (((b[i] as number) << 24) | ((b[i + 1] as number) << 16) | ((b[i + 2] as number) << 8) | (b[i + 3] as number)) >>> 0;
+        const cp =
+          (((b[i] as number) << 24) |
+            ((b[i + 1] as number) << 16) |
+            ((b[i + 2] as number) << 8) |
+            (b[i + 3] as number)) >>>
+          0;
         if (cp > 0x10ffff) throw new Malformed('UniversalString code point');
         s += String.fromCodePoint(cp);
       }

@@ -17,7 +17,11 @@ const CA_LEAF =
   'RFC 5280 allows a CA certificate as the leaf; mutual refuses CA leaves by default (DESIGN §6: CA leaves are hostile in mTLS). `allowCaLeaf: true` accepts them.';
 
 /** Features and cases mutual deliberately does not support, with the reason (also in docs/conformance.md). */
-export const UNSUPPORTED: readonly { readonly match: string; readonly kind: 'feature' | 'id' | 'namespace'; readonly reason: string }[] = [
+export const UNSUPPORTED: readonly {
+  readonly match: string;
+  readonly kind: 'feature' | 'id' | 'namespace';
+  readonly reason: string;
+}[] = [
   {
     kind: 'feature',
     match: 'pedantic-public-suffix-wildcard',
@@ -72,7 +76,8 @@ function formatReasons(reasons: readonly Reason[]): string {
 
 /** Runs one limbo test case. `now` stands in for a null validation_time. Never throws. */
 export function runLimboCase(testcase: unknown, now?: Date): LimboOutcome {
-  if (typeof testcase !== 'object' || testcase === null) return { verdict: 'SKIP', reason: 'input is not a limbo test case' };
+  if (typeof testcase !== 'object' || testcase === null)
+    return { verdict: 'SKIP', reason: 'input is not a limbo test case' };
   const tc = testcase as Record<string, unknown>;
   const id = str(tc['id']) ?? '';
   const features = strArray(tc['features']);
@@ -89,7 +94,8 @@ export function runLimboCase(testcase: unknown, now?: Date): LimboOutcome {
     return { verdict: 'SKIP', reason: 'signature_algorithms constraints are not an input of mutual verify' };
   }
   const kind = str(tc['validation_kind']);
-  if (kind !== 'SERVER' && kind !== 'CLIENT') return { verdict: 'SKIP', reason: `validation_kind ${String(kind)} not supported` };
+  if (kind !== 'SERVER' && kind !== 'CLIENT')
+    return { verdict: 'SKIP', reason: `validation_kind ${String(kind)} not supported` };
   const leaf = str(tc['peer_certificate']);
   if (!leaf) return { verdict: 'SKIP', reason: 'no peer_certificate' };
 
@@ -105,7 +111,14 @@ export function runLimboCase(testcase: unknown, now?: Date): LimboOutcome {
   if (Array.isArray(tc['expected_peer_names'])) for (const n of tc['expected_peer_names']) toName(n);
 
   const ekus = strArray(tc['extended_key_usage']);
-  const purpose = ekus.includes('clientAuth') && !ekus.includes('serverAuth') ? 'client' : ekus.includes('serverAuth') ? 'server' : kind === 'CLIENT' ? 'client' : 'server';
+  const purpose =
+    ekus.includes('clientAuth') && !ekus.includes('serverAuth')
+      ? 'client'
+      : ekus.includes('serverAuth')
+        ? 'server'
+        : kind === 'CLIENT'
+          ? 'client'
+          : 'server';
   const time = str(tc['validation_time']);
   const at = time ? new Date(time) : now;
   if (!at) return { verdict: 'SKIP', reason: 'the case has no validation_time and no current time was given' };

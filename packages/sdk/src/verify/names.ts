@@ -105,7 +105,7 @@ export function formatIp(b: Uint8Array): string {
   // RFC 5952: compress the longest run (≥ 2) of zero groups, lower case, no leading zeros.
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

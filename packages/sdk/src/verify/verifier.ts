@@ -88,7 +88,13 @@ interface Ctx {
   readonly seen: Set<string>;
 }
 
-function addReason(ctx: Ctx, code: ReasonCode, message: string, cert: Cert | undefined, index: number | undefined): void {
+function addReason(
+  ctx: Ctx,
+  code: ReasonCode,
+  message: string,
+  cert: Cert | undefined,
+  index: number | undefined,
+): void {
   const key = `${code}|${message}|${cert?.fingerprint ?? ''}`;
   if (ctx.seen.has(key)) return;
   ctx.seen.add(key);
@@ -107,7 +113,8 @@ function ekuOids(names: readonly string[]): string[] {
 
 /** Validity at second granularity: the time is floored, both bounds are inclusive. */
 function timeProblems(cert: Cert, at: number): Problem[] {
-  if (at < cert.notBefore) return [{ code: 'NOT_YET_VALID', message: `not valid before ${isoSeconds(cert.notBefore)}` }];
+  if (at < cert.notBefore)
+    return [{ code: 'NOT_YET_VALID', message: `not valid before ${isoSeconds(cert.notBefore)}` }];
   if (at > cert.notAfter) return [{ code: 'EXPIRED', message: `expired at ${isoSeconds(cert.notAfter)}` }];
   return [];
 }
@@ -189,7 +196,14 @@ export class PathVerifier implements Verifier {
     const linkKey = `${issuer.fingerprint}>${child.fingerprint}`;
     const cached = this.sigLinks.get(linkKey);
     if (cached !== undefined) {
-      if (!cached) addReason(ctx, 'BAD_SIGNATURE', `signature does not verify with ${describeName(issuer.subject)}'s key`, child, index);
+      if (!cached)
+        addReason(
+          ctx,
+          'BAD_SIGNATURE',
+          `signature does not verify with ${describeName(issuer.subject)}'s key`,
+          child,
+          index,
+        );
       return cached;
     }
     const alg = checkSigAlg(child.sigAlg);
@@ -205,7 +219,14 @@ export class PathVerifier implements Verifier {
     }
     const ok = verifySignature(alg.alg, key.info, child.tbs, child.signature);
     this.sigLinks.set(linkKey, ok);
-    if (!ok) addReason(ctx, 'BAD_SIGNATURE', `signature does not verify with ${describeName(issuer.subject)}'s key`, child, index);
+    if (!ok)
+      addReason(
+        ctx,
+        'BAD_SIGNATURE',
+        `signature does not verify with ${describeName(issuer.subject)}'s key`,
+        child,
+        index,
+      );
     return ok;
   }
 
@@ -230,7 +251,11 @@ export class PathVerifier implements Verifier {
     const ctx: Ctx = {
       at: Math.floor(atMs / 1000),
       ekus: ekuOids(req.extendedKeyUsage ?? [req.purpose === 'client' ? 'clientAuth' : 'serverAuth']),
-      maxDepth: Math.min(LIMITS.maxIntermediates, this.opts.maxDepth ?? LIMITS.maxIntermediates, req.maxDepth ?? Infinity),
+      maxDepth: Math.min(
+        LIMITS.maxIntermediates,
+        this.opts.maxDepth ?? LIMITS.maxIntermediates,
+        req.maxDepth ?? Infinity,
+      ),
       crls,
       badCrls,
       requireCrl: this.opts.requireCrl ?? 'none',
@@ -281,7 +306,13 @@ export class PathVerifier implements Verifier {
       };
     }
     if (ctx.exhausted) {
-      addReason(ctx, 'BUDGET_EXHAUSTED', 'path building gave up: too many candidate issuers or signature checks', leaf, 0);
+      addReason(
+        ctx,
+        'BUDGET_EXHAUSTED',
+        'path building gave up: too many candidate issuers or signature checks',
+        leaf,
+        0,
+      );
     }
     if (ctx.reasons.length === 0) addReason(ctx, 'UNKNOWN_ISSUER', 'no valid path to a trust anchor', leaf, 0);
     return { ok: false, path: [], identity: undefined, reasons: ctx.reasons };
@@ -317,14 +348,30 @@ export class PathVerifier implements Verifier {
         return undefined;
       }
       // No certificate twice, and no (subject, key) pair twice: cycles end here.
-      if (path.some((p) => p.fingerprint === cert.fingerprint || (p.subject.key === cert.subject.key && p.spkiSha256 === cert.spkiSha256))) {
+      if (
+        path.some(
+          (p) =>
+            p.fingerprint === cert.fingerprint ||
+            (p.subject.key === cert.subject.key && p.spkiSha256 === cert.spkiSha256),
+        )
+      ) {
         continue;
       }
       if (!anchor && path.length - 1 >= LIMITS.maxIntermediates) {
-        addReason(ctx, 'MAX_DEPTH_EXCEEDED', `paths longer than ${LIMITS.maxIntermediates} intermediates are not built`, cert, index);
+        addReason(
+          ctx,
+          'MAX_DEPTH_EXCEEDED',
+          `paths longer than ${LIMITS.maxIntermediates} intermediates are not built`,
+          cert,
+          index,
+        );
         continue;
       }
-      const problems = [...commonProblems(cert, ctx.minRsaBits), ...issuerProblems(cert, anchor), ...timeProblems(cert, ctx.at)];
+      const problems = [
+        ...commonProblems(cert, ctx.minRsaBits),
+        ...issuerProblems(cert, anchor),
+        ...timeProblems(cert, ctx.at),
+      ];
       if (problems.length > 0) {
         addProblems(ctx, problems, cert, index);
         continue;
@@ -352,14 +399,16 @@ export class PathVerifier implements Verifier {
     // Non-self-issued intermediates between leaf and anchor.
     let depth = 0;
     for (let i = 1; i < n - 1; i++) if (!(path[i] as Cert).selfIssued) depth++;
-    if (depth > ctx.maxDepth) bad('MAX_DEPTH_EXCEEDED', `path has ${depth} intermediates; at most ${ctx.maxDepth} allowed`, n - 1);
+    if (depth > ctx.maxDepth)
+      bad('MAX_DEPTH_EXCEEDED', `path has ${depth} intermediates; at most ${ctx.maxDepth} allowed`, n - 1);
     for (let i = 1; i < n; i++) {
       const ca = path[i] as Cert;
       const pathLen = ca.basicConstraints?.pathLen;
       if (pathLen !== undefined) {
         let below = 0;
         for (let j = 1; j < i; j++) if (!(path[j] as Cert).selfIssued) below++;
-        if (below > pathLen) bad('PATH_LENGTH_EXCEEDED', `pathLenConstraint ${pathLen} but ${below} CA certificates follow`, i);
+        if (below > pathLen)
+          bad('PATH_LENGTH_EXCEEDED', `pathLenConstraint ${pathLen} but ${below} CA certificates follow`, i);
       }
       if (ca.extKeyUsage && !ca.extKeyUsage.includes(OID.anyExtendedKeyUsage)) {
         const missing = ctx.ekus.filter((e) => !ca.extKeyUsage?.includes(e));
@@ -402,7 +451,13 @@ export class PathVerifier implements Verifier {
         cost += (permitted.get(f)?.length ?? 0) + (excluded.get(f)?.length ?? 0);
       }
       if (cost > LIMITS.maxNameConstraintChecks) {
-        addReason(ctx, 'NAME_CONSTRAINT_TOO_COMPLEX', `${names.length} names against ${cost} constraint checks is over the limit`, cert, j);
+        addReason(
+          ctx,
+          'NAME_CONSTRAINT_TOO_COMPLEX',
+          `${names.length} names against ${cost} constraint checks is over the limit`,
+          cert,
+          j,
+        );
         return false;
       }
       for (const name of names) {
@@ -414,11 +469,23 @@ export class PathVerifier implements Verifier {
           return false;
         }
         if (ex.some((c) => constraintMatches(name, c, 'excluded'))) {
-          addReason(ctx, 'NAME_CONSTRAINT_VIOLATION', `${describe(name)} is in a subtree excluded by ${describeName(ca.subject)}`, cert, j);
+          addReason(
+            ctx,
+            'NAME_CONSTRAINT_VIOLATION',
+            `${describe(name)} is in a subtree excluded by ${describeName(ca.subject)}`,
+            cert,
+            j,
+          );
           return false;
         }
         if (pe.length > 0 && !pe.some((c) => constraintMatches(name, c, 'permitted'))) {
-          addReason(ctx, 'NAME_CONSTRAINT_VIOLATION', `${describe(name)} is outside the subtrees permitted by ${describeName(ca.subject)}`, cert, j);
+          addReason(
+            ctx,
+            'NAME_CONSTRAINT_VIOLATION',
+            `${describe(name)} is outside the subtrees permitted by ${describeName(ca.subject)}`,
+            cert,
+            j,
+          );
           return false;
         }
       }
@@ -445,7 +512,13 @@ export class PathVerifier implements Verifier {
         const alg = checkSigAlg(crl.sigAlg);
         const key = keyOf(issuer, ctx.minRsaBits);
         if (!alg.ok || !key.ok || !verifySignature(alg.alg, key.info, crl.tbs, crl.signature)) {
-          addReason(ctx, 'CRL_INVALID', `CRL claiming issuer ${describeName(issuer.subject)} does not verify with its key`, issuer, j + 1);
+          addReason(
+            ctx,
+            'CRL_INVALID',
+            `CRL claiming issuer ${describeName(issuer.subject)} does not verify with its key`,
+            issuer,
+            j + 1,
+          );
           return false;
         }
         if (issuer.keyUsage !== undefined && !hasKu(issuer.keyUsage, KU.cRLSign)) {
@@ -464,7 +537,13 @@ export class PathVerifier implements Verifier {
         if ((crl.onlyUserCerts && isCa) || (crl.onlyCaCerts && !isCa)) continue;
         used++;
         if (crl.revoked.has(hex(cert.serial))) {
-          addReason(ctx, 'REVOKED', `revoked by the CRL of ${describeName(issuer.subject)} (number ${crl.crlNumber ?? '?'})`, cert, j);
+          addReason(
+            ctx,
+            'REVOKED',
+            `revoked by the CRL of ${describeName(issuer.subject)} (number ${crl.crlNumber ?? '?'})`,
+            cert,
+            j,
+          );
           return false;
         }
       }
@@ -486,7 +565,8 @@ export class PathVerifier implements Verifier {
       const required = req.keyUsage ?? [];
       for (const name of required) {
         const bit = KU_NAMES[name];
-        if (bit === undefined || !hasKu(ku, bit)) out.push({ code: 'LEAF_KEY_USAGE', message: `keyUsage lacks ${name}` });
+        if (bit === undefined || !hasKu(ku, bit))
+          out.push({ code: 'LEAF_KEY_USAGE', message: `keyUsage lacks ${name}` });
       }
       if (required.length === 0) {
         const sig = hasKu(ku, KU.digitalSignature);
@@ -502,7 +582,10 @@ export class PathVerifier implements Verifier {
     }
     const sans = leaf.subjectAltNames;
     if (!sans && this.opts.allowMissingSan !== true) {
-      out.push({ code: 'SAN_MISSING', message: 'the leaf has no subjectAltName (the subject CN is never used as a name)' });
+      out.push({
+        code: 'SAN_MISSING',
+        message: 'the leaf has no subjectAltName (the subject CN is never used as a name)',
+      });
     }
     if (req.purpose === 'client' && sans?.some((n) => n.type === 'dns' && n.value.startsWith('*.'))) {
       out.push({ code: 'SAN_INVALID', message: 'wildcard DNS name in a client certificate' });
@@ -524,26 +607,44 @@ export class PathVerifier implements Verifier {
       return undefined;
     };
     if (spiffeLike.length > 0) {
-      if (uris.length !== 1) return bad('SPIFFE_SVID_INVALID', `an X509-SVID has exactly one URI SAN; this leaf has ${uris.length}`);
+      if (uris.length !== 1) {
+        bad('SPIFFE_SVID_INVALID', `an X509-SVID has exactly one URI SAN; this leaf has ${uris.length}`);
+        return;
+      }
       const id = (uris[0] as { value: string }).value;
       const parsed = parseSpiffe(id);
-      if (!parsed.ok) return bad('SPIFFE_ID_INVALID', `"${printable(id)}": ${parsed.why}`);
-      if (leaf.basicConstraints?.ca === true) return bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must not be a CA');
+      if (!parsed.ok) {
+        bad('SPIFFE_ID_INVALID', `"${printable(id)}": ${parsed.why}`);
+        return;
+      }
+      if (leaf.basicConstraints?.ca === true) {
+        bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must not be a CA');
+        return;
+      }
       if (leaf.keyUsage !== undefined) {
-        if (!hasKu(leaf.keyUsage, KU.digitalSignature)) return bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must have digitalSignature');
+        if (!hasKu(leaf.keyUsage, KU.digitalSignature)) {
+          bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must have digitalSignature');
+          return;
+        }
         if (hasKu(leaf.keyUsage, KU.keyCertSign) || hasKu(leaf.keyUsage, KU.cRLSign)) {
-          return bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must not have keyCertSign or cRLSign');
+          bad('SPIFFE_SVID_INVALID', 'an X509-SVID leaf must not have keyCertSign or cRLSign');
+          return;
         }
       }
       if (sans.some((n) => n.type === 'dns' && n.value.includes('*'))) {
-        return bad('SPIFFE_SVID_INVALID', 'an X509-SVID must not carry wildcard DNS names');
+        bad('SPIFFE_SVID_INVALID', 'an X509-SVID must not carry wildcard DNS names');
+        return;
       }
       spiffeId = id;
     }
     if (req.expectedSpiffeId !== undefined) {
-      if (spiffeId === undefined) return bad('SPIFFE_ID_MISMATCH', `expected SPIFFE ID ${printable(req.expectedSpiffeId)}, the leaf has none`);
+      if (spiffeId === undefined) {
+        bad('SPIFFE_ID_MISMATCH', `expected SPIFFE ID ${printable(req.expectedSpiffeId)}, the leaf has none`);
+        return;
+      }
       if (spiffeId !== req.expectedSpiffeId) {
-        return bad('SPIFFE_ID_MISMATCH', `expected ${printable(req.expectedSpiffeId)}, the leaf is ${printable(spiffeId)}`);
+        bad('SPIFFE_ID_MISMATCH', `expected ${printable(req.expectedSpiffeId)}, the leaf is ${printable(spiffeId)}`);
+        return;
       }
     }
     const dnsNames = sans.filter((n) => n.type === 'dns').map((n) => (n as { value: string }).value);
