@@ -1,0 +1,18 @@
+import type { MutualError } from '@mutual/sdk';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+/** What differs between SQLite and PostgreSQL; everything else is one implementation. */
+export interface Backend {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly db: Kysely<Database>;
+  /** Starts a read-write transaction. SQLite takes the write lock at once (no lock upgrade, no busy failure mid-way). */
+  readonly beginWrite: string;
+  /** Starts a read-only transaction that sees one snapshot. */
+  readonly beginSnapshot: string;
+  /** Whether `select … for update` exists (PostgreSQL); SQLite's write transaction already excludes other writers. */
+  readonly rowLocks: boolean;
+  /** A driver or I/O failure as ERR_STORE_UNAVAILABLE / ERR_STORE_FULL, or ERR_INTERNAL_UNEXPECTED for anything else. */
+  classify(error: unknown): MutualError;
+  isUniqueViolation(error: unknown): boolean;
+}

@@ -1,0 +1,619 @@
+// The one behavioural contract every Store adapter must pass, run by sqlite.test.ts and
+// postgres.test.ts against real databases. It is test code: production code never imports it.
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AuditChainVerdict, CertificateState, IssuanceIntent, Store } from './types.js';
+
+/** One empty database, on which any number of Store instances can be opened. */
+export interface StoreTestDatabase {
+  /** Opens another Store instance on this database, as another CA process would. */
+  open(): Promise<Store>;
+  /** Runs raw SQL with direct database access, as an operator or an attacker would; returns the rows. */
+  query(sqlText: string): Promise<Record<string, unknown>[]>;
+}
+
+export interface StoreContractOptions {
+  /**
+   * Whether two instances may run multi-statement write transactions at the same moment in one
+   * process. PostgreSQL can; SQLite (one writer, synchronous busy wait) is meant to be owned by one
+   * process and one instance.
+   */
+  readonly concurrentInstanceTransactions: boolean;
+}
+
+const NOW = new Date('2030-06-01T12:00:00.000Z');
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+
+export function makeIntent(overrides: Partial<IssuanceIntent> = {}): IssuanceIntent {
+  const serial = overrides.serial ?? hex(16);
+  return {
+    serial,
+    issuerFingerprint: 'a'.repeat(64),
+    profile: 'client',
+    subject: `CN=svc-${serial.slice(0, 6)}`,
+    commonName: `svc-${serial.slice(0, 6)}`,
+    identityKind: 'spiffe',
+    identity: `spiffe://example.org/svc/${serial.slice(0, 6)}`,
+    sans: { dns: [], ip: [], uri: [`spiffe://example.org/svc/${serial.slice(0, 6)}`], email: [] },
+    keyType: 'ec-p256',
+    notBefore: new Date(NOW.getTime() - 60_000),
+    notAfter: new Date(NOW.getTime() + 30 * DAY),
+    requester: 'token:bootstrap',
+    createdAt: NOW,
+    ...overrides,
+  };
+}
+
+const completion = (at = NOW) => ({
+  pem: `-----BEGIN CERTIFICATE-----\n${hex(48)}\n-----END CERTIFICATE-----`,
+  fingerprintSha256: hex(32),
+  spkiSha256: hex(32),
+  issuedAt: at,
+});
+
+async function issue(store: Store, overrides: Partial<IssuanceIntent> = {}): Promise<IssuanceIntent> {
+  const intent = makeIntent(overrides);
+  await store.reserveSerial(intent);
+  await store.completeIssuance(intent.serial, completion());
+  return intent;
+}
+
+const expectCode = async (promise: Promise<unknown>, code: string): Promise<void> => {
+  await expect(promise).rejects.toMatchObject({ name: 'MutualError', code });
+};
+
+const settle = async (tasks: Promise<unknown>[]): Promise<{ fulfilled: number; rejected: unknown[] }> => {
+  const results = await Promise.allSettled(tasks);
+  const rejected: unknown[] = [];
+  for (const r of results) if (r.status === 'rejected') rejected.push(r.reason);
+  return { fulfilled: results.length - rejected.length, rejected };
+};
+
+const expectBroken = (verdict: AuditChainVerdict, seq: bigint, reason: RegExp): void => {
+  expect(verdict.ok).toBe(false);
+  if (verdict.ok) return;
+  expect(verdict.brokenAt).toBe(seq);
+  expect(verdict.reason).toMatch(reason);
+};
+
+export function describeStoreContract(
+  name: string,
+  createDatabase: () => Promise<StoreTestDatabase>,
+  options: StoreContractOptions,
+): void {
+  describe(`Store contract: ${name}`, () => {
+    const opened: Store[] = [];
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((s) => s.close()));
+    });
+    const fresh = async (): Promise<{ db: StoreTestDatabase; store: Store; another: () => Promise<Store> }> => {
+      const db = await createDatabase();
+      const another = async (): Promise<Store> => {
+        const store = await db.open();
+        opened.push(store);
+        return store;
+      };
+      return { db, store: await another(), another };
+    };
+
+    describe('issuance', () => {
+      it('records an intent before signing, completes it, and reads back every field', async () => {
+        const { store } = await fresh();
+        const intent = makeIntent({
+          sans: { dns: ['api.example.org'], ip: ['10.0.0.1'], uri: [], email: ['ops@example.org'] },
+          identityKind: 'dns',
+          identity: 'api.example.org',
+          commonName: null,
+        });
+        await store.reserveSerial(intent);
+        const pending = await store.getCertificate(intent.serial);
+        expect(pending).toMatchObject({ ...intent, status: 'pending', pem: null, fingerprintSha256: null });
+
+        const done = completion(new Date(NOW.getTime() + 5));
+        await store.completeIssuance(intent.serial, done);
+        const record = await store.getCertificate(intent.serial);
+        expect(record).toEqual({
+          ...intent,
+          status: 'issued',
+          pem: done.pem,
+          fingerprintSha256: done.fingerprintSha256,
+          spkiSha256: done.spkiSha256,
+          issuedAt: done.issuedAt,
+          revokedAt: null,
+          revocationReason: null,
+          failureReason: null,
+        });
+        expect(await store.findByFingerprint(done.fingerprintSha256.toUpperCase())).toEqual(record);
+        expect(await store.findByFingerprint(hex(32))).toBeUndefined();
+        expect(await store.getCertificate(hex(16))).toBeUndefined();
+
+        const page = await store.listCertificates({ now: NOW });
+        expect(page).toEqual({ items: [{ ...record, state: 'valid' }], nextCursor: null });
+      });
+
+      it('refuses a serial already recorded and keeps the first record as it was', async () => {
+        const { store } = await fresh();
+        const first = await issue(store);
+        await expectCode(
+          store.reserveSerial(makeIntent({ serial: first.serial, profile: 'server' })),
+          'ERR_STORE_SERIAL_CONFLICT',
+        );
+        expect(await store.getCertificate(first.serial)).toMatchObject({ profile: 'client', status: 'issued' });
+      });
+
+      it('lets exactly one of 50 concurrent reservations of the same serial win', async () => {
+        const { store } = await fresh();
+        const serial = hex(16);
+        const { fulfilled, rejected } = await settle(
+          Array.from({ length: 50 }, (_, i) => store.reserveSerial(makeIntent({ serial, requester: `r${i}` }))),
+        );
+        expect(fulfilled).toBe(1);
+        expect(rejected).toHaveLength(49);
+        for (const error of rejected) expect(error).toMatchObject({ code: 'ERR_STORE_SERIAL_CONFLICT' });
+        expect((await store.listCertificates({ now: NOW })).items).toHaveLength(1);
+      });
+
+      it('refuses state changes from the wrong state and names unknown serials', async () => {
+        const { store } = await fresh();
+        const issued = await issue(store);
+        await expectCode(store.completeIssuance(issued.serial, completion()), 'ERR_STORE_STATE_CONFLICT');
+        await expectCode(store.failIssuance(issued.serial, 'signer down'), 'ERR_STORE_STATE_CONFLICT');
+
+        const pending = makeIntent();
+        await store.reserveSerial(pending);
+        await expectCode(
+          store.markRevoked(pending.serial, { reason: 'keyCompromise', revokedAt: NOW }),
+          'ERR_STORE_STATE_CONFLICT',
+        );
+        await store.failIssuance(pending.serial, 'signer down');
+        await expectCode(store.completeIssuance(pending.serial, completion()), 'ERR_STORE_STATE_CONFLICT');
+        await expectCode(store.failIssuance(pending.serial, 'again'), 'ERR_STORE_STATE_CONFLICT');
+        expect(await store.getCertificate(pending.serial)).toMatchObject({
+          status: 'failed',
+          failureReason: 'signer down',
+          pem: null,
+        });
+
+        await store.markRevoked(issued.serial, { reason: 'keyCompromise', revokedAt: NOW });
+        await expectCode(
+          store.markRevoked(issued.serial, { reason: 'superseded', revokedAt: NOW }),
+          'ERR_STORE_STATE_CONFLICT',
+        );
+        expect(await store.getCertificate(issued.serial)).toMatchObject({
+          status: 'revoked',
+          revocationReason: 'keyCompromise',
+          revokedAt: NOW,
+        });
+
+        const unknown = hex(16);
+        await expectCode(store.completeIssuance(unknown, completion()), 'ERR_STORE_NOT_FOUND');
+        await expectCode(store.failIssuance(unknown, 'x'), 'ERR_STORE_NOT_FOUND');
+        await expectCode(store.markRevoked(unknown, { reason: 'x', revokedAt: NOW }), 'ERR_STORE_NOT_FOUND');
+      });
+
+      it('refuses to record the same certificate bytes under two serials', async () => {
+        const { store } = await fresh();
+        const a = makeIntent();
+        const b = makeIntent();
+        await store.reserveSerial(a);
+        await store.reserveSerial(b);
+        const done = completion();
+        await store.completeIssuance(a.serial, done);
+        await expectCode(store.completeIssuance(b.serial, done), 'ERR_STORE_FINGERPRINT_CONFLICT');
+        expect(await store.getCertificate(b.serial)).toMatchObject({ status: 'pending' });
+      });
+
+      it('refuses malformed serials and dates as usage errors, and finds serials case-insensitively', async () => {
+        const { store } = await fresh();
+        await expectCode(store.reserveSerial(makeIntent({ serial: 'not-hex' })), 'ERR_USAGE_INVALID_ARGUMENT');
+        await expectCode(store.reserveSerial(makeIntent({ serial: 'ABCDEF' })), 'ERR_USAGE_INVALID_ARGUMENT');
+        await expectCode(
+          store.reserveSerial(makeIntent({ notAfter: new Date(Number.NaN) })),
+          'ERR_USAGE_INVALID_ARGUMENT',
+        );
+        const intent = await issue(store);
+        expect((await store.getCertificate(intent.serial.toUpperCase()))?.serial).toBe(intent.serial);
+      });
+
+      it('lists intents left without completion (a crash between reserve and sign) so they can be resolved', async () => {
+        const { store } = await fresh();
+        const crashed = makeIntent({ createdAt: new Date(NOW.getTime() - HOUR) });
+        const recent = makeIntent({ createdAt: NOW });
+        await store.reserveSerial(crashed);
+        await store.reserveSerial(recent);
+        await issue(store, { createdAt: new Date(NOW.getTime() - 2 * HOUR) });
+        const failed = makeIntent({ createdAt: new Date(NOW.getTime() - 2 * HOUR) });
+        await store.reserveSerial(failed);
+        await store.failIssuance(failed.serial, 'signer down');
+
+        const leftOver = await store.listPending(new Date(NOW.getTime() - 60_000));
+        expect(leftOver.map((r) => r.serial)).toEqual([crashed.serial]);
+        expect(leftOver[0]).toMatchObject({ status: 'pending', requester: crashed.requester });
+        expect((await store.listPending(new Date(NOW.getTime() + 1))).map((r) => r.serial).sort()).toEqual(
+          [crashed.serial, recent.serial].sort(),
+        );
+      });
+    });
+
+    describe('inventory', () => {
+      const seedStates = async (store: Store) => {
+        const expired = await issue(store, { notAfter: new Date(NOW.getTime() - 1), profile: 'server' });
+        const lastMs = await issue(store, { notAfter: NOW }); // valid through notAfter inclusive
+        const expiring = await issue(store, { notAfter: new Date(NOW.getTime() + DAY) });
+        const valid = await issue(store, { notAfter: new Date(NOW.getTime() + 30 * DAY), profile: 'server' });
+        const revoked = await issue(store, { notAfter: new Date(NOW.getTime() - DAY) });
+        await store.markRevoked(revoked.serial, { reason: 'keyCompromise', revokedAt: NOW });
+        const pending = makeIntent();
+        await store.reserveSerial(pending);
+        const failed = makeIntent();
+        await store.reserveSerial(failed);
+        await store.failIssuance(failed.serial, 'lint failed');
+        return { expired, lastMs, expiring, valid, revoked, pending, failed };
+      };
+
+      it('derives valid, expiring, expired, revoked, pending and failed at an injected time', async () => {
+        const { store } = await fresh();
+        const s = await seedStates(store);
+        const stateOf = async (states: CertificateState[], expiringWithinMs?: number) =>
+          (
+            await store.listCertificates({
+              now: NOW,
+              states,
+              ...(expiringWithinMs === undefined ? {} : { expiringWithinMs }),
+            })
+          ).items
+            .map((i) => `${i.state}:${i.serial}`)
+            .sort();
+        expect(await stateOf(['expired'])).toEqual([`expired:${s.expired.serial}`]);
+        expect(await stateOf(['expiring'])).toEqual(
+          [`expiring:${s.expiring.serial}`, `expiring:${s.lastMs.serial}`].sort(),
+        );
+        expect(await stateOf(['valid'])).toEqual([`valid:${s.valid.serial}`]);
+        expect(await stateOf(['revoked'])).toEqual([`revoked:${s.revoked.serial}`]);
+        expect(await stateOf(['pending'])).toEqual([`pending:${s.pending.serial}`]);
+        expect(await stateOf(['failed'])).toEqual([`failed:${s.failed.serial}`]);
+        expect(await stateOf(['expired', 'revoked'])).toEqual(
+          [`expired:${s.expired.serial}`, `revoked:${s.revoked.serial}`].sort(),
+        );
+        expect(await stateOf([])).toEqual([]);
+        // A narrower window moves the 1-day certificate from expiring to valid.
+        expect(await stateOf(['valid'], HOUR)).toEqual(
+          [`valid:${s.expiring.serial}`, `valid:${s.valid.serial}`].sort(),
+        );
+
+        expect(await store.countByState(NOW)).toEqual({
+          valid: 1,
+          expiring: 2,
+          expired: 1,
+          revoked: 1,
+          pending: 1,
+          failed: 1,
+        });
+        expect(await store.countByState(NOW, HOUR)).toEqual({
+          valid: 2,
+          expiring: 1,
+          expired: 1,
+          revoked: 1,
+          pending: 1,
+          failed: 1,
+        });
+        // A year later every issued certificate has expired; the others keep their state.
+        expect(await store.countByState(new Date(NOW.getTime() + 365 * DAY))).toEqual({
+          valid: 0,
+          expiring: 0,
+          expired: 4,
+          revoked: 1,
+          pending: 1,
+          failed: 1,
+        });
+        const all = await store.listCertificates({ now: NOW });
+        expect(all.items).toHaveLength(7);
+        expect(new Map(all.items.map((i) => [i.serial, i.state])).get(s.lastMs.serial)).toBe('expiring');
+      });
+
+      it('filters by profile, identity, expiry and a case-insensitive search that treats wildcards literally', async () => {
+        const { store } = await fresh();
+        const s = await seedStates(store);
+        const api = await issue(store, {
+          identityKind: 'dns',
+          identity: 'api.example.org',
+          sans: { dns: ['api.example.org', 'API-internal.example.org'], ip: [], uri: [], email: [] },
+          subject: 'CN=100%_api',
+        });
+        const serials = async (filter: Omit<Parameters<Store['listCertificates']>[0], 'now'>) =>
+          (await store.listCertificates({ now: NOW, ...filter })).items.map((i) => i.serial).sort();
+
+        expect(await serials({ profile: 'server' })).toEqual([s.expired.serial, s.valid.serial].sort());
+        expect(await serials({ identity: 'api.example.org' })).toEqual([api.serial]);
+        expect(await serials({ expiresBefore: NOW })).toEqual([s.expired.serial, s.revoked.serial].sort());
+        expect(await serials({ search: 'api-INTERNAL' })).toEqual([api.serial]);
+        expect(await serials({ search: s.valid.serial.slice(4, 20).toUpperCase() })).toEqual([s.valid.serial]);
+        expect(await serials({ search: '100%_' })).toEqual([api.serial]);
+        expect(await serials({ search: '%' })).toEqual([api.serial]);
+        expect(await serials({ search: 'no such name' })).toEqual([]);
+        expect(await serials({ profile: 'server', states: ['valid'] })).toEqual([s.valid.serial]);
+      });
+
+      it('pages by notAfter then serial: every certificate exactly once, in order, stable under inserts', async () => {
+        const { store } = await fresh();
+        const expected: { serial: string; notAfter: number }[] = [];
+        for (let i = 0; i < 57; i++) {
+          // Groups of equal notAfter make the serial tie-break matter.
+          const notAfter = new Date(NOW.getTime() + Math.floor(i / 5) * HOUR + HOUR);
+          const intent = await issue(store, { notAfter });
+          expected.push({ serial: intent.serial, notAfter: notAfter.getTime() });
+        }
+        expected.sort((a, b) => a.notAfter - b.notAfter || (a.serial < b.serial ? -1 : 1));
+
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page: Awaited<ReturnType<Store['listCertificates']>> = await store.listCertificates({
+            now: NOW,
+            limit: 10,
+            ...(cursor === null ? {} : { cursor }),
+          });
+          pages++;
+          expect(page.items.length).toBeLessThanOrEqual(10);
+          seen.push(...page.items.map((i) => i.serial));
+          if (pages === 2) {
+            // Issued while a client pages: one sorts before the cursor (not shown), one after (shown once).
+            await issue(store, { notAfter: new Date(NOW.getTime() + 1) });
+            const late = await issue(store, { notAfter: new Date(NOW.getTime() + 100 * DAY) });
+            expected.push({ serial: late.serial, notAfter: late.notAfter.getTime() });
+          }
+          cursor = page.nextCursor;
+        } while (cursor !== null);
+        expect(seen).toEqual(expected.map((e) => e.serial));
+        expect(pages).toBe(6);
+
+        const exact = await store.listCertificates({ now: NOW, limit: 59 });
+        expect(exact.nextCursor).toBeNull();
+        const capped = await store.listCertificates({ now: NOW, limit: 5000 });
+        expect(capped.items).toHaveLength(59);
+      });
+
+      it('refuses a forged cursor and a non-positive limit', async () => {
+        const { store } = await fresh();
+        await issue(store);
+        await expectCode(store.listCertificates({ now: NOW, cursor: 'bm90LWEtY3Vyc29y' }), 'ERR_STORE_INVALID_CURSOR');
+        await expectCode(
+          store.listCertificates({ now: NOW, cursor: Buffer.from('[1,"x\' or 1=1"]').toString('base64url') }),
+          'ERR_STORE_INVALID_CURSOR',
+        );
+        await expectCode(store.listCertificates({ now: NOW, limit: 0 }), 'ERR_USAGE_INVALID_ARGUMENT');
+      });
+    });
+
+    describe('tokens and CRL numbers', () => {
+      it('consumes a token exactly once under 50 concurrent calls, and still refuses it after a restart', async () => {
+        const { store, another } = await fresh();
+        const jti = `tok-${hex(8)}`;
+        const results = await Promise.all(Array.from({ length: 50 }, () => store.consumeToken(jti, NOW)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await store.consumeToken(`tok-${hex(8)}`, NOW, hex(16))).toBe(true);
+
+        await store.close();
+        const reopened = await another();
+        expect(await reopened.consumeToken(jti, new Date(NOW.getTime() + DAY))).toBe(false);
+        expect(await reopened.consumeToken(`tok-${hex(8)}`, NOW)).toBe(true);
+      });
+
+      it('hands out strictly increasing CRL numbers per issuer under concurrency, across restarts', async () => {
+        const { store, another } = await fresh();
+        const issuer = 'b'.repeat(64);
+        const numbers = await Promise.all(Array.from({ length: 50 }, () => store.nextCrlNumber(issuer)));
+        expect([...numbers].sort((a, b) => (a < b ? -1 : 1))).toEqual(
+          Array.from({ length: 50 }, (_, i) => BigInt(i + 1)),
+        );
+        expect(await store.nextCrlNumber('c'.repeat(64))).toBe(1n);
+        await store.close();
+        expect(await (await another()).nextCrlNumber(issuer)).toBe(51n);
+      });
+
+      it('keeps serials, tokens and CRL numbers atomic across two instances on one database', async () => {
+        const { store: a, another } = await fresh();
+        const b = await another();
+        const serial = hex(16);
+        const reservations = await settle(
+          Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).reserveSerial(makeIntent({ serial }))),
+        );
+        expect(reservations.fulfilled).toBe(1);
+        for (const error of reservations.rejected) expect(error).toMatchObject({ code: 'ERR_STORE_SERIAL_CONFLICT' });
+
+        const jti = `tok-${hex(8)}`;
+        const consumed = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).consumeToken(jti, NOW)),
+        );
+        expect(consumed.filter(Boolean)).toHaveLength(1);
+
+        const issuer = 'd'.repeat(64);
+        const numbers = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).nextCrlNumber(issuer)),
+        );
+        expect(new Set(numbers).size).toBe(40);
+        expect(numbers.reduce((max, n) => (n > max ? n : max), 0n)).toBe(40n);
+      });
+    });
+
+    describe('audit chain', () => {
+      const entry = (i: number) => ({
+        at: new Date(NOW.getTime() + i),
+        actor: `admin-${i}`,
+        action: 'certificate.revoke',
+        subject: `serial:${i}`,
+        details: { reason: 'keyCompromise', nested: { b: 2, a: [1, 'x'] }, n: i },
+      });
+
+      it('chains records by SHA-256 and verifies them, including under concurrent appends', async () => {
+        const { store } = await fresh();
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 0 });
+        const first = await store.appendAudit(entry(1));
+        expect(first.seq).toBe(1n);
+        expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+        const appended = await Promise.all(Array.from({ length: 30 }, (_, i) => store.appendAudit(entry(i + 2))));
+        expect(appended.map((r) => r.seq).sort((x, y) => (x < y ? -1 : 1))).toEqual(
+          Array.from({ length: 30 }, (_, i) => BigInt(i + 2)),
+        );
+        expect(new Set(appended.map((r) => r.hash)).size).toBe(30);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 31 });
+      });
+
+      it('detects an edited record', async () => {
+        const { db, store } = await fresh();
+        for (let i = 1; i <= 4; i++) await store.appendAudit(entry(i));
+        await db.query(`update audit_log set actor = 'someone-else' where seq = 2`);
+        expectBroken(await store.verifyAuditChain(), 2n, /altered/);
+      });
+
+      it('detects a record whose link to its predecessor was rewritten', async () => {
+        const { db, store } = await fresh();
+        for (let i = 1; i <= 3; i++) await store.appendAudit(entry(i));
+        await db.query(`update audit_log set prev_hash = '${'f'.repeat(64)}' where seq = 3`);
+        expectBroken(await store.verifyAuditChain(), 3n, /link/);
+      });
+
+      it('detects a deleted record, in the middle or at the end', async () => {
+        const { db, store } = await fresh();
+        for (let i = 1; i <= 4; i++) await store.appendAudit(entry(i));
+        await db.query('delete from audit_log where seq = 4');
+        expectBroken(await store.verifyAuditChain(), 4n, /missing/);
+        await db.query('delete from audit_log where seq = 2');
+        expectBroken(await store.verifyAuditChain(), 2n, /missing/);
+      });
+    });
+
+    describe('transactions', () => {
+      it('commits a change and its audit record together', async () => {
+        const { store } = await fresh();
+        const issued = await issue(store);
+        const result = await store.transaction(async (tx) => {
+          await tx.markRevoked(issued.serial, { reason: 'keyCompromise', revokedAt: NOW });
+          return tx.appendAudit({
+            at: NOW,
+            actor: 'admin',
+            action: 'certificate.revoke',
+            subject: issued.serial,
+            details: {},
+          });
+        });
+        expect(result.seq).toBe(1n);
+        expect(await store.getCertificate(issued.serial)).toMatchObject({ status: 'revoked' });
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+      });
+
+      it('leaves nothing written when the callback fails: change, audit, token and CRL number all roll back', async () => {
+        const { store } = await fresh();
+        const issued = await issue(store);
+        const intent = makeIntent();
+        const jti = `tok-${hex(8)}`;
+        const failure = new Error('signing failed after the audit record was written');
+        await expect(
+          store.transaction(async (tx) => {
+            await tx.reserveSerial(intent);
+            await tx.markRevoked(issued.serial, { reason: 'keyCompromise', revokedAt: NOW });
+            expect(await tx.consumeToken(jti, NOW)).toBe(true);
+            expect(await tx.nextCrlNumber('e'.repeat(64))).toBe(1n);
+            await tx.appendAudit({
+              at: NOW,
+              actor: 'admin',
+              action: 'certificate.issue',
+              subject: intent.serial,
+              details: {},
+            });
+            expect(await tx.getCertificate(intent.serial)).toMatchObject({ status: 'pending' });
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+
+        expect(await store.getCertificate(intent.serial)).toBeUndefined();
+        expect(await store.getCertificate(issued.serial)).toMatchObject({ status: 'issued' });
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 0 });
+        expect(await store.consumeToken(jti, NOW)).toBe(true);
+        expect(await store.nextCrlNumber('e'.repeat(64))).toBe(1n);
+        // The chain continues from where the committed log ends, not from the rolled-back record.
+        expect((await store.appendAudit({ at: NOW, actor: 'a', action: 'b', subject: 'c', details: {} })).seq).toBe(1n);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+      });
+
+      it('rolls back on a store error inside the transaction and reports that error', async () => {
+        const { store } = await fresh();
+        const taken = await issue(store);
+        const intent = makeIntent();
+        await expectCode(
+          store.transaction(async (tx) => {
+            await tx.reserveSerial(intent);
+            await tx.appendAudit({ at: NOW, actor: 'a', action: 'b', subject: 'c', details: {} });
+            await tx.reserveSerial(makeIntent({ serial: taken.serial }));
+          }),
+          'ERR_STORE_SERIAL_CONFLICT',
+        );
+        expect(await store.getCertificate(intent.serial)).toBeUndefined();
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 0 });
+      });
+
+      it('refuses the outer store inside the callback and the transaction store after it ends', async () => {
+        const { store } = await fresh();
+        const escaped: Store[] = [];
+        await expectCode(
+          store.transaction(async (tx) => {
+            escaped.push(tx);
+            await store.getCertificate(hex(16));
+          }),
+          'ERR_INTERNAL_UNEXPECTED',
+        );
+        expect(escaped).toHaveLength(1);
+        for (const tx of escaped) await expectCode(tx.getCertificate(hex(16)), 'ERR_INTERNAL_UNEXPECTED');
+        // A nested transaction joins the outer one.
+        const serial = await store.transaction((tx) =>
+          tx.transaction(async (inner) => {
+            const intent = makeIntent();
+            await inner.reserveSerial(intent);
+            return intent.serial;
+          }),
+        );
+        expect(await store.getCertificate(serial)).toBeDefined();
+      });
+
+      if (options.concurrentInstanceTransactions) {
+        it('keeps one audit chain when two instances append at once', async () => {
+          const { store: a, another } = await fresh();
+          const b = await another();
+          await Promise.all(
+            Array.from({ length: 40 }, (_, i) =>
+              (i % 2 === 0 ? a : b).appendAudit({ at: NOW, actor: `i${i}`, action: 'x', subject: 'y', details: { i } }),
+            ),
+          );
+          expect(await a.verifyAuditChain()).toEqual({ ok: true, count: 40 });
+        });
+      }
+    });
+
+    describe('lifecycle', () => {
+      it('keeps data across close and reopen, and refuses calls once closed', async () => {
+        const { store, another } = await fresh();
+        const issued = await issue(store);
+        await store.appendAudit({ at: NOW, actor: 'a', action: 'b', subject: 'c', details: {} });
+        await store.close();
+        await store.close();
+        await expectCode(store.getCertificate(issued.serial), 'ERR_STORE_UNAVAILABLE');
+        const reopened = await another();
+        expect(await reopened.getCertificate(issued.serial)).toMatchObject({ status: 'issued' });
+        expect(await reopened.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+      });
+
+      it('migrates once, and refuses a database written by a newer mutual', async () => {
+        const { db, another } = await fresh();
+        await another();
+        const [row] = await db.query('select count(*) as n, max(version) as v from schema_migrations');
+        expect(Number(row?.['n'])).toBe(1);
+        await db.query(`insert into schema_migrations (version, name, applied_at) values (999, 'from-the-future', 0)`);
+        await expectCode(another(), 'ERR_STORE_MIGRATION_FAILED');
+      });
+    });
+  });
+}

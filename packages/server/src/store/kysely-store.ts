@@ -1,0 +1,648 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { MutualError, isMutualError } from '@mutual/sdk';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
+import { AUDIT_GENESIS_HASH, auditRecordHash, canonicalJson } from './audit-chain.js';
+import type { Backend } from './backend.js';
+import { toBigInt, toNumber, type CertificatesTable, type Database } from './schema.js';
+import {
+  CERTIFICATE_STATES,
+  DEFAULT_EXPIRING_WITHIN_MS,
+  DEFAULT_LIST_LIMIT,
+  MAX_LIST_LIMIT,
+  type AuditChainVerdict,
+  type AuditEntry,
+  type CertificatePage,
+  type CertificateRecord,
+  type CertificateState,
+  type CertificateStatus,
+  type CompletedIssuance,
+  type IdentityKind,
+  type IssuanceIntent,
+  type ListFilter,
+  type ListedCertificate,
+  type Revocation,
+  type Store,
+} from './types.js';
+
+const HEX = /^[0-9a-f]+$/;
+const MAX_SERIAL_HEX = 128;
+const VERIFY_BATCH = 500;
+
+const invalid = (field: string, message: string): MutualError =>
+  new MutualError('ERR_USAGE_INVALID_ARGUMENT', { message, details: { field } });
+
+function millis(field: string, value: Date): number {
+  const ms = value instanceof Date ? value.getTime() : Number.NaN;
+  if (!Number.isSafeInteger(ms)) throw invalid(field, `${field} must be a valid date.`);
+  return ms;
+}
+
+function nonEmpty(field: string, value: string, max = 4096): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw invalid(field, `${field} must be a non-empty string of at most ${max} characters.`);
+  }
+  return value;
+}
+
+function hexId(field: string, value: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || !HEX.test(value.toLowerCase())) {
+    throw invalid(field, `${field} must be hexadecimal.`);
+  }
+  return value.toLowerCase();
+}
+
+const dateOrNull = (value: number | string | null): Date | null => (value === null ? null : new Date(toNumber(value)));
+
+function parseSans(json: string): CertificateRecord['sans'] {
+  const parsed = JSON.parse(json) as Partial<Record<'dns' | 'ip' | 'uri' | 'email', string[]>>;
+  return { dns: parsed.dns ?? [], ip: parsed.ip ?? [], uri: parsed.uri ?? [], email: parsed.email ?? [] };
+}
+
+function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
+  return {
+    serial: row.serial,
+    issuerFingerprint: row.issuer_fingerprint,
+    profile: row.profile,
+    subject: row.subject,
+    commonName: row.common_name,
+    identityKind: row.identity_kind as IdentityKind,
+    identity: row.identity,
+    sans: parseSans(row.sans_json),
+    keyType: row.key_type,
+    notBefore: new Date(toNumber(row.not_before)),
+    notAfter: new Date(toNumber(row.not_after)),
+    requester: row.requester,
+    createdAt: new Date(toNumber(row.created_at)),
+    status: row.status as CertificateStatus,
+    pem: row.pem,
+    fingerprintSha256: row.fingerprint_sha256,
+    spkiSha256: row.spki_sha256,
+    issuedAt: dateOrNull(row.issued_at),
+    revokedAt: dateOrNull(row.revoked_at),
+    revocationReason: row.revocation_reason,
+    failureReason: row.failure_reason,
+  };
+}
+
+/** The derivation every query and count shares; SQL conditions below mirror it exactly. */
+export function deriveState(
+  status: CertificateStatus,
+  notAfterMs: number,
+  nowMs: number,
+  windowMs: number,
+): CertificateState {
+  if (status !== 'issued') return status;
+  if (notAfterMs < nowMs) return 'expired';
+  if (notAfterMs < nowMs + windowMs) return 'expiring';
+  return 'valid';
+}
+
+type CertEb = ExpressionBuilder<Database, 'certificates'>;
+
+function stateCondition(eb: CertEb, state: CertificateState, nowMs: number, windowMs: number) {
+  switch (state) {
+    case 'pending':
+    case 'failed':
+    case 'revoked':
+      return eb('status', '=', state);
+    case 'expired':
+      return eb.and([eb('status', '=', 'issued'), eb('not_after', '<', nowMs)]);
+    case 'expiring':
+      return eb.and([
+        eb('status', '=', 'issued'),
+        eb('not_after', '>=', nowMs),
+        eb('not_after', '<', nowMs + windowMs),
+      ]);
+    case 'valid':
+      return eb.and([eb('status', '=', 'issued'), eb('not_after', '>=', nowMs + windowMs)]);
+  }
+}
+
+interface Cursor {
+  readonly notAfter: number;
+  readonly serial: string;
+}
+
+const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify([c.notAfter, c.serial])).toString('base64url');
+
+function decodeCursor(text: string): Cursor {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === 'string' &&
+      HEX.test(value[1])
+    ) {
+      return { notAfter: value[0] as number, serial: value[1] };
+    }
+  } catch {
+    // fall through to the refusal below
+  }
+  throw new MutualError('ERR_STORE_INVALID_CURSOR');
+}
+
+const escapeLike = (text: string): string => text.replace(/[!%_]/g, (c) => `!${c}`);
+
+const SEARCH_COLUMNS = [
+  'serial',
+  'subject',
+  'common_name',
+  'identity',
+  'sans_json',
+  'fingerprint_sha256',
+  'profile',
+  'requester',
+] as const;
+
+/** Shared by a root store and the transaction stores it hands out. */
+interface Shared {
+  readonly backend: Backend;
+  readonly activeTx: AsyncLocalStorage<KyselyStore>;
+  closed: boolean;
+}
+
+/**
+ * The one Store implementation: Kysely queries written once for both dialects. A root instance runs
+ * each call on the pool (PostgreSQL) or the single connection (SQLite); `transaction` hands out an
+ * instance bound to one connection inside BEGIN … COMMIT.
+ */
+export class KyselyStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly #shared: Shared;
+  readonly #db: Kysely<Database>;
+  readonly #inTx: boolean;
+  #ended = false;
+
+  private constructor(shared: Shared, db: Kysely<Database>, inTx: boolean) {
+    this.#shared = shared;
+    this.#db = db;
+    this.#inTx = inTx;
+    this.dialect = shared.backend.dialect;
+  }
+
+  static create(backend: Backend): KyselyStore {
+    return new KyselyStore({ backend, activeTx: new AsyncLocalStorage(), closed: false }, backend.db, false);
+  }
+
+  #checkUsable(): void {
+    if (this.#shared.closed) throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closed.' });
+    if (this.#inTx) {
+      if (this.#ended) {
+        throw new MutualError('ERR_INTERNAL_UNEXPECTED', {
+          message: 'A transaction store was used after its transaction ended.',
+        });
+      }
+      return;
+    }
+    const active = this.#shared.activeTx.getStore();
+    if (active !== undefined && !active.#ended) {
+      throw new MutualError('ERR_INTERNAL_UNEXPECTED', {
+        message: 'Inside transaction(), use the transaction store passed to the callback, not the outer store.',
+      });
+    }
+  }
+
+  /** Runs database work, turning driver failures into catalog errors and letting MutualErrors through. */
+  async #run<T>(work: () => Promise<T>): Promise<T> {
+    this.#checkUsable();
+    try {
+      return await work();
+    } catch (error) {
+      throw isMutualError(error) ? error : this.#shared.backend.classify(error);
+    }
+  }
+
+  /** Runs `fn` inside a transaction started by `begin`, or inside the current one when already in one. */
+  async #within<T>(begin: string, fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
+    this.#checkUsable();
+    if (this.#inTx) return fn(this);
+    const { backend, activeTx } = this.#shared;
+    let fromCallback: { error: unknown } | undefined;
+    try {
+      return await this.#db.connection().execute(async (conn) => {
+        await sql.raw(begin).execute(conn);
+        const tx = new KyselyStore(this.#shared, conn, true);
+        try {
+          let result: T;
+          try {
+            result = await activeTx.run(tx, () => fn(tx));
+          } catch (error) {
+            fromCallback = { error };
+            throw error;
+          }
+          await sql.raw('commit').execute(conn);
+          return result;
+        } catch (error) {
+          await sql
+            .raw('rollback')
+            .execute(conn)
+            .catch(() => undefined);
+          throw error;
+        } finally {
+          tx.#ended = true;
+        }
+      });
+    } catch (error) {
+      if (fromCallback !== undefined && fromCallback.error === error) throw error;
+      throw isMutualError(error) ? error : backend.classify(error);
+    }
+  }
+
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    return this.#within(this.#shared.backend.beginWrite, fn);
+  }
+
+  async #explainUnchanged(serial: string, expected: CertificateStatus): Promise<never> {
+    const row = await this.#db
+      .selectFrom('certificates')
+      .select('status')
+      .where('serial', '=', serial)
+      .executeTakeFirst();
+    if (row === undefined) throw new MutualError('ERR_STORE_NOT_FOUND', { details: { serial } });
+    throw new MutualError('ERR_STORE_STATE_CONFLICT', {
+      details: { serial, status: row.status, expected },
+    });
+  }
+
+  async reserveSerial(intent: IssuanceIntent): Promise<void> {
+    const serial = hexId('serial', intent.serial, MAX_SERIAL_HEX);
+    if (serial !== intent.serial) throw invalid('serial', 'serial must be lowercase hexadecimal.');
+    if (!['spiffe', 'dns', 'none'].includes(intent.identityKind)) {
+      throw invalid('identityKind', 'identityKind must be spiffe, dns or none.');
+    }
+    const values = {
+      serial,
+      issuer_fingerprint: nonEmpty('issuerFingerprint', intent.issuerFingerprint),
+      subject: intent.subject,
+      common_name: intent.commonName,
+      identity_kind: intent.identityKind,
+      identity: intent.identity,
+      sans_json: canonicalJson({
+        dns: intent.sans.dns,
+        ip: intent.sans.ip,
+        uri: intent.sans.uri,
+        email: intent.sans.email,
+      }),
+      profile: nonEmpty('profile', intent.profile),
+      key_type: nonEmpty('keyType', intent.keyType),
+      status: 'pending',
+      not_before: millis('notBefore', intent.notBefore),
+      not_after: millis('notAfter', intent.notAfter),
+      requester: nonEmpty('requester', intent.requester),
+      created_at: millis('createdAt', intent.createdAt),
+    };
+    await this.#run(async () => {
+      const inserted = await this.#db
+        .insertInto('certificates')
+        .values(values)
+        .onConflict((oc) => oc.column('serial').doNothing())
+        .returning('serial')
+        .executeTakeFirst();
+      if (inserted === undefined) throw new MutualError('ERR_STORE_SERIAL_CONFLICT', { details: { serial } });
+    });
+  }
+
+  async completeIssuance(serialIn: string, r: CompletedIssuance): Promise<void> {
+    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const fingerprint = hexId('fingerprintSha256', r.fingerprintSha256, 64);
+    const spki = hexId('spkiSha256', r.spkiSha256, 64);
+    const issuedAt = millis('issuedAt', r.issuedAt);
+    nonEmpty('pem', r.pem, 1 << 20);
+    await this.#run(async () => {
+      let updated;
+      try {
+        updated = await this.#db
+          .updateTable('certificates')
+          .set({
+            status: 'issued',
+            pem: r.pem,
+            fingerprint_sha256: fingerprint,
+            spki_sha256: spki,
+            issued_at: issuedAt,
+          })
+          .where('serial', '=', serial)
+          .where('status', '=', 'pending')
+          .returning('serial')
+          .executeTakeFirst();
+      } catch (error) {
+        if (this.#shared.backend.isUniqueViolation(error)) {
+          throw new MutualError('ERR_STORE_FINGERPRINT_CONFLICT', { cause: error, details: { serial } });
+        }
+        throw error;
+      }
+      if (updated === undefined) await this.#explainUnchanged(serial, 'pending');
+    });
+  }
+
+  async failIssuance(serialIn: string, reason: string): Promise<void> {
+    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    nonEmpty('reason', reason);
+    await this.#run(async () => {
+      const updated = await this.#db
+        .updateTable('certificates')
+        .set({ status: 'failed', failure_reason: reason })
+        .where('serial', '=', serial)
+        .where('status', '=', 'pending')
+        .returning('serial')
+        .executeTakeFirst();
+      if (updated === undefined) await this.#explainUnchanged(serial, 'pending');
+    });
+  }
+
+  async markRevoked(serialIn: string, r: Revocation): Promise<void> {
+    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const revokedAt = millis('revokedAt', r.revokedAt);
+    nonEmpty('reason', r.reason);
+    await this.#run(async () => {
+      const updated = await this.#db
+        .updateTable('certificates')
+        .set({ status: 'revoked', revoked_at: revokedAt, revocation_reason: r.reason })
+        .where('serial', '=', serial)
+        .where('status', '=', 'issued')
+        .returning('serial')
+        .executeTakeFirst();
+      if (updated === undefined) await this.#explainUnchanged(serial, 'issued');
+    });
+  }
+
+  async getCertificate(serialIn: string): Promise<CertificateRecord | undefined> {
+    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    return this.#run(async () => {
+      const row = await this.#db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
+      return row === undefined ? undefined : toRecord(row);
+    });
+  }
+
+  async findByFingerprint(sha256: string): Promise<CertificateRecord | undefined> {
+    const fingerprint = hexId('sha256', sha256, 64);
+    return this.#run(async () => {
+      const row = await this.#db
+        .selectFrom('certificates')
+        .selectAll()
+        .where('fingerprint_sha256', '=', fingerprint)
+        .executeTakeFirst();
+      return row === undefined ? undefined : toRecord(row);
+    });
+  }
+
+  async listCertificates(filter: ListFilter): Promise<CertificatePage> {
+    const nowMs = millis('now', filter.now);
+    const windowMs = filter.expiringWithinMs ?? DEFAULT_EXPIRING_WITHIN_MS;
+    if (!Number.isSafeInteger(windowMs) || windowMs < 0) {
+      throw invalid('expiringWithinMs', 'expiringWithinMs must be a non-negative integer.');
+    }
+    const limitIn = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
+    const limit = Math.min(limitIn, MAX_LIST_LIMIT);
+    const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
+    const expiresBefore =
+      filter.expiresBefore === undefined ? undefined : millis('expiresBefore', filter.expiresBefore);
+    for (const state of filter.states ?? []) {
+      if (!CERTIFICATE_STATES.includes(state)) throw invalid('states', `Unknown certificate state.`);
+    }
+
+    return this.#run(async () => {
+      let query = this.#db.selectFrom('certificates').selectAll();
+      const { states, profile, identity, search } = filter;
+      if (states !== undefined) {
+        query = query.where((eb) => eb.or(states.map((s) => stateCondition(eb, s, nowMs, windowMs))));
+      }
+      if (expiresBefore !== undefined) query = query.where('not_after', '<', expiresBefore);
+      if (profile !== undefined) query = query.where('profile', '=', profile);
+      if (identity !== undefined) query = query.where('identity', '=', identity);
+      if (search !== undefined && search !== '') {
+        const pattern = `%${escapeLike(search.toLowerCase())}%`;
+        query = query.where((eb) =>
+          eb.or(SEARCH_COLUMNS.map((c) => sql<boolean>`lower(${eb.ref(c)}) like ${pattern} escape '!'`)),
+        );
+      }
+      if (cursor !== undefined) {
+        query = query.where((eb) =>
+          eb.or([
+            eb('not_after', '>', cursor.notAfter),
+            eb.and([eb('not_after', '=', cursor.notAfter), eb('serial', '>', cursor.serial)]),
+          ]),
+        );
+      }
+      const rows = await query
+        .orderBy('not_after', 'asc')
+        .orderBy('serial', 'asc')
+        .limit(limit + 1)
+        .execute();
+      const page = rows.slice(0, limit);
+      const items: ListedCertificate[] = page.map((row) => {
+        const record = toRecord(row);
+        return { ...record, state: deriveState(record.status, record.notAfter.getTime(), nowMs, windowMs) };
+      });
+      const last = items[items.length - 1];
+      const nextCursor =
+        rows.length > limit && last !== undefined
+          ? encodeCursor({ notAfter: last.notAfter.getTime(), serial: last.serial })
+          : null;
+      return { items, nextCursor };
+    });
+  }
+
+  async countByState(
+    now: Date,
+    expiringWithinMs = DEFAULT_EXPIRING_WITHIN_MS,
+  ): Promise<Record<CertificateState, number>> {
+    const nowMs = millis('now', now);
+    if (!Number.isSafeInteger(expiringWithinMs) || expiringWithinMs < 0) {
+      throw invalid('expiringWithinMs', 'expiringWithinMs must be a non-negative integer.');
+    }
+    return this.#run(async () => {
+      const state = sql<string>`case when status <> 'issued' then status when not_after < ${nowMs} then 'expired' when not_after < ${nowMs + expiringWithinMs} then 'expiring' else 'valid' end`;
+      const rows = await this.#db
+        .selectFrom('certificates')
+        .select((eb) => [state.as('state'), eb.fn.countAll<number | string>().as('n')])
+        .groupBy('state')
+        .execute();
+      const counts: Record<CertificateState, number> = {
+        valid: 0,
+        expiring: 0,
+        expired: 0,
+        revoked: 0,
+        pending: 0,
+        failed: 0,
+      };
+      for (const row of rows) {
+        if ((CERTIFICATE_STATES as readonly string[]).includes(row.state)) {
+          counts[row.state as CertificateState] = toNumber(row.n);
+        }
+      }
+      return counts;
+    });
+  }
+
+  async listPending(olderThan: Date): Promise<CertificateRecord[]> {
+    const before = millis('olderThan', olderThan);
+    return this.#run(async () => {
+      const rows = await this.#db
+        .selectFrom('certificates')
+        .selectAll()
+        .where('status', '=', 'pending')
+        .where('created_at', '<', before)
+        .orderBy('created_at', 'asc')
+        .orderBy('serial', 'asc')
+        .execute();
+      return rows.map(toRecord);
+    });
+  }
+
+  async consumeToken(jti: string, at: Date, bySerial?: string): Promise<boolean> {
+    nonEmpty('jti', jti, 1024);
+    const usedAt = millis('at', at);
+    const serial = bySerial === undefined ? null : hexId('bySerial', bySerial, MAX_SERIAL_HEX);
+    return this.#run(async () => {
+      const inserted = await this.#db
+        .insertInto('tokens')
+        .values({ jti, used_at: usedAt, used_by_serial: serial })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .returning('jti')
+        .executeTakeFirst();
+      return inserted !== undefined;
+    });
+  }
+
+  async nextCrlNumber(issuerFingerprint: string): Promise<bigint> {
+    nonEmpty('issuerFingerprint', issuerFingerprint);
+    return this.#run(async () => {
+      const row = await this.#db
+        .insertInto('crl_state')
+        .values({ issuer_fingerprint: issuerFingerprint, number: 1 })
+        .onConflict((oc) =>
+          oc.column('issuer_fingerprint').doUpdateSet({ number: sql<number>`${sql.ref('crl_state.number')} + 1` }),
+        )
+        .returning('number')
+        .executeTakeFirstOrThrow();
+      return toBigInt(row.number);
+    });
+  }
+
+  /**
+   * Sequence numbers are assigned here, under the head row's lock (PostgreSQL: FOR UPDATE; SQLite: the
+   * write transaction), not by an autoincrement: they are then gap-free and in chain order, so a gap is
+   * proof of a deleted record, and the head row exposes a truncated tail.
+   */
+  async appendAudit(entry: AuditEntry): Promise<{ seq: bigint; hash: string }> {
+    const at = millis('at', entry.at);
+    const actor = nonEmpty('actor', entry.actor);
+    const action = nonEmpty('action', entry.action);
+    const subject = typeof entry.subject === 'string' ? entry.subject : '';
+    let detailsJson: string;
+    try {
+      detailsJson = canonicalJson(entry.details);
+    } catch (error) {
+      throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+        message: 'Audit details must be JSON-serialisable.',
+        details: { field: 'details' },
+        cause: error,
+      });
+    }
+    return this.#within(this.#shared.backend.beginWrite, (tx) =>
+      tx.#run(async () => {
+        let headQuery = tx.#db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+        if (tx.#shared.backend.rowLocks) headQuery = headQuery.forUpdate();
+        const head = await headQuery.executeTakeFirstOrThrow();
+        const seq = toNumber(head.seq) + 1;
+        const hash = auditRecordHash(head.hash, { seq, at, actor, action, subject, detailsJson });
+        await tx.#db
+          .insertInto('audit_log')
+          .values({ seq, at, actor, action, subject, details_json: detailsJson, prev_hash: head.hash, hash })
+          .execute();
+        await tx.#db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+        return { seq: BigInt(seq), hash };
+      }),
+    );
+  }
+
+  async verifyAuditChain(): Promise<AuditChainVerdict> {
+    return this.#within(this.#shared.backend.beginSnapshot, (tx) =>
+      tx.#run(async () => {
+        let expected = 1;
+        let prevHash = AUDIT_GENESIS_HASH;
+        for (;;) {
+          const rows = await tx.#db
+            .selectFrom('audit_log')
+            .selectAll()
+            .where('seq', '>=', expected)
+            .orderBy('seq', 'asc')
+            .limit(VERIFY_BATCH)
+            .execute();
+          for (const row of rows) {
+            const seq = toNumber(row.seq);
+            if (seq !== expected) {
+              return { ok: false, brokenAt: BigInt(expected), reason: `record ${expected} is missing` } as const;
+            }
+            if (row.prev_hash !== prevHash) {
+              return {
+                ok: false,
+                brokenAt: BigInt(seq),
+                reason: `record ${seq} does not link to record ${seq - 1}`,
+              } as const;
+            }
+            const fields = {
+              seq,
+              at: toNumber(row.at),
+              actor: row.actor,
+              action: row.action,
+              subject: row.subject,
+              detailsJson: row.details_json,
+            };
+            if (auditRecordHash(prevHash, fields) !== row.hash) {
+              return {
+                ok: false,
+                brokenAt: BigInt(seq),
+                reason: `record ${seq} was altered: its content does not match its hash`,
+              } as const;
+            }
+            prevHash = row.hash;
+            expected = seq + 1;
+          }
+          if (rows.length < VERIFY_BATCH) break;
+        }
+        const count = expected - 1;
+        const head = await tx.#db
+          .selectFrom('audit_head')
+          .select(['seq', 'hash'])
+          .where('id', '=', 1)
+          .executeTakeFirst();
+        if (head === undefined) {
+          return { ok: false, brokenAt: BigInt(expected), reason: 'the audit head record is missing' } as const;
+        }
+        const headSeq = toNumber(head.seq);
+        if (headSeq > count) {
+          return {
+            ok: false,
+            brokenAt: BigInt(expected),
+            reason: `records ${expected} to ${headSeq} are missing from the end of the log`,
+          } as const;
+        }
+        if (headSeq < count || head.hash !== prevHash) {
+          return {
+            ok: false,
+            brokenAt: BigInt(Math.max(count, 1)),
+            reason: 'the last record does not match the audit head',
+          } as const;
+        }
+        return { ok: true, count } as const;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#inTx) {
+      throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'close() is not allowed inside a transaction.' });
+    }
+    if (this.#shared.closed) return;
+    this.#shared.closed = true;
+    try {
+      await this.#shared.backend.db.destroy();
+    } catch (error) {
+      throw this.#shared.backend.classify(error);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import type { ColumnType } from 'kysely';
+
+/** An int8 column: epoch milliseconds or counters. PostgreSQL returns these as strings, SQLite as numbers. */
+export type Int8 = ColumnType<number | string, number, number>;
+export type NullableInt8 = ColumnType<number | string | null, number | null, number | null>;
+
+export interface CertificatesTable {
+  serial: string;
+  issuer_fingerprint: string;
+  subject: string;
+  common_name: string | null;
+  identity_kind: string;
+  identity: string | null;
+  sans_json: string;
+  profile: string;
+  key_type: string;
+  status: string;
+  not_before: Int8;
+  not_after: Int8;
+  fingerprint_sha256: string | null;
+  spki_sha256: string | null;
+  pem: string | null;
+  requester: string;
+  created_at: Int8;
+  issued_at: NullableInt8;
+  revoked_at: NullableInt8;
+  revocation_reason: string | null;
+  failure_reason: string | null;
+}
+
+export interface TokensTable {
+  jti: string;
+  used_at: Int8;
+  used_by_serial: string | null;
+}
+
+export interface AuditLogTable {
+  seq: Int8;
+  at: Int8;
+  actor: string;
+  action: string;
+  subject: string;
+  details_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1): the last sequence number and hash, so truncation of the log's tail is detected. */
+export interface AuditHeadTable {
+  id: number;
+  seq: Int8;
+  hash: string;
+}
+
+export interface CrlStateTable {
+  issuer_fingerprint: string;
+  number: Int8;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: Int8;
+}
+
+export interface Database {
+  certificates: CertificatesTable;
+  tokens: TokensTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+  crl_state: CrlStateTable;
+  schema_migrations: SchemaMigrationsTable;
+}
+
+export const toNumber = (value: number | string | bigint): number =>
+  typeof value === 'number' ? value : Number(value);
+
+export const toBigInt = (value: number | string | bigint): bigint =>
+  typeof value === 'bigint' ? value : BigInt(value);

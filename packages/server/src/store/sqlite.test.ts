@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { describeStoreContract, makeIntent } from './contract.js';
+import { openSqliteStore } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mutual-store-'));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+let n = 0;
+const newFile = (): string => join(dir, `ca-${++n}.db`);
+
+function rawQuery(file: string, text: string): Record<string, unknown>[] {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    const statement = db.prepare(text);
+    if (statement.reader) return statement.all() as Record<string, unknown>[];
+    statement.run();
+    return [];
+  } finally {
+    db.close();
+  }
+}
+
+describeStoreContract(
+  'SQLite',
+  () => {
+    const file = newFile();
+    return Promise.resolve({
+      open: () => openSqliteStore({ file }),
+      query: (text: string) => Promise.resolve(rawQuery(file, text)),
+    });
+  },
+  { concurrentInstanceTransactions: false },
+);
+
+describe('SQLite store files', () => {
+  it('creates the database, its WAL and shared-memory files with mode 0600 even under a permissive umask', async () => {
+    const file = newFile();
+    const previous = process.umask(0);
+    let store;
+    try {
+      store = await openSqliteStore({ file });
+    } finally {
+      process.umask(previous);
+    }
+    await store.reserveSerial(makeIntent());
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) expect((statSync(f).mode & 0o777).toString(8)).toBe('600');
+    expect(rawQuery(file, 'pragma journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+    await store.close();
+  });
+
+  it('reports a missing directory or a file that is not a database as ERR_STORE_UNAVAILABLE, without the path', async () => {
+    const missing = join(dir, 'no-such-dir', 'ca.db');
+    const error = await openSqliteStore({ file: missing }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    expect(JSON.stringify((error as { toPublic(): unknown }).toPublic())).not.toContain('no-such-dir');
+
+    const garbage = newFile();
+    writeFileSync(garbage, 'this is not a SQLite database, it is long enough to have a header'.repeat(20));
+    await expect(openSqliteStore({ file: garbage })).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+  });
+
+  it('gives up with ERR_STORE_UNAVAILABLE when another process holds the write lock past the busy timeout', async () => {
+    const file = newFile();
+    const store = await openSqliteStore({ file, busyTimeoutMs: 50 });
+    const other = new Database(file);
+    other.exec('begin immediate');
+    try {
+      await expect(store.reserveSerial(makeIntent())).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+      await expect(
+        store.appendAudit({ at: new Date(0), actor: 'a', action: 'b', subject: 'c', details: {} }),
+      ).rejects.toMatchObject({
+        code: 'ERR_STORE_UNAVAILABLE',
+      });
+    } finally {
+      other.exec('rollback');
+      other.close();
+    }
+    // Once the lock is gone the same store works again and the chain is intact.
+    await store.appendAudit({ at: new Date(0), actor: 'a', action: 'b', subject: 'c', details: {} });
+    expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+    await store.close();
+  });
+});

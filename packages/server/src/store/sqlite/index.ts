@@ -1,0 +1,77 @@
+import { closeSync, constants, openSync } from 'node:fs';
+import { MutualError } from '@mutual/sdk';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { Backend } from '../backend.js';
+import { KyselyStore } from '../kysely-store.js';
+import { migrate } from '../migrations/index.js';
+import type { Database as Schema } from '../schema.js';
+import type { Store } from '../types.js';
+
+export interface SqliteStoreOptions {
+  /** The database file; created with mode 0600 when missing. Its directory must exist. */
+  readonly file: string;
+  /** How long a write waits for another process's write lock before failing. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+}
+
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|READONLY|CORRUPT|NOTADB|PERM|AUTH|PROTOCOL|NOLFS)/;
+
+const codeOf = (error: unknown): string =>
+  typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
+    ? (error as { code: string }).code
+    : '';
+
+/** Maps better-sqlite3 and file-system failures to catalog errors; the cause stays internal. */
+export function classifySqliteError(error: unknown): MutualError {
+  const code = codeOf(error);
+  if (code.startsWith('SQLITE_FULL')) return new MutualError('ERR_STORE_FULL', { cause: error });
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new MutualError('ERR_STORE_FULL', { cause: error });
+  if (UNAVAILABLE_CODES.test(code) || /^E[A-Z]+$/.test(code)) {
+    return new MutualError('ERR_STORE_UNAVAILABLE', { cause: error });
+  }
+  return new MutualError('ERR_INTERNAL_UNEXPECTED', { cause: error });
+}
+
+const isUniqueViolation = (error: unknown): boolean => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(codeOf(error));
+
+/**
+ * Opens (creating when missing) a SQLite store: WAL, synchronous=FULL, foreign keys on, a busy timeout
+ * for other processes' writes, and the schema migrated. One process should own a file's writes; readers
+ * in other processes are fine (WAL).
+ */
+export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> {
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+  let sqlite: Database.Database;
+  try {
+    // Create with 0600 before SQLite touches it: no window in which the file is readable by others.
+    // SQLite gives the -wal and -shm files the same mode as the database file.
+    closeSync(openSync(opts.file, constants.O_RDWR | constants.O_CREAT, 0o600));
+    sqlite = new Database(opts.file, { fileMustExist: true, timeout: busyTimeoutMs });
+  } catch (error) {
+    throw classifySqliteError(error);
+  }
+  const backend: Backend = {
+    dialect: 'sqlite',
+    db: new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    beginWrite: 'begin immediate',
+    beginSnapshot: 'begin deferred',
+    rowLocks: false,
+    classify: classifySqliteError,
+    isUniqueViolation,
+  };
+  try {
+    const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
+    if (typeof mode !== 'string' || mode.toLowerCase() !== 'wal') {
+      throw new Error(`journal_mode is ${String(mode)}, not wal`);
+    }
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
+    await migrate(backend);
+  } catch (error) {
+    await backend.db.destroy().catch(() => undefined);
+    throw error instanceof MutualError ? error : new MutualError('ERR_STORE_UNAVAILABLE', { cause: error });
+  }
+  return KyselyStore.create(backend);
+}
