@@ -1,4 +1,4 @@
-import { parseIp } from '@mutual/server';
+import { isIP } from 'node:net';
 
 export interface NameSet {
   dns: string[];
@@ -17,7 +17,7 @@ export function classifyNames(names: readonly string[], extra: Partial<NameSet> 
   for (const name of names) {
     if (name.includes('://')) out.uri.push(name);
     else if (name.includes('@')) out.email.push(name);
-    else if (parseIp(name) !== undefined) out.ip.push(name);
+    else if (isIP(name) !== 0) out.ip.push(name);
     else out.dns.push(name);
   }
   out.ip.push(...(extra.ip ?? []));

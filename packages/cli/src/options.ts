@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { KEY_TYPES, parseDuration } from '@mutual/server';
-import type { KeyType } from '@mutual/sdk';
+import { KEY_TYPES, parseDuration, type KeyType } from '@mutual/sdk';
 import type { CliContext } from './context.js';
 
 /** The CA directory: `--dir`, else $MUTUAL_DIR, else ./.mutual. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_ALLOW_DNS, initCa, openLocalCa, type PassphraseChoice } from '@mutual/server';
+import type { PassphraseChoice } from '@mutual/server';
+import { loadServer } from '../server.js';
 import { MutualError, type KeyType } from '@mutual/sdk';
 import type { CliContext } from '../context.js';
 import { caDir, collect, keyTypeArg } from '../options.js';
@@ -58,6 +59,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
             '  Anyone who can read them can issue certificates your services will trust. Development only.\n\n',
         );
       }
+      const { initCa, DEFAULT_ALLOW_DNS } = await loadServer();
       const result = await initCa({
         dir: caDir(ctx, opts.dir),
         name: opts.name,
@@ -89,6 +91,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .description("Print the SHA-256 fingerprint of the CA's root certificate")
     .option('--dir <dir>', 'CA directory')
     .action(async (opts: { dir?: string }) => {
+      const { openLocalCa } = await loadServer();
       const local = await openLocalCa({ dir: caDir(ctx, opts.dir), env: ctx.env });
       try {
         ctx.stdout(`${local.rootFingerprint}\n`);

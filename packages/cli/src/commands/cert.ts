@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { openLocalCa, parseCsr, LEAF_PROFILES, type LocalCa } from '@mutual/server';
+import type { LocalCa } from '@mutual/server';
+import { loadServer } from '../server.js';
 import {
   MutualError,
   exportPrivateKeyPem,
@@ -20,7 +21,7 @@ import { registerCertInspect } from './cert-inspect.js';
 import { registerCertList } from './cert-list.js';
 
 const profileOption = (): Option =>
-  new Option('--profile <profile>', 'certificate profile').choices([...LEAF_PROFILES]).makeOptionMandatory();
+  new Option('--profile <profile>', 'certificate profile').choices(['server', 'client', 'both']).makeOptionMandatory();
 
 function requester(): string {
   try {
@@ -35,6 +36,7 @@ export async function withLocalCa<T>(
   dir: string | undefined,
   fn: (ca: LocalCa) => Promise<T>,
 ): Promise<T> {
+  const { openLocalCa } = await loadServer();
   const ca = await openLocalCa({ dir: caDir(ctx, dir), env: ctx.env, clock: { now: ctx.now } });
   try {
     return await fn(ca);
@@ -163,6 +165,7 @@ export function registerCertCommands(program: Command, ctx: CliContext): void {
         csrFile: string,
         opts: { profile: string; name?: string[]; lifetime?: number; out?: string; dir?: string; force?: boolean },
       ) => {
+        const { parseCsr } = await loadServer();
         const csr = parseCsr(await readFileCapped(path.resolve(ctx.cwd, csrFile), 64 * 1024));
         const extra = classifyNames(opts.name ?? []);
         const names = {

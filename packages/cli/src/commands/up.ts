@@ -3,7 +3,8 @@ import { createServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CA_FILES, DEFAULT_ALLOW_DNS, initCa, openLocalCa, type LocalCa } from '@mutual/server';
+import type { LocalCa } from '@mutual/server';
+import { loadServer } from '../server.js';
 import {
   MutualError,
   exportPrivateKeyPem,
@@ -60,6 +61,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     .option('--port <port>', 'port of the demo mTLS endpoint (0 picks a free one)', '8443')
     .option('--trust-domain <domain>', 'SPIFFE trust domain for a new CA', 'mutual.local')
     .action(async (opts: UpOptions) => {
+      const { CA_FILES, DEFAULT_ALLOW_DNS, initCa, openLocalCa } = await loadServer();
       const dir = caDir(ctx, opts.dir);
       const now = ctx.now();
       if (!existsSync(path.join(dir, CA_FILES.config))) {

@@ -6,13 +6,13 @@ export const caErrors = {
     kind: 'refused',
     status: 403,
     message: 'A requested DNS name is not allowed by the name policy.',
-    doc: 'The name matches none of the profile\'s `dns.allow` patterns (details.rule names the rule). Ask for an allowed name or change the policy in ca.yaml.',
+    doc: "The name matches none of the profile's `dns.allow` patterns (details.rule names the rule). Ask for an allowed name or change the policy in ca.yaml.",
   },
   ERR_POLICY_IP_NOT_ALLOWED: {
     kind: 'refused',
     status: 403,
     message: 'A requested IP address is not allowed by the name policy.',
-    doc: 'The address is in none of the profile\'s `ip.allow` ranges.',
+    doc: "The address is in none of the profile's `ip.allow` ranges.",
   },
   ERR_POLICY_URI_NOT_ALLOWED: {
     kind: 'refused',
@@ -24,7 +24,7 @@ export const caErrors = {
     kind: 'refused',
     status: 403,
     message: 'A requested email address is not allowed by the name policy.',
-    doc: 'The address matches none of the profile\'s `email.allow` patterns.',
+    doc: "The address matches none of the profile's `email.allow` patterns.",
   },
   ERR_POLICY_WILDCARD_NOT_ALLOWED: {
     kind: 'refused',

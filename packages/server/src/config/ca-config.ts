@@ -6,7 +6,7 @@ import {
   spiffePathPatternProblem,
   trustDomainProblem,
 } from '../ca/index.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '@mutual/sdk';
 
 export const KEY_TYPES = ['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096', 'ed25519'] as const;
 

@@ -19,5 +19,5 @@ export {
   type LoadedCaConfig,
   type ConfigIssue,
 } from './load.js';
-export { parseDuration, formatDuration } from './duration.js';
+export { parseDuration, formatDuration } from '@mutual/sdk';
 export { caConfigJsonSchema } from './json-schema.js';

@@ -1,0 +1,54 @@
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, run, startUntil, tempDir, waitExit } from '../support.js';
+
+describe('mutual up', () => {
+  it('creates a CA, serves an mTLS endpoint that admits the demo client and refuses anonymous callers, and stops on Ctrl-C', async () => {
+    const work = tempDir();
+    const up = await startUntil(
+      process.execPath,
+      [BIN, 'up', '--port', '0'],
+      /listening on https:\/\/localhost:(\d+)\//,
+      { cwd: work },
+    );
+    const port = up.match[1] ?? '';
+    try {
+      const dir = path.join(work, '.mutual');
+      expect(statSync(path.join(dir, 'root.key')).mode & 0o777).toBe(0o600);
+      expect(existsSync(path.join(dir, 'secrets', 'ca-passphrase'))).toBe(true);
+      const root = path.join(dir, 'root.crt');
+      const ok = await run('curl', [
+        '-sS',
+        '--fail',
+        '--cacert',
+        root,
+        '--cert',
+        path.join(dir, 'certs', 'demo-client.crt'),
+        '--key',
+        path.join(dir, 'certs', 'demo-client.key'),
+        `https://localhost:${port}/`,
+      ]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout)).toMatchObject({ hello: 'spiffe://mutual.local/demo/client', kind: 'spiffe' });
+      const refused = await run('curl', ['-sS', '--fail', '--cacert', root, `https://localhost:${port}/`]);
+      expect(refused.code).not.toBe(0);
+      expect(up.output()).toContain('curl --cacert');
+    } finally {
+      up.child.kill('SIGINT');
+    }
+    expect(await waitExit(up.child)).toBe(0);
+    expect(up.output()).toContain('Stopped.');
+
+    // A second start reuses the CA and the certificates.
+    const again = await startUntil(
+      process.execPath,
+      [BIN, 'up', '--port', '0'],
+      /listening on https:\/\/localhost:(\d+)\//,
+      { cwd: work },
+    );
+    again.child.kill('SIGINT');
+    expect(await waitExit(again.child)).toBe(0);
+    expect(again.output()).not.toContain('Created a local CA');
+  });
+});
