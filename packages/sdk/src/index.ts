@@ -4,5 +4,7 @@
  * and nothing here reads the environment or exits the process.
  */
 export * from './errors/index.js';
+export * from './files/index.js';
+export * from './duration/index.js';
 export * from './pem/index.js';
 export * from './keys/index.js';
