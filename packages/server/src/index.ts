@@ -14,4 +14,4 @@ export {
 } from './config/index.js';
 export { parseIp, LEAF_PROFILES, type LeafProfile, type IssuedCertificate, type RequestedNames } from './ca/index.js';
 export { parseCsr, type ParsedCsr } from './pki/index.js';
-export type { Store, CertificateRecord, CertificateState } from './store/index.js';
+export { openSqliteStore, openPostgresStore, type Store, type CertificateRecord, type CertificateState } from './store/index.js';
