@@ -8,3 +8,4 @@ export * from './files/index.js';
 export * from './duration/index.js';
 export * from './pem/index.js';
 export * from './keys/index.js';
+export * from './identity/index.js';
