@@ -1,0 +1,5 @@
+/**
+ * contract: the wire format of mutual's HTTP APIs (zod schemas and their types), shared by the
+ * server, the CLI, the SDK client and the dashboard. Data shapes only: no I/O, no logic.
+ */
+export * from './v1.js';
