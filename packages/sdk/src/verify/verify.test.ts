@@ -17,6 +17,7 @@ import {
   seq,
   tlv,
   toPem,
+  type CertSpec,
   type TestCert,
 } from './test-pki.js';
 
@@ -327,10 +328,7 @@ describe('§6 unknown critical extensions', () => {
 });
 
 describe('§6 name-constraint bypasses', () => {
-  function constrained(spec: {
-    permitted?: Parameters<typeof makeCert>[0]['permitted'];
-    excluded?: Parameters<typeof makeCert>[0]['excluded'];
-  }): {
+  function constrained(spec: Pick<CertSpec, 'permitted' | 'excluded'>): {
     root: TestCert;
     inter: TestCert;
   } {
