@@ -9,3 +9,4 @@ export * from './duration/index.js';
 export * from './pem/index.js';
 export * from './keys/index.js';
 export * from './identity/index.js';
+export * from './pkcs12/index.js';

@@ -98,4 +98,10 @@ export const x509Errors = {
     message: 'A PKCS#12 file needs a non-empty passphrase.',
     doc: 'mutual never writes an unprotected PKCS#12 file. Pass a passphrase.',
   },
+  ERR_PKCS12_KEY_MISMATCH: {
+    kind: 'usage',
+    status: 400,
+    message: 'The private key does not belong to the certificate.',
+    doc: "The key given for the PKCS#12 file is not the certificate's key. Pass the key the certificate was issued for.",
+  },
 } as const satisfies Record<string, ErrorSpec>;
