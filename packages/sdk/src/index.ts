@@ -10,3 +10,4 @@ export * from './pem/index.js';
 export * from './keys/index.js';
 export * from './identity/index.js';
 export * from './pkcs12/index.js';
+export * from './verify/index.js';

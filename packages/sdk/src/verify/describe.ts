@@ -46,6 +46,7 @@ const WORDS: Readonly<Record<ReasonCode, string>> = {
   CRL_MISSING: 'Revocation checking requires a CRL that was not given.',
   PIN_MISMATCH: 'No certificate of the validated path matches a pinned key.',
   BUDGET_EXHAUSTED: 'Path building stopped at its work limit (too many candidate issuers).',
+  TLS_NOT_AUTHORIZED: 'OpenSSL refused the peer in the handshake (or no certificate was presented).',
 };
 
 /** One line in words for a reason: what it means, then where and the detail. */

@@ -105,7 +105,8 @@ export type ReasonCode =
   | 'CRL_STALE'
   | 'CRL_MISSING'
   | 'PIN_MISMATCH'
-  | 'BUDGET_EXHAUSTED';
+  | 'BUDGET_EXHAUSTED'
+  | 'TLS_NOT_AUTHORIZED';
 
 /** The certificate a reason concerns. `index` is its position in the attempted path (0 = leaf). */
 export interface CertRef {

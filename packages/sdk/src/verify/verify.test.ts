@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createVerifier, verifyChain, type ReasonCode, type VerifyChainOptions, type VerifyResult } from './index.js';
+import {
+  createVerifier,
+  verifyChain,
+  type VerifyReasonCode as ReasonCode,
+  type VerifyChainOptions,
+  type VerifyResult,
+} from './index.js';
 import {
   EKU,
   NOW,

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// Measures mutual's verifier on the whole x509-limbo file with the conformance harness,
+// OpenSSL 3 beside it, and writes docs/conformance.md: pass rates by namespace with the
+// SUCCESS and FAILURE columns apart, false accepts, timings, and every deliberately
+// unsupported feature with its reason. Options: --limbo FILE, --jobs N (default 2),
+// --every N (sample), --no-build, --out-md FILE.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values: opt } = parseArgs({
+  options: {
+    limbo: { type: 'string' },
+    jobs: { type: 'string', default: '2' },
+    every: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    'out-md': { type: 'string' },
+  },
+});
+const shared = path.resolve(repoRoot, '../shared/conformance');
+const limbo = path.resolve(opt.limbo ?? path.join(shared, 'limbo-dev.json'));
+const harnessDir = path.join(shared, 'harness');
+const outMd = path.resolve(opt['out-md'] ?? path.join(repoRoot, 'docs', 'conformance.md'));
+if (!existsSync(limbo) || !existsSync(path.join(harnessDir, 'limbo-harness.mjs'))) {
+  console.error(`conformance data not found (${limbo}); the shared folder must sit beside the repository`);
+  process.exit(2);
+}
+
+function run(cmd, args, cwd = repoRoot) {
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
+    process.exit(2);
+  }
+}
+
+if (!existsSync(path.join(harnessDir, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund'], harnessDir);
+if (!opt['no-build']) run('npx', ['tsc', '-b', 'packages/sdk']);
+
+function verifierCommand() {
+  const probe = JSON.stringify({ id: 'probe', features: [], validation_kind: 'SERVER', trusted_certs: [] });
+  const cli = spawnSync('node', ['packages/cli/dist/bin.js', 'verify', '--limbo-case', '-'], {
+    cwd: repoRoot,
+    input: probe,
+    encoding: 'utf8',
+  });
+  if (/^(ACCEPT|REJECT|SKIP)\b/.test(cli.stdout ?? '')) return 'node packages/cli/dist/bin.js verify --limbo-case -';
+  console.error(
+    'note: the CLI is not built or does not answer; measuring through scripts/limbo-case.mjs (same verifier)',
+  );
+  return 'node scripts/limbo-case.mjs';
+}
+
+const command = verifierCommand();
+const outDir = path.join(repoRoot, '.tmp', 'conformance');
+mkdirSync(outDir, { recursive: true });
+const outJson = path.join(outDir, 'limbo-results.json');
+const t0 = Date.now();
+run('node', [
+  path.join(harnessDir, 'limbo-harness.mjs'),
+  '--limbo',
+  limbo,
+  '--verifier',
+  'openssl',
+  '--verifier',
+  `cmd:mutual=${command}`,
+  '--jobs',
+  opt.jobs,
+  '--out',
+  outJson,
+  '--quiet',
+  ...(opt.every ? ['--every', opt.every] : []),
+]);
+const wallSeconds = Math.round((Date.now() - t0) / 1000);
+const results = JSON.parse(readFileSync(outJson, 'utf8'));
+const mutual = results.verifiers.mutual;
+const openssl = results.verifiers.openssl;
+
+// In-process timing of the verifier alone (the harness's per-case time includes starting Node).
+const sdk = await import(pathToFileURL(path.join(repoRoot, 'packages/sdk/dist/verify/index.js')).href);
+const suite = JSON.parse(readFileSync(limbo, 'utf8'));
+const selected = new Set(mutual.cases.map((c) => c.id));
+const now = new Date();
+let slowest = { ms: 0, id: '' };
+let verdictMismatch = 0;
+const harnessVerdict = new Map(mutual.cases.map((c) => [c.id, c.verdict]));
+const heapBefore = process.memoryUsage().heapUsed;
+let heapPeak = heapBefore;
+for (const tc of suite.testcases) {
+  if (!selected.has(tc.id)) continue;
+  const { expected_result: _drop, ...input } = tc;
+  const s = performance.now();
+  const r = sdk.runLimboCase(input, now);
+  const ms = performance.now() - s;
+  if (ms > slowest.ms) slowest = { ms, id: tc.id };
+  if (r.verdict !== harnessVerdict.get(tc.id)) verdictMismatch++;
+  heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed);
+}
+
+// ---------------------------------------------------------------- figures
+const floor1 = (x) => Math.floor(x * 10) / 10;
+const pct = (pass, total) => (total === 0 ? 'n/a' : `${floor1((100 * pass) / total).toFixed(1)} %`);
+
+function summarize(cases, pred = () => true) {
+  const s = { n: 0, pass: 0, fail: 0, skip: 0 };
+  for (const c of cases) {
+    if (!pred(c)) continue;
+    s.n++;
+    s[c.outcome]++;
+  }
+  return s;
+}
+const rate = (s) => `${pct(s.pass, s.pass + s.fail)} (${s.pass}/${s.pass + s.fail})`;
+const isBetter = (c) => c.id.startsWith('bettertls::');
+
+function row(name, v) {
+  const all = summarize(v.cases);
+  const succ = summarize(v.cases, (c) => c.expected === 'SUCCESS');
+  const fail = summarize(v.cases, (c) => c.expected === 'FAILURE');
+  const own = summarize(v.cases, (c) => !isBetter(c));
+  const fa = v.cases.filter((c) => c.expected === 'FAILURE' && c.verdict === 'ACCEPT').length;
+  return `| ${name} | ${all.n} | ${all.skip} | ${rate(all)} | ${rate(succ)} | ${rate(fail)} | ${rate(own)} | ${fa} |`;
+}
+
+function cell(v, ns, expected) {
+  const s = summarize(v.cases, (c) => c.namespace === ns && c.expected === expected);
+  if (s.n === 0) return '–';
+  const judged = s.pass + s.fail;
+  const skip = s.skip ? `, ${s.skip} skip` : '';
+  return judged === 0 ? `skip ${s.skip}` : `${s.pass}/${judged}${skip}`;
+}
+
+const namespaces = [...new Set(mutual.cases.map((c) => c.namespace))].sort();
+const unsupportedRows = sdk.LIMBO_UNSUPPORTED.map((u) => {
+  const ids = mutual.cases
+    .filter((c) => c.verdict === 'SKIP' && c.reason.includes(u.reason.slice(0, 40)))
+    .map((c) => `\`${c.id}\` (${c.expected})`);
+  const what =
+    u.kind === 'feature'
+      ? `feature \`${u.match}\``
+      : u.kind === 'namespace'
+        ? `namespace \`${u.match}\``
+        : `case \`${u.match}\``;
+  return `| ${what} | ${u.reason} | ${ids.join(', ') || '—'} |`;
+});
+const otherSkips = mutual.cases.filter(
+  (c) => c.verdict === 'SKIP' && !sdk.LIMBO_UNSUPPORTED.some((u) => c.reason.includes(u.reason.slice(0, 40))),
+);
+const failures = mutual.cases.filter((c) => c.outcome === 'fail');
+const falseAccepts = failures.filter((c) => c.expected === 'FAILURE' && c.verdict === 'ACCEPT');
+const slowHarness = [...mutual.cases].sort((a, b) => b.ms - a.ms)[0];
+const osslVersion = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout.trim();
+
+const md = `# Conformance: mutual's verifier on x509-limbo
+
+Generated by \`node scripts/conformance.mjs\` on ${new Date().toISOString().slice(0, 10)} — do not edit by hand.
+Suite: \`${path.basename(limbo)}\` (${suite.testcases.length} cases${opt.every ? `, sample --every ${opt.every}: ${mutual.cases.length} run` : ''}).
+mutual was run as \`${command}\` (one process per case, the harness's external-command interface); OpenSSL as the
+harness's built-in \`openssl verify -x509_strict -partial_chain\` (${osslVersion}). Node ${process.version}.
+Pass = ACCEPT on an expected SUCCESS or REJECT on an expected FAILURE; rates are of non-skipped cases, rounded down.
+
+## Summary
+
+| verifier | cases | skipped | overall | SUCCESS cases | FAILURE cases | non-BetterTLS | false accepts |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${row('mutual', mutual)}
+${row('OpenSSL', openssl)}
+
+- False accepts (ACCEPT on an expected FAILURE): **${falseAccepts.length}**${falseAccepts.length ? ': ' + falseAccepts.map((c) => `\`${c.id}\``).join(', ') : ''}.
+- mutual failures: ${failures.length}${failures.length ? ' — ' + failures.map((c) => `\`${c.id}\` (expected ${c.expected}, got ${c.verdict})`).join(', ') : ''}.
+- Slowest case in the verifier itself (in-process, after the harness run): ${slowest.ms.toFixed(1)} ms (\`${slowest.id}\`).
+  Slowest case through the harness, including starting Node: ${slowHarness ? `${slowHarness.ms} ms (\`${slowHarness.id}\`)` : 'n/a'}.
+  Heap growth over the in-process run of every case: ${((heapPeak - heapBefore) / 1048576).toFixed(1)} MiB peak.
+  In-process verdicts differing from the harness run: ${verdictMismatch}.
+- Wall time of the harness run (both verifiers, --jobs ${opt.jobs}): ${wallSeconds} s.
+
+## By namespace
+
+Cells are passed/judged (skips apart).
+
+| namespace | mutual SUCCESS | mutual FAILURE | OpenSSL SUCCESS | OpenSSL FAILURE |
+| --- | --- | --- | --- | --- |
+${namespaces.map((ns) => `| ${ns} | ${cell(mutual, ns, 'SUCCESS')} | ${cell(mutual, ns, 'FAILURE')} | ${cell(openssl, ns, 'SUCCESS')} | ${cell(openssl, ns, 'FAILURE')} |`).join('\n')}
+
+## Deliberately unsupported (answered SKIP)
+
+Each is a decision, recorded in docs/decisions/0001-verifier-strictness.md; none of them can turn a refusal into an accept.
+
+| what | why | cases |
+| --- | --- | --- |
+${unsupportedRows.join('\n')}
+${otherSkips.length ? `\nOther skips: ${otherSkips.map((c) => `\`${c.id}\` (${c.reason})`).join(', ')}.\n` : ''}
+## Stricter than RFC 5280 on purpose (answered REJECT when they apply)
+
+These rules are enforced even where RFC 5280 alone would accept; limbo cases that expect FAILURE because of them pass.
+
+- X.509 v3 only; serial numbers positive and at most 20 octets; the two signature-algorithm fields identical.
+- No MD5, SHA-1 or SHA-224 signatures; RSA ≥ 2048 bits with a modulus that is a multiple of 8; ECDSA on P-256, P-384
+  and P-521 with named curves only; Ed25519/Ed448; no DSA.
+- Strict DER: minimal lengths and integers, no indefinite lengths, DEFAULT values never encoded (critical FALSE,
+  cA FALSE, version v1), no fractional seconds in times.
+- Authority key identifier required (with keyIdentifier) in every certificate except self-issued ones; AKI, SKI,
+  AIA, SIA never critical; policy constraints must be critical; a CA's basic constraints must be critical.
+- A CA leaf is refused (DESIGN §6); cA=TRUE without keyCertSign (or the reverse) is refused anywhere.
+- The leaf must have a subjectAltName; the subject CN is never used as a name. Wildcards only as the whole left-most
+  label with two or more labels after it; never in client certificates or X509-SVIDs.
+- DNS name constraints must be valid host names (no leading period); a wildcard SAN is refused when any name it
+  could match is excluded, or when not every name it could match is permitted.
+- A name constraint on a name form mutual does not process (otherName, x400, EDI, registeredID) refuses any chain
+  that uses that form. Certificates with more than 1024 names or constraints are refused (denial-of-service guard).
+- A CRL given for an issuer in the path must be usable (CRL number present and non-critical, nextUpdate present and
+  not passed, signature valid, cRLSign allowed, no unknown critical extension); otherwise the chain is refused.
+`;
+mkdirSync(path.dirname(outMd), { recursive: true });
+writeFileSync(outMd, md);
+console.log(`wrote ${path.relative(repoRoot, outMd)}`);
+console.log(`mutual: ${row('mutual', mutual)}`);
+console.log(`openssl: ${row('OpenSSL', openssl)}`);
