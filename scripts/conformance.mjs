@@ -187,7 +187,7 @@ ${namespaces.map((ns) => `| ${ns} | ${cell(mutual, ns, 'SUCCESS')} | ${cell(mutu
 
 ## Deliberately unsupported (answered SKIP)
 
-Each is a decision, recorded in docs/decisions/0001-verifier-strictness.md; none of them can turn a refusal into an accept.
+Each is a decision, recorded in docs/decisions/0006-verifier-strictness.md; none of them can turn a refusal into an accept.
 
 | what | why | cases |
 | --- | --- | --- |
