@@ -11,7 +11,7 @@ import { akiProblems, commonProblems, issuerProblems, keyOf, printable, type Pro
 import { parseCrl, type Crl } from './crl.js';
 import { checkSigAlg, verifySignature } from './crypto.js';
 import { Lru } from './lru.js';
-import { constraintMatches, dnsMatches, formOf, isDnsName, parseIp, type NameForm } from './names.js';
+import { constraintMatches, dnsMatches, formOf, isDnsName, parseIp, uriHost, type NameForm } from './names.js';
 import { EKU_BY_NAME, OID } from './oids.js';
 import { parseSpiffe } from './spiffe.js';
 import type {
@@ -467,6 +467,19 @@ export class PathVerifier implements Verifier {
         if (name.type === 'other' && (ex.length > 0 || pe.length > 0)) {
           addReason(ctx, 'NAME_CONSTRAINT_UNSUPPORTED', `name constraint on ${f} names is not processed`, cert, j);
           return false;
+        }
+        if (name.type === 'uri' && (ex.length > 0 || pe.length > 0)) {
+          const host = uriHost(name.value);
+          if (host === undefined || !isDnsName(host)) {
+            addReason(
+              ctx,
+              'NAME_CONSTRAINT_VIOLATION',
+              `${describe(name)} has no host name to check against URI constraints`,
+              cert,
+              j,
+            );
+            return false;
+          }
         }
         if (ex.some((c) => constraintMatches(name, c, 'excluded'))) {
           addReason(

@@ -377,6 +377,14 @@ describe('§6 name-constraint bypasses', () => {
     expectRefused(run(other, [root], [inter]), 'NAME_CONSTRAINT_VIOLATION');
   });
 
+  it('refuses a URI whose host cannot be checked against URI constraints', () => {
+    const { root, inter } = constrained({ excluded: [{ uri: '.evil.example' }] });
+    for (const uri of ['https://[::1]/admin', 'urn:example:evil', 'https://10.0.0.1/x']) {
+      const leaf = makeCert({ issuer: inter, eku: [EKU.clientAuth], san: [{ dns: 'a.example' }, { uri }] });
+      expectRefused(run(leaf, [root], [inter]), 'NAME_CONSTRAINT_VIOLATION');
+    }
+  });
+
   it('refuses NUL bytes smuggled into a SAN', () => {
     const { root, inter } = constrained({ permitted: [{ dns: 'example.com' }] });
     const nul = makeCert({ issuer: inter, eku: [EKU.clientAuth], san: [{ dns: 'evil.net\u0000.example.com' }] });
