@@ -249,6 +249,26 @@ describe('extractIdentity: the identity rule', () => {
       'dns',
       'API.example.org',
     ],
+    [
+      'spiffe scheme hidden from a naive check (tab, leading space, mixed case): none',
+      [
+        { type: 'url', value: 'spi\tffe://example.org/a' },
+        { type: 'dns', value: 'a.example.org' },
+      ],
+      'none',
+      null,
+    ],
+    [
+      'leading space before spiffe: none',
+      [
+        { type: 'url', value: ' sPiFfE://example.org/a' },
+        { type: 'dns', value: 'a.example.org' },
+      ],
+      'none',
+      null,
+    ],
+    ['over-long DNS name: none', [{ type: 'dns', value: `${'a'.repeat(63)}.`.repeat(4) + 'com' }], 'none', null],
+    ['over-long label: none', [{ type: 'dns', value: `${'a'.repeat(64)}.example.com` }], 'none', null],
     ['wildcard DNS name', [{ type: 'dns', value: '*.example.org' }], 'dns', '*.example.org'],
     ['NUL inside a DNS name: none', [{ type: 'dns', value: 'good.example\0.evil.example' }], 'none', null],
     [

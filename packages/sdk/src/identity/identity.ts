@@ -40,6 +40,19 @@ export function sha256Fingerprint(der: Uint8Array): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
+/**
+ * True when a URI would be read as spiffe-scheme by a lenient URL parser: WHATWG parsers drop tabs
+ * and newlines anywhere and leading controls/spaces, and fold the scheme's case. Such a URI that is
+ * not a strictly valid SPIFFE ID makes the identity 'none' rather than letting DNS names decide.
+ */
+function claimsSpiffeScheme(uri: string): boolean {
+  let s = '';
+  for (const ch of uri) if (ch !== '\t' && ch !== '\n' && ch !== '\r') s += ch;
+  let i = 0;
+  while (i < s.length && s.charCodeAt(i) <= 0x20) i++;
+  return s.slice(i, i + 7).toLowerCase() === 'spiffe:';
+}
+
 function serialToHex(serial: bigint): string {
   return serial < 0n ? `-${(-serial).toString(16)}` : serial.toString(16);
 }
@@ -65,7 +78,7 @@ export function extractIdentity(certificateDer: Uint8Array): Identity {
     throw new MutualError('ERR_X509_MALFORMED', { cause });
   }
   const { dnsNames, ipAddresses, uris, emails } = cert.san;
-  const spiffeLike = uris.filter((u) => u.slice(0, 7).toLowerCase() === 'spiffe:');
+  const spiffeLike = uris.filter(claimsSpiffeScheme);
   let kind: Identity['kind'] = 'none';
   let value: string | null = null;
   let spiffeId: string | null = null;

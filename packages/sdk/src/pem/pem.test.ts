@@ -64,6 +64,11 @@ describe('encodePem / decodePem', () => {
     expect(blocks.map((x) => x.der)).toEqual([a, b]);
   });
 
+  it('tolerates a leading byte-order mark', () => {
+    const der = derSequence(10);
+    expect(decodePem(`\uFEFF${encodePem(der, 'CERTIFICATE')}`)).toEqual([{ label: 'CERTIFICATE', der }]);
+  });
+
   it('refuses NUL bytes, bad base64, headers, mismatched END, missing END and empty blocks', () => {
     const pem = encodePem(derSequence(100), 'CERTIFICATE');
     const lines = pem.split('\n');

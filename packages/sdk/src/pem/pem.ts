@@ -40,7 +40,8 @@ export function decodePem(text: string, opts: DecodePemOptions = {}): PemBlock[]
   }
   if (text.includes('\0')) throw malformed('The PEM input contains a NUL byte.');
 
-  const lines = text.split('\n');
+  // A byte-order mark (editors on Windows) is text outside any block.
+  const lines = (text.startsWith('\uFEFF') ? text.slice(1) : text).split('\n');
   const blocks: PemBlock[] = [];
   let current: { label: string; startLine: number; body: string[] } | undefined;
   for (let i = 0; i < lines.length; i++) {
