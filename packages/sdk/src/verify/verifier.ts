@@ -58,9 +58,19 @@ function isoSeconds(s: number): string {
   return new Date(s * 1000).toISOString().replace('.000Z', 'Z');
 }
 
+const entryMemo = new WeakMap<Cert, Omit<PathEntry, 'index' | 'anchor'>>();
+
 function entry(cert: Cert, index: number, anchor: boolean): PathEntry {
+  let e = entryMemo.get(cert);
+  if (!e) {
+    e = describeCert(cert);
+    entryMemo.set(cert, e);
+  }
+  return { index, anchor, ...e };
+}
+
+function describeCert(cert: Cert): Omit<PathEntry, 'index' | 'anchor'> {
   return {
-    index,
     fingerprint: cert.fingerprint,
     subject: describeName(cert.subject),
     issuer: describeName(cert.issuer),
@@ -68,7 +78,6 @@ function entry(cert: Cert, index: number, anchor: boolean): PathEntry {
     notBefore: isoSeconds(cert.notBefore),
     notAfter: isoSeconds(cert.notAfter),
     spkiSha256: cert.spkiSha256,
-    anchor,
   };
 }
 
