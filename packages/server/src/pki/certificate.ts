@@ -1,6 +1,7 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { assertAcceptableKey, describePublicKey, encodePem, MutualError } from '@mutual/sdk';
 import { signerFor } from './algorithms.js';
+import { spkiBytes } from './keycache.js';
 import {
   bitString,
   boolean,
@@ -125,8 +126,7 @@ interface IssuerInfo {
 
 const issuerCache = new WeakMap<Uint8Array, IssuerInfo>();
 
-const spkiOf = (key: KeyObject): Uint8Array =>
-  new Uint8Array((key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'der' }));
+const spkiOf = spkiBytes;
 
 /** Reads and checks an issuer certificate once per DER buffer (cached by identity). */
 function issuerInfo(issuer: Issuer): IssuerInfo {

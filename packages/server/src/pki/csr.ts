@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { assertAcceptableKey, decodeOnePem, MutualError } from '@mutual/sdk';
 import { decodeSignatureAlgorithm, verifySignature } from './algorithms.js';
 import {
@@ -21,6 +21,7 @@ import {
   type DistinguishedName,
   type SubjectNames,
 } from './names.js';
+import { publicKeyFromSpki } from './keycache.js';
 import { OID } from './oids.js';
 import { readExtension } from './x509.js';
 
@@ -137,7 +138,7 @@ export function parseCsr(input: Uint8Array | string, opts: ParseCsrOptions = {})
 
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(spki.bytes), format: 'der', type: 'spki' });
+    publicKey = publicKeyFromSpki(spki.bytes);
   } catch (cause) {
     // Unknown curves and algorithms node:crypto cannot load are unsupported keys, not bad DER.
     throw new MutualError('ERR_KEY_UNSUPPORTED', {

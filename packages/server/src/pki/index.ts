@@ -14,7 +14,7 @@ export {
   type Issuer,
   type Profile,
 } from './certificate.js';
-export { issueCertificate, sha256Hex } from './issue.js';
+export { issueCertificate, sha256Hex, type IssueOptions } from './issue.js';
 export { lintCertificate, type LintFinding, type LintInput } from './lint.js';
 export { parseCsr, DEFAULT_MAX_CSR_BYTES, type ParsedCsr, type ParseCsrOptions } from './csr.js';
 export { generateSerial } from './serial.js';

@@ -2,6 +2,7 @@
 // editing one part of a good one (re-signed with the real issuer key, so only that rule breaks).
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { generateKeyPair, MutualError } from '@mutual/sdk';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { signerFor } from './algorithms.js';
 import {
@@ -113,6 +114,58 @@ describe('lint accepts what pki builds', () => {
       }
     },
   );
+
+  it('every certificate built from random names, profiles and key types passes the full lint, asn1js included (property)', () => {
+    const keys = (['p256', 'p384', 'rsa2048', 'ed25519'] as const).map((t) => generateKeyPair(t).publicKey);
+    const label = fc
+      .stringMatching(/^[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?$/)
+      .filter((l) => !/^[0-9]+$/.test(l) && l.slice(2, 4) !== '--');
+    const dnsName = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => `${ls.join('.')}.example.test`);
+    const names = fc.record({
+      dns: fc.uniqueArray(dnsName, { maxLength: 12 }),
+      ip: fc.uniqueArray(fc.oneof(fc.ipV4(), fc.ipV6()), { maxLength: 4 }),
+      uri: fc.oneof(
+        fc.constant<string[]>([]),
+        label.map((l) => [`spiffe://example.test/ns/${l}`]),
+      ),
+      email: fc.uniqueArray(
+        label.map((l) => `${l}@example.test`),
+        { maxLength: 2 },
+      ),
+    });
+    fc.assert(
+      fc.property(
+        names,
+        fc.constantFrom<'server' | 'client' | 'both'>('server', 'client', 'both'),
+        fc.nat(3),
+        (n, profile, k) => {
+          fc.pre(n.dns.length + n.ip.length + n.uri.length + n.email.length > 0);
+          const cert = ca.issue({ profile, names: n, publicKey: keys[k]! });
+          expect(rules({ der: cert.der, issuerDer: interDer, profile, expectedNames: n })).toEqual([]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('issueCertificate can also run the asn1js cross-parse', () => {
+    const v = computeValidity({ now: NOW, lifetimeMs: 3600_000, issuerNotBefore: new Date('2031-05-04T09:59:00Z') });
+    const key = generateKeyPair('p256');
+    const c = issueCertificate(
+      {
+        profile: 'server',
+        subject: {},
+        names: { dns: ['x.example.test'], ip: [], uri: [], email: [] },
+        publicKey: key.publicKey,
+        issuer: { certificateDer: interDer, privateKey: ca.intermediate.privateKey },
+        serial: generateSerial(random),
+        notBefore: v.notBefore,
+        notAfter: v.notAfter,
+      },
+      { asn1jsCrossCheck: true },
+    );
+    expect(rules({ der: c.der, issuerDer: interDer, profile: 'server' })).toEqual([]);
+  });
 
   it('the forging helper itself reproduces a good certificate (so each finding below is the edit alone)', () => {
     const again = forge(leafParts());

@@ -3,8 +3,9 @@ import { assertAcceptableKey, MutualError } from '@mutual/sdk';
 import * as asn1js from 'asn1js';
 import { decodeSignatureAlgorithm, expectedAlgorithmName, verifySignature } from './algorithms.js';
 import { expectedExtKeyUsage, expectedKeyUsage, isCaProfile, PROFILES, type Profile } from './certificate.js';
-import { bytesEqual, checkTree, readOne } from './der.js';
+import { bytesEqual, checkTree, children, readOne, type DerNode } from './der.js';
 import { countNames, decodeName, validateNames, type SubjectNames } from './names.js';
+import { spkiBytes } from './keycache.js';
 import { OID } from './oids.js';
 import { serialProblem } from './serial.js';
 import {
@@ -47,6 +48,32 @@ const DECODERS: Record<string, (v: Uint8Array) => unknown> = {
   [OID.authorityKeyIdentifier]: decodeAuthorityKeyIdentifier,
 };
 
+/**
+ * True when asn1js's tree has exactly the strict reader's shape: same tags, definite lengths of
+ * the same size, same children. (Cheaper than re-encoding with asn1js, and stricter: a re-encoding
+ * keeps some non-minimal forms that only the strict reader refuses.)
+ */
+function sameTree(theirs: asn1js.AsnType, ours: DerNode, depth = 0): boolean {
+  const { idBlock, lenBlock } = theirs;
+  if (depth > 32) return false;
+  if (
+    idBlock.tagClass !== (ours.tag >> 6) + 1 ||
+    idBlock.tagNumber !== (ours.tag & 0x1f) ||
+    idBlock.isConstructed !== ours.constructed ||
+    lenBlock.isIndefiniteForm ||
+    lenBlock.length !== ours.value.length
+  )
+    return false;
+  if (!ours.constructed) return true;
+  const theirChildren = (theirs.valueBlock as { value?: unknown }).value;
+  const ourChildren = children(ours);
+  return (
+    Array.isArray(theirChildren) &&
+    theirChildren.length === ourChildren.length &&
+    ourChildren.every((c, i) => sameTree(theirChildren[i] as asn1js.AsnType, c, depth + 1))
+  );
+}
+
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 const sortedKey = (names: SubjectNames): string =>
@@ -60,6 +87,36 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
  * the certificate is fit to hand out. Pure: no clock (validity is checked against the issuer's).
  */
 export function lintCertificate(input: LintInput): LintFinding[] {
+  return lintWithHints(input, {});
+}
+
+/** What the caller already holds; each hint is checked against the certificate before use. */
+export interface LintHints {
+  /** The key the certificate was built for: used when its SPKI equals the certificate's. */
+  subjectKey?: KeyObject;
+  /** false skips the asn1js cross-parse (the strict reader and node:crypto still parse). */
+  asn1js?: boolean;
+}
+
+interface IssuerView {
+  parsed: ParsedCertificate;
+  key: KeyObject;
+}
+
+/** Parsed issuers by DER buffer identity: a CA lints thousands of certificates under one issuer. */
+const issuerViews = new WeakMap<Uint8Array, IssuerView>();
+
+function issuerView(der: Uint8Array): IssuerView {
+  let view = issuerViews.get(der);
+  if (!view) {
+    const parsed = parseCertificate(der);
+    view = { parsed, key: publicKeyOf(parsed) };
+    issuerViews.set(der, view);
+  }
+  return view;
+}
+
+export function lintWithHints(input: LintInput, hints: LintHints): LintFinding[] {
   const findings: LintFinding[] = [];
   const add = (rule: string, message: string): void => {
     findings.push({ rule, message });
@@ -80,16 +137,17 @@ export function lintCertificate(input: LintInput): LintFinding[] {
     add('der.strict', `not strict DER: ${errorText(e)}`);
     return findings;
   }
-  try {
-    const parsed = asn1js.fromBER(input.der);
-    if (parsed.offset !== input.der.length || parsed.result.error !== '') {
-      add('der.asn1js', `asn1js: ${parsed.result.error || 'length mismatch'}`);
-    } else if (!bytesEqual(new Uint8Array(parsed.result.toBER(false)), input.der)) {
-      add('der.asn1js', 'asn1js re-encodes the certificate differently');
+  if (hints.asn1js !== false)
+    try {
+      const parsed = asn1js.fromBER(input.der, { parseEmbedded: false, copyInput: false });
+      if (parsed.offset !== input.der.length || parsed.result.error !== '') {
+        add('der.asn1js', `asn1js: ${parsed.result.error || 'length mismatch'}`);
+      } else if (!sameTree(parsed.result, readOne(input.der))) {
+        add('der.asn1js', 'asn1js reads a different structure than the strict reader');
+      }
+    } catch (e) {
+      add('der.asn1js', `asn1js: ${errorText(e)}`);
     }
-  } catch (e) {
-    add('der.asn1js', `asn1js: ${errorText(e)}`);
-  }
   let nodeCert: X509Certificate | undefined;
   try {
     nodeCert = new X509Certificate(input.der);
@@ -114,11 +172,12 @@ export function lintCertificate(input: LintInput): LintFinding[] {
   const selfSigned = input.issuerDer === undefined;
   if (selfSigned && profile !== 'root') add('issuer.present', `a ${profile} certificate needs its issuer to be linted`);
   let issuer: ParsedCertificate | undefined;
+  let issuerKey: KeyObject | undefined;
   if (input.issuerDer !== undefined) {
     try {
-      issuer = parseCertificate(input.issuerDer);
+      ({ parsed: issuer, key: issuerKey } = issuerView(input.issuerDer));
     } catch (e) {
-      add('issuer.readable', `the issuer certificate is malformed: ${errorText(e)}`);
+      add('issuer.readable', `the issuer certificate or its key is malformed: ${errorText(e)}`);
     }
   }
   const issuerSubject = issuer ? issuer.subject.bytes : cert.subject.bytes;
@@ -126,22 +185,16 @@ export function lintCertificate(input: LintInput): LintFinding[] {
     add('issuer.name-match', "the issuer name is not the issuer's subject byte for byte");
   if (!bytesEqual(cert.tbsSignatureAlgorithm.bytes, cert.signatureAlgorithm.bytes))
     add('signature.algorithm-match', 'the TBS signature algorithm differs from the outer one');
-  let issuerKey: KeyObject | undefined;
   let subjectKey: KeyObject | undefined;
-  try {
-    subjectKey = publicKeyOf(cert);
-  } catch (e) {
-    add('spki.readable', `the public key cannot be read: ${errorText(e)}`);
-  }
-  if (issuer) {
+  if (hints.subjectKey && bytesEqual(spkiBytes(hints.subjectKey), cert.spki.bytes)) subjectKey = hints.subjectKey;
+  else {
     try {
-      issuerKey = publicKeyOf(issuer);
+      subjectKey = publicKeyOf(cert);
     } catch (e) {
-      add('issuer.readable', `the issuer public key cannot be read: ${errorText(e)}`);
+      add('spki.readable', `the public key cannot be read: ${errorText(e)}`);
     }
-  } else if (input.issuerDer === undefined) {
-    issuerKey = subjectKey;
   }
+  if (input.issuerDer === undefined) issuerKey = subjectKey;
   try {
     const alg = decodeSignatureAlgorithm(cert.signatureAlgorithm, true);
     if (!alg.ok) add('signature.algorithm-known', `${alg.name}: ${alg.reason}`);

@@ -1,4 +1,4 @@
-import { MutualError } from '@mutual/sdk';
+import { isValidDnsName, MutualError, spiffeIdProblem } from '@mutual/sdk';
 import {
   DerError,
   TAG,
@@ -78,6 +78,8 @@ export function dnsNameProblem(name: string, allowWildcard: boolean): string | u
     if (!LABEL_RE.test(label)) return 'label has characters other than letters, digits and inner hyphens';
   }
   if (/^[0-9]+$/.test(rest[rest.length - 1] ?? '')) return 'the last label is all digits';
+  // The shared grammar of sdk/identity must agree (it also refuses reserved `ab--` labels).
+  if (!isValidDnsName(name, { allowWildcard })) return 'not a valid DNS name';
   return undefined;
 }
 
@@ -171,37 +173,16 @@ export function formatIp(bytes: Uint8Array): string {
 const URI_CHARS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
-/**
- * SPIFFE ID grammar (SPIFFE-ID spec): `spiffe://` + trust domain of [a-z0-9._-] + optional path of
- * `/segment` with [A-Za-z0-9._-], no empty, `.` or `..` segments, no trailing slash, no port,
- * userinfo, query, fragment or percent-encoding, at most 2048 bytes.
- */
-export function spiffeIdProblem(id: string): string | undefined {
-  if (!id.startsWith('spiffe://')) return 'the scheme must be exactly "spiffe" followed by "://"';
-  if (id.length > 2048) return 'longer than 2048 bytes';
-  const rest = id.slice('spiffe://'.length);
-  const slash = rest.indexOf('/');
-  const td = slash < 0 ? rest : rest.slice(0, slash);
-  const path = slash < 0 ? '' : rest.slice(slash);
-  if (td.length === 0) return 'empty trust domain';
-  if (td.length > 255) return 'trust domain longer than 255 characters';
-  if (!/^[a-z0-9._-]+$/.test(td)) return 'the trust domain allows only lowercase letters, digits, ".", "-" and "_"';
-  if (path === '') return undefined;
-  const segments = path.slice(1).split('/');
-  for (const s of segments) {
-    if (s.length === 0) return 'empty path segment or trailing slash';
-    if (s === '.' || s === '..') return 'dot segment in the path';
-    if (!/^[A-Za-z0-9._-]+$/.test(s)) return 'the path allows only letters, digits, ".", "-" and "_"';
-  }
-  return undefined;
-}
-
 /** An absolute URI of printable ASCII that the WHATWG parser accepts; SPIFFE IDs strictly. */
 export function uriProblem(uri: string): string | undefined {
   if (uri.length > MAX_URI) return `longer than ${MAX_URI} characters`;
   if (!URI_CHARS.test(uri)) return 'characters outside RFC 3986';
   if (!SCHEME.test(uri)) return 'not an absolute URI';
-  if (/^spiffe:/i.test(uri)) return spiffeIdProblem(uri);
+  if (/^spiffe:/i.test(uri)) {
+    // The SPIFFE-ID grammar of sdk/identity: no case folding, no percent-encoding, no dot segments.
+    const problem = spiffeIdProblem(uri);
+    return problem === undefined ? undefined : `not a valid SPIFFE ID (${problem})`;
+  }
   try {
     new URL(uri);
   } catch {

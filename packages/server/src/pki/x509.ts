@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   DerError,
   TAG,
@@ -16,6 +16,7 @@ import {
   type DerNode,
 } from './der.js';
 import { decodeGeneralNames, type DecodedGeneralNames } from './names.js';
+import { publicKeyFromSpki } from './keycache.js';
 
 export interface Extension {
   oid: string;
@@ -127,7 +128,7 @@ export function keyIdentifier(spkiDer: Uint8Array | DerNode): Uint8Array {
 }
 
 export function publicKeyOf(cert: ParsedCertificate): KeyObject {
-  return createPublicKey({ key: Buffer.from(cert.spki.bytes), format: 'der', type: 'spki' });
+  return publicKeyFromSpki(cert.spki.bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
