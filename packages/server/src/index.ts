@@ -1,7 +1,8 @@
 /**
- * @mutual/server: the CA and the gateway. Modules: pki (pure X.509), ca (issuance rules and ports),
- * store (SQLite and PostgreSQL), keys (issuer signers), config (validated, frozen configuration),
- * main (composition roots). Import each through its own index.ts.
+ * @mutual/server: the CA and the gateway. Modules: pki (pure X.509), ca (issuance, tokens, renewal,
+ * revocation and their ports), store (SQLite and PostgreSQL), keys (issuer signers), config
+ * (validated, frozen configuration), http (the CA's API v1), main (composition roots). Import each
+ * through its own index.ts.
  */
 export * from './main/index.js';
 export {
@@ -13,5 +14,5 @@ export {
   type CaConfig,
 } from './config/index.js';
 export { parseIp, LEAF_PROFILES, type LeafProfile, type IssuedCertificate, type RequestedNames } from './ca/index.js';
-export { parseCsr, type ParsedCsr } from './pki/index.js';
+export { parseCsr, lintCertificate, sha256Hex, type ParsedCsr, type LintFinding } from './pki/index.js';
 export { openSqliteStore, openPostgresStore, type Store, type CertificateRecord, type CertificateState } from './store/index.js';
