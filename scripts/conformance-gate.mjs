@@ -4,7 +4,7 @@
 // and exits 1 on any false accept (ACCEPT where the case expects FAILURE) and on any
 // ERROR or TIMEOUT. Prints its counts. Options: --every N, --jobs N, --limbo FILE, --no-build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -38,6 +38,8 @@ if (!existsSync(path.join(harnessDir, 'node_modules'))) run('npm', ['ci', '--no-
 if (!opt['no-build']) run('npx', ['tsc', '-b', 'packages/sdk']);
 
 /** The product command when the CLI is built and answers; else the sdk runner with the same answers. */
+const sdkSnapshot = path.join(repoRoot, '.tmp', 'conformance', 'sdk-dist');
+
 function verifierCommand() {
   const probe = JSON.stringify({ id: 'probe', features: [], validation_kind: 'SERVER', trusted_certs: [] });
   const cli = spawnSync('node', ['packages/cli/dist/bin.js', 'verify', '--limbo-case', '-'], {
@@ -46,8 +48,14 @@ function verifierCommand() {
     encoding: 'utf8',
   });
   if (/^(ACCEPT|REJECT|SKIP)\b/.test(cli.stdout ?? '')) return 'node packages/cli/dist/bin.js verify --limbo-case -';
-  console.error('note: the CLI is not built or does not answer; measuring through scripts/limbo-case.mjs (same verifier)');
-  return 'node scripts/limbo-case.mjs';
+  mkdirSync(path.dirname(sdkSnapshot), { recursive: true });
+  // A snapshot of the built sdk, so a rebuild by someone else mid-run cannot break cases.
+  rmSync(sdkSnapshot, { recursive: true, force: true });
+  cpSync(path.join(repoRoot, 'packages/sdk/dist'), sdkSnapshot, { recursive: true });
+  console.error(
+    'note: the CLI is not built or does not answer; measuring through scripts/limbo-case.mjs (same verifier)',
+  );
+  return `node scripts/limbo-case.mjs ${path.relative(repoRoot, sdkSnapshot)}`;
 }
 
 const command = verifierCommand();

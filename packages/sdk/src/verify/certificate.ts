@@ -130,10 +130,19 @@ export function parseAlgId(buf: Uint8Array, t: Tlv): AlgId {
   return { oid, params, der: whole(buf, t) };
 }
 
+/** Most RDNs in a name, SAN entries or subtrees in one extension: more is refused before decoding. */
+export const MAX_ENTRIES = 1024;
+
+function capped(buf: Uint8Array, t: Tlv, what: string): Tlv[] {
+  const list = children(buf, t);
+  if (list.length > MAX_ENTRIES) throw new Malformed(`${what} has ${list.length} entries (limit ${MAX_ENTRIES})`);
+  return list;
+}
+
 export function parseName(buf: Uint8Array, t: Tlv): Name {
   if (t.tag !== T.SEQUENCE) throw new Malformed('Name');
   const rdns: Attr[][] = [];
-  for (const rdn of children(buf, t)) {
+  for (const rdn of capped(buf, t, 'name')) {
     if (rdn.tag !== T.SET) throw new Malformed('RDN not a SET');
     const attrs: Attr[] = [];
     for (const atv of children(buf, rdn)) {
@@ -178,7 +187,7 @@ function parseGeneralName(buf: Uint8Array, t: Tlv): GeneralName {
 }
 
 function parseGeneralNames(buf: Uint8Array, t: Tlv): GeneralName[] {
-  const out = children(buf, t).map((c) => parseGeneralName(buf, c));
+  const out = capped(buf, t, 'GeneralNames').map((c) => parseGeneralName(buf, c));
   if (out.length === 0) throw new Malformed('empty GeneralNames');
   return out;
 }
@@ -189,7 +198,7 @@ export function parseGeneralNamesDer(der: Uint8Array): GeneralName[] {
 
 function parseSubtrees(buf: Uint8Array, t: Tlv, bad: { v: boolean }): GeneralName[] {
   const out: GeneralName[] = [];
-  for (const st of children(buf, t)) {
+  for (const st of capped(buf, t, 'GeneralSubtrees')) {
     if (st.tag !== T.SEQUENCE) throw new Malformed('GeneralSubtree');
     const r = Reader.of(buf, st);
     out.push(parseGeneralName(buf, r.next()));

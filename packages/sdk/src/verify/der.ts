@@ -257,26 +257,30 @@ export function decTime(buf: Uint8Array, t: Tlv): number {
   return Math.floor(d.getTime() / 1000);
 }
 
+function latin1(buf: Uint8Array, t: Tlv): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + t.vs, t.end - t.vs).toString('latin1');
+}
+
 export function ascii(buf: Uint8Array, t: Tlv): string {
-  let s = '';
   for (let i = t.vs; i < t.end; i++) {
     const c = buf[i] as number;
     if (c > 0x7e || c < 0x20) throw new Malformed('non-printable ASCII');
-    s += String.fromCharCode(c);
   }
-  return s;
+  return latin1(buf, t);
 }
 
 /** IA5String contents as a string; refuses NUL and bytes ≥ 0x80 (NUL-byte injection, UTF-8 smuggling). */
 export function ia5(buf: Uint8Array, t: Tlv): string {
-  let s = '';
   for (let i = t.vs; i < t.end; i++) {
     const c = buf[i] as number;
     if (c === 0 || c > 0x7f) throw new Malformed('IA5String byte');
-    s += String.fromCharCode(c);
   }
-  return s;
+  return latin1(buf, t);
 }
+
+const PRINTABLE = new Uint8Array(256);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+  PRINTABLE[ch.charCodeAt(0)] = 1;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -291,14 +295,12 @@ export function dirString(buf: Uint8Array, t: Tlv): string | undefined {
         throw new Malformed('UTF8String not UTF-8');
       }
     case T.PRINTABLE:
-      for (const c of b) {
-        if (!/[A-Za-z0-9 '()+,\-./:=?]/.test(String.fromCharCode(c))) throw new Malformed('PrintableString char');
-      }
-      return Buffer.from(b).toString('latin1');
+      for (const c of b) if (PRINTABLE[c] !== 1) throw new Malformed('PrintableString char');
+      return latin1(buf, t);
     case T.IA5:
       return ia5(buf, t);
     case T.T61:
-      return Buffer.from(b).toString('latin1');
+      return latin1(buf, t);
     case T.BMP: {
       if (b.length % 2) throw new Malformed('BMPString length');
       let s = '';
