@@ -36,6 +36,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
 
 function reportError(error: MutualError, ctx: CliContext): void {
   const details = Object.entries(error.details)
+    .filter(([k]) => k !== 'issues') // configuration issues are already listed in the message
     .map(([k, v]) => `  ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join('\n');
   ctx.stderr(`error[${error.code}]: ${error.message}\n${details ? details + '\n' : ''}`);

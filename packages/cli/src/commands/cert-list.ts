@@ -48,11 +48,10 @@ export function registerCertList(cert: Command, ctx: CliContext): void {
         throw new InvalidArgumentError('--limit must be 1..1000');
       const now = ctx.now();
       await withLocalCa(ctx, opts.dir, async (ca) => {
-        const expiringWithinMs = opts.expiringWithin ?? 7 * 86_400_000;
         const result = await ca.store.listCertificates({
           now,
-          expiringWithinMs,
           limit,
+          ...(opts.expiringWithin === undefined ? {} : { expiringWithinMs: opts.expiringWithin }),
           ...(opts.status === undefined ? {} : { states: opts.status }),
           ...(opts.expiringWithin === undefined
             ? {}

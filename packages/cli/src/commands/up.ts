@@ -129,6 +129,17 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       });
       const address = https.address();
       const port = typeof address === 'object' && address !== null ? address.port : Number(opts.port);
+      // Listen for Ctrl-C before announcing readiness, so a signal sent right after the banner is handled.
+      const stopped = new Promise<void>((resolve) => {
+        const stop = (): void => {
+          https.close(() => {
+            resolve();
+          });
+          https.closeAllConnections();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
       const rel = (p: string): string => path.relative(ctx.cwd, p) || p;
       ctx.stdout(
         [
@@ -147,16 +158,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           '',
         ].join('\n'),
       );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          https.close(() => {
-            resolve();
-          });
-          https.closeAllConnections();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
       ctx.stdout('Stopped.\n');
     });
 }

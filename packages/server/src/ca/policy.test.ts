@@ -109,7 +109,9 @@ describe('name policy', () => {
   it('validates patterns', () => {
     expect(dnsPatternProblem('*.example.com')).toBeUndefined();
     expect(dnsPatternProblem('**.localhost')).toBeUndefined();
-    expect(dnsPatternProblem('*.com')).toBeDefined();
+    expect(dnsPatternProblem('**.internal')).toBeUndefined();
+    expect(dnsPatternProblem('*')).toBeDefined();
+    expect(dnsPatternProblem('**')).toBeDefined();
     expect(dnsPatternProblem('Bad_Label.com')).toBeDefined();
   });
 });

@@ -35,16 +35,18 @@ const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SPIFFE_SEGMENT = /^[A-Za-z0-9._-]+$/;
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 
-/** Checks a DNS allow pattern: `host.example.com`, `*.example.com` (one label), `**.example.com` (one or more labels). */
+/**
+ * Checks a DNS allow pattern: `host.example.com`, `*.example.com` (one label), `**.example.com` (one
+ * or more labels). A pattern may cover a whole private suffix (`**.internal`); wildcard *certificates*
+ * are checked separately and always need two labels after the `*`.
+ */
 export function dnsPatternProblem(pattern: string): string | undefined {
   const labels = pattern.split('.');
   if (pattern.length > 253 || labels.length === 0) return 'too long or empty';
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i] ?? '';
     if (i === 0 && (label === '*' || label === '**')) {
-      if (labels.length < 3 && !(labels.length === 2 && labels[1] === 'localhost')) {
-        return 'a wildcard needs at least two labels after it (or ".localhost")';
-      }
+      if (labels.length < 2) return 'a wildcard needs at least one label after it';
       continue;
     }
     if (!LABEL.test(label)) return `label "${label}" is not a lowercase DNS label`;

@@ -57,7 +57,7 @@ describe('CA configuration', () => {
   it('reports every problem at once with its path, and rejects unknown keys', () => {
     const bad = good
       .replace('lifetime: 24h', 'lifetime: 24')
-      .replace("'*.svc.example.com'", "'*.com'")
+      .replace("'*.svc.example.com'", "'**'")
       .replace("'127.0.0.0/8'", "'127.0.0.1/8'")
       .replace('both: {}', 'both: { colour: blue }');
     try {

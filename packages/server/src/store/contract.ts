@@ -242,8 +242,17 @@ export function describeStoreContract(
       const seedStates = async (store: Store) => {
         const expired = await issue(store, { notAfter: new Date(NOW.getTime() - 1), profile: 'server' });
         const lastMs = await issue(store, { notAfter: NOW }); // valid through notAfter inclusive
-        const expiring = await issue(store, { notAfter: new Date(NOW.getTime() + DAY) });
+        // A 30-day certificate with one day left: within 7 days and past 2/3 of its life.
+        const expiring = await issue(store, {
+          notBefore: new Date(NOW.getTime() - 29 * DAY),
+          notAfter: new Date(NOW.getTime() + DAY),
+        });
         const valid = await issue(store, { notAfter: new Date(NOW.getTime() + 30 * DAY), profile: 'server' });
+        // A 24-hour certificate 2 hours into its life: within 7 days of expiry, but not past its renewal point.
+        const young = await issue(store, {
+          notBefore: new Date(NOW.getTime() - 2 * HOUR),
+          notAfter: new Date(NOW.getTime() + 22 * HOUR),
+        });
         const revoked = await issue(store, { notAfter: new Date(NOW.getTime() - DAY) });
         await store.markRevoked(revoked.serial, { reason: 'keyCompromise', revokedAt: NOW });
         const pending = makeIntent();
@@ -251,7 +260,7 @@ export function describeStoreContract(
         const failed = makeIntent();
         await store.reserveSerial(failed);
         await store.failIssuance(failed.serial, 'lint failed');
-        return { expired, lastMs, expiring, valid, revoked, pending, failed };
+        return { expired, lastMs, expiring, valid, young, revoked, pending, failed };
       };
 
       it('derives valid, expiring, expired, revoked, pending and failed at an injected time', async () => {
@@ -271,7 +280,9 @@ export function describeStoreContract(
         expect(await stateOf(['expiring'])).toEqual(
           [`expiring:${s.expiring.serial}`, `expiring:${s.lastMs.serial}`].sort(),
         );
-        expect(await stateOf(['valid'])).toEqual([`valid:${s.valid.serial}`]);
+        expect(await stateOf(['valid'])).toEqual([`valid:${s.valid.serial}`, `valid:${s.young.serial}`].sort());
+        // An explicit window is a plain window: the young 24-hour certificate expires within 7 days.
+        expect(await stateOf(['expiring'], 7 * DAY)).toContain(`expiring:${s.young.serial}`);
         expect(await stateOf(['revoked'])).toEqual([`revoked:${s.revoked.serial}`]);
         expect(await stateOf(['pending'])).toEqual([`pending:${s.pending.serial}`]);
         expect(await stateOf(['failed'])).toEqual([`failed:${s.failed.serial}`]);
@@ -281,11 +292,11 @@ export function describeStoreContract(
         expect(await stateOf([])).toEqual([]);
         // A narrower window moves the 1-day certificate from expiring to valid.
         expect(await stateOf(['valid'], HOUR)).toEqual(
-          [`valid:${s.expiring.serial}`, `valid:${s.valid.serial}`].sort(),
+          [`valid:${s.expiring.serial}`, `valid:${s.valid.serial}`, `valid:${s.young.serial}`].sort(),
         );
 
         expect(await store.countByState(NOW)).toEqual({
-          valid: 1,
+          valid: 2,
           expiring: 2,
           expired: 1,
           revoked: 1,
@@ -293,7 +304,7 @@ export function describeStoreContract(
           failed: 1,
         });
         expect(await store.countByState(NOW, HOUR)).toEqual({
-          valid: 2,
+          valid: 3,
           expiring: 1,
           expired: 1,
           revoked: 1,
@@ -304,13 +315,13 @@ export function describeStoreContract(
         expect(await store.countByState(new Date(NOW.getTime() + 365 * DAY))).toEqual({
           valid: 0,
           expiring: 0,
-          expired: 4,
+          expired: 5,
           revoked: 1,
           pending: 1,
           failed: 1,
         });
         const all = await store.listCertificates({ now: NOW });
-        expect(all.items).toHaveLength(7);
+        expect(all.items).toHaveLength(8);
         expect(new Map(all.items.map((i) => [i.serial, i.state])).get(s.lastMs.serial)).toBe('expiring');
       });
 

@@ -84,22 +84,50 @@ function toRecord(row: Selectable<CertificatesTable>): CertificateRecord {
   };
 }
 
+/**
+ * When a certificate counts as expiring. With an explicit window: it expires within the window. By
+ * default: it expires within 7 days AND less than a third of its lifetime is left — so a 24-hour
+ * certificate is "expiring" once past its renewal point (2/3 of its life), not all day long.
+ */
+export interface ExpiringRule {
+  readonly windowMs: number;
+  readonly lifetimeThird: boolean;
+}
+
+function expiringRule(explicitWindowMs: number | undefined): ExpiringRule {
+  const windowMs = explicitWindowMs ?? DEFAULT_EXPIRING_WITHIN_MS;
+  if (!Number.isSafeInteger(windowMs) || windowMs < 0) {
+    throw invalid('expiringWithinMs', 'expiringWithinMs must be a non-negative integer.');
+  }
+  return { windowMs, lifetimeThird: explicitWindowMs === undefined };
+}
+
 /** The derivation every query and count shares; SQL conditions below mirror it exactly. */
 export function deriveState(
   status: CertificateStatus,
+  notBeforeMs: number,
   notAfterMs: number,
   nowMs: number,
-  windowMs: number,
+  rule: ExpiringRule,
 ): CertificateState {
   if (status !== 'issued') return status;
   if (notAfterMs < nowMs) return 'expired';
-  if (notAfterMs < nowMs + windowMs) return 'expiring';
+  if (notAfterMs < nowMs + rule.windowMs && (!rule.lifetimeThird || 2 * notAfterMs + notBeforeMs < 3 * nowMs)) {
+    return 'expiring';
+  }
   return 'valid';
+}
+
+/** SQL twin of the expiring test in deriveState (callers add status = issued and not expired). */
+function expiringSql(nowMs: number, rule: ExpiringRule) {
+  return rule.lifetimeThird
+    ? sql<boolean>`(not_after < ${nowMs + rule.windowMs} and 2 * not_after + not_before < ${3 * nowMs})`
+    : sql<boolean>`(not_after < ${nowMs + rule.windowMs})`;
 }
 
 type CertEb = ExpressionBuilder<Database, 'certificates'>;
 
-function stateCondition(eb: CertEb, state: CertificateState, nowMs: number, windowMs: number) {
+function stateCondition(eb: CertEb, state: CertificateState, nowMs: number, rule: ExpiringRule) {
   switch (state) {
     case 'pending':
     case 'failed':
@@ -108,13 +136,9 @@ function stateCondition(eb: CertEb, state: CertificateState, nowMs: number, wind
     case 'expired':
       return eb.and([eb('status', '=', 'issued'), eb('not_after', '<', nowMs)]);
     case 'expiring':
-      return eb.and([
-        eb('status', '=', 'issued'),
-        eb('not_after', '>=', nowMs),
-        eb('not_after', '<', nowMs + windowMs),
-      ]);
+      return eb.and([eb('status', '=', 'issued'), eb('not_after', '>=', nowMs), expiringSql(nowMs, rule)]);
     case 'valid':
-      return eb.and([eb('status', '=', 'issued'), eb('not_after', '>=', nowMs + windowMs)]);
+      return eb.and([eb('status', '=', 'issued'), eb('not_after', '>=', nowMs), eb.not(expiringSql(nowMs, rule))]);
   }
 }
 
@@ -389,10 +413,7 @@ export class KyselyStore implements Store {
 
   async listCertificates(filter: ListFilter): Promise<CertificatePage> {
     const nowMs = millis('now', filter.now);
-    const windowMs = filter.expiringWithinMs ?? DEFAULT_EXPIRING_WITHIN_MS;
-    if (!Number.isSafeInteger(windowMs) || windowMs < 0) {
-      throw invalid('expiringWithinMs', 'expiringWithinMs must be a non-negative integer.');
-    }
+    const rule = expiringRule(filter.expiringWithinMs);
     const limitIn = filter.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
     const limit = Math.min(limitIn, MAX_LIST_LIMIT);
@@ -407,7 +428,7 @@ export class KyselyStore implements Store {
       let query = this.#db.selectFrom('certificates').selectAll();
       const { states, profile, identity, search } = filter;
       if (states !== undefined) {
-        query = query.where((eb) => eb.or(states.map((s) => stateCondition(eb, s, nowMs, windowMs))));
+        query = query.where((eb) => eb.or(states.map((s) => stateCondition(eb, s, nowMs, rule))));
       }
       if (expiresBefore !== undefined) query = query.where('not_after', '<', expiresBefore);
       if (profile !== undefined) query = query.where('profile', '=', profile);
@@ -434,7 +455,10 @@ export class KyselyStore implements Store {
       const page = rows.slice(0, limit);
       const items: ListedCertificate[] = page.map((row) => {
         const record = toRecord(row);
-        return { ...record, state: deriveState(record.status, record.notAfter.getTime(), nowMs, windowMs) };
+        return {
+          ...record,
+          state: deriveState(record.status, record.notBefore.getTime(), record.notAfter.getTime(), nowMs, rule),
+        };
       });
       const last = items[items.length - 1];
       const nextCursor =
@@ -445,16 +469,11 @@ export class KyselyStore implements Store {
     });
   }
 
-  async countByState(
-    now: Date,
-    expiringWithinMs = DEFAULT_EXPIRING_WITHIN_MS,
-  ): Promise<Record<CertificateState, number>> {
+  async countByState(now: Date, expiringWithinMs?: number): Promise<Record<CertificateState, number>> {
     const nowMs = millis('now', now);
-    if (!Number.isSafeInteger(expiringWithinMs) || expiringWithinMs < 0) {
-      throw invalid('expiringWithinMs', 'expiringWithinMs must be a non-negative integer.');
-    }
+    const rule = expiringRule(expiringWithinMs);
     return this.#run(async () => {
-      const state = sql<string>`case when status <> 'issued' then status when not_after < ${nowMs} then 'expired' when not_after < ${nowMs + expiringWithinMs} then 'expiring' else 'valid' end`;
+      const state = sql<string>`case when status <> 'issued' then status when not_after < ${nowMs} then 'expired' when ${expiringSql(nowMs, rule)} then 'expiring' else 'valid' end`;
       const rows = await this.#db
         .selectFrom('certificates')
         .select((eb) => [state.as('state'), eb.fn.countAll<number | string>().as('n')])

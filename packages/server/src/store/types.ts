@@ -63,7 +63,7 @@ export const MAX_LIST_LIMIT = 1000;
 export interface ListFilter {
   readonly now: Date;
   readonly states?: readonly CertificateState[];
-  /** Defines 'expiring'. Default 7 days. */
+  /** Defines 'expiring' as "expires within this window". Default: within 7 days and less than a third of its lifetime left. */
   readonly expiringWithinMs?: number;
   /** Only certificates whose notAfter is strictly before this instant. */
   readonly expiresBefore?: Date;
