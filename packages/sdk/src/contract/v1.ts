@@ -102,6 +102,21 @@ export const certificateSummary = z.object({
   revocationReason: z.string().nullable(),
 });
 export const certificatesResponse = z.object({ items: z.array(certificateSummary), nextCursor: z.string().nullable() });
+/** Query string of GET /v1/certificates. `state` is a comma-separated list of certificateStates. */
+export const certificatesQuery = z.strictObject({
+  state: z
+    .string()
+    .max(128)
+    .regex(/^(valid|expiring|expired|revoked|pending|failed)(,(valid|expiring|expired|revoked|pending|failed))*$/)
+    .optional(),
+  profile: z.string().min(1).max(64).optional(),
+  identity: z.string().min(1).max(2048).optional(),
+  search: z.string().max(256).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  cursor: z.string().min(1).max(512).optional(),
+  /** What counts as `expiring` (default 7d). */
+  expiringWithin: duration.optional(),
+});
 
 /** One event of GET /v1/revocations (server-sent events, `event: revoked`). */
 export const revocationEvent = z.object({
@@ -122,4 +137,5 @@ export type CertificateResponse = z.infer<typeof certificateResponse>;
 export type RevokeRequest = z.input<typeof revokeRequest>;
 export type TokenRequest = z.input<typeof tokenRequest>;
 export type CertificateSummary = z.infer<typeof certificateSummary>;
+export type CertificatesQuery = z.input<typeof certificatesQuery>;
 export type RevocationEvent = z.infer<typeof revocationEvent>;

@@ -1,7 +1,8 @@
 /**
- * ca: issuance rules — name policy per profile, validity, serials, intent-before-signing —
- * over small ports (CertificateStore, IssuerSigner) that adapters implement. It never imports
- * store, http or main, never opens sockets, and takes time and randomness as arguments.
+ * ca: the CA's operations — name policy, issuance (intent before signing), enrollment tokens,
+ * renewal, revocation, CRL content and client identification — over small ports (CaStore,
+ * IssuerSigner, AuditSink, CrlBuilder) that adapters implement. It never imports store, http or
+ * main, never opens sockets, and takes time and randomness as arguments.
  */
 export {
   compileProfilePolicy,
@@ -23,8 +24,61 @@ export {
   type IssuanceServiceDeps,
   type IssueRequest,
   type IssuedCertificate,
+  type IssueAudit,
+  type TrustedIssueRequest,
+  type TrustedPkiProfile,
+  identityOf,
 } from './issue.js';
-export type { CertificateStore, IssuerSigner, IssuanceIntent, Clock, RandomBytes } from './ports.js';
+export type {
+  CertificateStore,
+  CaStore,
+  CaCertificateRecord,
+  AuditSink,
+  AuditRecord,
+  IssuerSigner,
+  IssuanceIntent,
+  Clock,
+  RandomBytes,
+} from './ports.js';
+export {
+  createTokenService,
+  sameNames,
+  TOKEN_ALGORITHM,
+  TOKEN_TYPE,
+  type TokenService,
+  type TokenServiceDeps,
+  type TokenClaims,
+  type MintedToken,
+} from './tokens.js';
+export { createEnrollmentService, type EnrollmentService, type EnrollRequest } from './enroll.js';
+export { createRenewalService, type RenewalService, type RenewRequest } from './renew.js';
+export {
+  createRevocationService,
+  isRevocationReason,
+  REASON_CODES,
+  type RevocationService,
+  type RevokedEntry,
+  type Revoker,
+  type RevocationReasonName,
+} from './revoke.js';
+export {
+  createRevocationState,
+  feedId,
+  type RevocationState,
+  type CrlBuilder,
+  type CrlEntryInput,
+  type CrlLevel,
+  type PublishedCrl,
+  type FeedEvent,
+} from './crl.js';
+export {
+  createClientAuthenticator,
+  requireAdmin,
+  ADMIN_PROFILE,
+  type ClientAuthenticator,
+  type ClientVerdict,
+  type ClientRefusal,
+} from './clients.js';
 export {
   createCaHierarchy,
   ROOT_LIFETIME_MS,

@@ -9,7 +9,7 @@ import { openSqliteStore, type Store } from '../store/index.js';
 import { createCaHierarchy } from './hierarchy.js';
 import { createIssuanceService, type IssuanceServiceDeps } from './issue.js';
 import { compileProfilePolicy, type LeafProfile, type ProfilePolicyInput } from './policy.js';
-import type { CertificateStore } from './ports.js';
+import type { CaStore } from './ports.js';
 
 const NOW = new Date('2031-05-04T10:00:00Z');
 const policyInput: ProfilePolicyInput = {
@@ -35,7 +35,11 @@ async function setup(over: Partial<IssuanceServiceDeps> = {}): Promise<{ store: 
   stores.push(store);
   const deps: IssuanceServiceDeps = {
     store,
-    issuer: { certificateDer: hierarchy.intermediate.der, chainDer: [hierarchy.root.der], privateKey: hierarchy.intermediate.privateKey },
+    issuer: {
+      certificateDer: hierarchy.intermediate.der,
+      chainDer: [hierarchy.root.der],
+      privateKey: hierarchy.intermediate.privateKey,
+    },
     policies,
     defaultLifetimeMs: 86_400_000,
     clock: { now: () => NOW },
@@ -56,7 +60,13 @@ describe('issuance', () => {
       requester: 'test',
     });
     const rec = await store.getCertificate(issued.serial);
-    expect(rec).toMatchObject({ status: 'issued', profile: 'server', identity: 'api.internal', requester: 'test', fingerprintSha256: issued.fingerprintSha256 });
+    expect(rec).toMatchObject({
+      status: 'issued',
+      profile: 'server',
+      identity: 'api.internal',
+      requester: 'test',
+      fingerprintSha256: issued.fingerprintSha256,
+    });
     const leaf = new X509Certificate(issued.der);
     expect(leaf.checkIssued(new X509Certificate(hierarchy.intermediate.der))).toBe(true);
     expect(new Date(leaf.validFrom).getTime()).toBe(NOW.getTime() - 60_000);
@@ -66,13 +76,26 @@ describe('issuance', () => {
 
   it('never lets a certificate out without its record: when recording the result fails, nothing is returned', async () => {
     const { store, deps } = await setup();
-    const failing: CertificateStore = {
-      reserveSerial: (i) => store.reserveSerial(i),
-      failIssuance: (s, r) => store.failIssuance(s, r),
-      completeIssuance: () => Promise.reject(new Error('disk full')),
-    };
+    // The same store, except that recording a result fails (as a full disk would).
+    const failingCompletion = (inner: CaStore): CaStore =>
+      new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'completeIssuance') return () => Promise.reject(new Error('disk full'));
+          if (prop === 'transaction') {
+            return <T>(fn: (tx: CaStore) => Promise<T>) => target.transaction((tx) => fn(failingCompletion(tx)));
+          }
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const failing = failingCompletion(store);
     await expect(
-      createIssuanceService({ ...deps, store: failing }).issue({ profile: 'server', names: names(['a.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' }),
+      createIssuanceService({ ...deps, store: failing }).issue({
+        profile: 'server',
+        names: names(['a.internal']),
+        publicKey: generateKeyPair('p256').publicKey,
+        requester: 't',
+      }),
     ).rejects.toThrow();
     const pending = await store.listPending(new Date(NOW.getTime() + 1));
     expect(pending).toHaveLength(1);
@@ -85,8 +108,18 @@ describe('issuance', () => {
     let calls = 0;
     const random = (n: number): Uint8Array => (calls++ < 2 ? fixed.subarray(0, n) : randomBytes(n));
     const svc = createIssuanceService({ ...deps, random });
-    const a = await svc.issue({ profile: 'server', names: names(['a.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' });
-    const b = await svc.issue({ profile: 'server', names: names(['b.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' });
+    const a = await svc.issue({
+      profile: 'server',
+      names: names(['a.internal']),
+      publicKey: generateKeyPair('p256').publicKey,
+      requester: 't',
+    });
+    const b = await svc.issue({
+      profile: 'server',
+      names: names(['b.internal']),
+      publicKey: generateKeyPair('p256').publicKey,
+      requester: 't',
+    });
     expect(a.serial).not.toBe(b.serial);
     expect((await store.getCertificate(a.serial))?.identity).toBe('a.internal');
     expect((await store.getCertificate(b.serial))?.identity).toBe('b.internal');
@@ -97,7 +130,9 @@ describe('issuance', () => {
     const svc = createIssuanceService(deps);
     const key = generateKeyPair('p256').publicKey;
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => svc.issue({ profile: 'client', names: names([`w${i}.internal`]), publicKey: key, requester: 't' })),
+      Array.from({ length: 200 }, (_, i) =>
+        svc.issue({ profile: 'client', names: names([`w${i}.internal`]), publicKey: key, requester: 't' }),
+      ),
     );
     expect(new Set(results.map((r) => r.serial)).size).toBe(200);
     const counts = await store.countByState(NOW);
@@ -107,9 +142,30 @@ describe('issuance', () => {
   it('refuses before recording anything: unknown profile, disallowed key type, names outside policy', async () => {
     const { store, deps } = await setup();
     const svc = createIssuanceService(deps);
-    await expect(svc.issue({ profile: 'root', names: names(['a.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' })).rejects.toMatchObject({ code: 'ERR_POLICY_PROFILE_UNKNOWN' });
-    await expect(svc.issue({ profile: 'server', names: names(['a.internal']), publicKey: generateKeyPair('rsa2048').publicKey, requester: 't' })).rejects.toMatchObject({ code: 'ERR_KEY_NOT_ALLOWED' });
-    await expect(svc.issue({ profile: 'server', names: names(['a.example.com']), publicKey: generateKeyPair('p256').publicKey, requester: 't' })).rejects.toMatchObject({ code: 'ERR_POLICY_DNS_NOT_ALLOWED' });
+    await expect(
+      svc.issue({
+        profile: 'root',
+        names: names(['a.internal']),
+        publicKey: generateKeyPair('p256').publicKey,
+        requester: 't',
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_POLICY_PROFILE_UNKNOWN' });
+    await expect(
+      svc.issue({
+        profile: 'server',
+        names: names(['a.internal']),
+        publicKey: generateKeyPair('rsa2048').publicKey,
+        requester: 't',
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_KEY_NOT_ALLOWED' });
+    await expect(
+      svc.issue({
+        profile: 'server',
+        names: names(['a.example.com']),
+        publicKey: generateKeyPair('p256').publicKey,
+        requester: 't',
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_POLICY_DNS_NOT_ALLOWED' });
     const all = await store.listCertificates({ now: NOW });
     expect(all.items).toHaveLength(0);
   });
@@ -117,10 +173,22 @@ describe('issuance', () => {
   it('clamps the lifetime to the issuer and refuses once the issuer has expired', async () => {
     const late = new Date(hierarchy.intermediate.notAfter.getTime() - 3_600_000);
     const { deps } = await setup({ clock: { now: () => late } });
-    const issued = await createIssuanceService(deps).issue({ profile: 'server', names: names(['a.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' });
+    const issued = await createIssuanceService(deps).issue({
+      profile: 'server',
+      names: names(['a.internal']),
+      publicKey: generateKeyPair('p256').publicKey,
+      requester: 't',
+    });
     expect(issued.notAfter.getTime()).toBeLessThanOrEqual(hierarchy.intermediate.notAfter.getTime());
     const after = new Date(hierarchy.intermediate.notAfter.getTime() + 1000);
     const { deps: d2 } = await setup({ clock: { now: () => after } });
-    await expect(createIssuanceService(d2).issue({ profile: 'server', names: names(['a.internal']), publicKey: generateKeyPair('p256').publicKey, requester: 't' })).rejects.toMatchObject({ code: 'ERR_CA_ISSUER_UNUSABLE' });
+    await expect(
+      createIssuanceService(d2).issue({
+        profile: 'server',
+        names: names(['a.internal']),
+        publicKey: generateKeyPair('p256').publicKey,
+        requester: 't',
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_CA_ISSUER_UNUSABLE' });
   });
 });

@@ -30,6 +30,65 @@ export interface CertificateStore {
   failIssuance(serial: string, reason: string): Promise<void>;
 }
 
+/** One audit record: who did what to which subject. Never private keys or tokens (a token's jti is fine). */
+export interface AuditRecord {
+  readonly at: Date;
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** Port: the hash-chained audit log. Inside a transaction the record commits or rolls back with the change. */
+export interface AuditSink {
+  appendAudit(entry: AuditRecord): Promise<unknown>;
+}
+
+/** A certificate as the CA sees it in its inventory. */
+export interface CaCertificateRecord {
+  readonly serial: string;
+  readonly issuerFingerprint: string;
+  readonly profile: string;
+  readonly identityKind: 'spiffe' | 'dns' | 'none';
+  readonly identity: string | null;
+  readonly sans: {
+    readonly dns: readonly string[];
+    readonly ip: readonly string[];
+    readonly uri: readonly string[];
+    readonly email: readonly string[];
+  };
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly status: 'pending' | 'issued' | 'failed' | 'revoked';
+  readonly pem: string | null;
+  readonly fingerprintSha256: string | null;
+  readonly spkiSha256: string | null;
+  readonly revokedAt: Date | null;
+  readonly revocationReason: string | null;
+}
+
+/**
+ * Port: the CA's durable state beyond issuance — one-time tokens, lookups by serial and fingerprint,
+ * revocation, CRL numbers — and `transaction`, which makes a change and its audit record commit
+ * together or not at all. The store module satisfies it structurally.
+ */
+export interface CaStore extends CertificateStore, AuditSink {
+  /** True exactly once per jti, across concurrent callers, instances and restarts. */
+  consumeToken(jti: string, at: Date, bySerial?: string): Promise<boolean>;
+  getCertificate(serial: string): Promise<CaCertificateRecord | undefined>;
+  findByFingerprint(sha256: string): Promise<CaCertificateRecord | undefined>;
+  markRevoked(serial: string, revocation: { reason: string; revokedAt: Date }): Promise<void>;
+  nextCrlNumber(issuerFingerprint: string): Promise<bigint>;
+  /** Pages of the inventory; the CA asks only for revoked certificates (for CRLs and the revocation feed). */
+  listCertificates(filter: {
+    now: Date;
+    states?: readonly 'revoked'[];
+    limit?: number;
+    cursor?: string;
+  }): Promise<{ items: CaCertificateRecord[]; nextCursor: string | null }>;
+  transaction<T>(fn: (tx: CaStore) => Promise<T>): Promise<T>;
+}
+
 /** Port: the issuing CA — its certificate, the chain above it, and a key that signs. */
 export interface IssuerSigner {
   readonly certificateDer: Uint8Array;

@@ -20,6 +20,16 @@ const duration = (what: string) =>
     return ms;
   });
 
+const durationOrZero = (what: string, maxMs: number) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < 0 || ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `${what}: expected a duration from 0s to ${maxMs / 3_600_000}h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
 const checked = (problem: (s: string) => string | undefined) =>
   z.string().superRefine((value, ctx) => {
     const p = problem(value);
@@ -54,6 +64,86 @@ const profilePolicySchema = z.strictObject({
     .default([...KEY_TYPES]),
 });
 
+const HOUR = 3_600_000;
+
+/**
+ * The online CA (`mutual ca serve`). Every key is optional: a ca.yaml without `server:` serves on
+ * 127.0.0.1:8443 with a TLS certificate from its own CA.
+ */
+export const serverSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z.string().min(1).max(255).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(8443),
+      })
+      .prefault({}),
+    /** Base URL clients use (https://host:port, no path): the token audience and the CRL/OCSP URLs in issued certificates. */
+    publicUrl: z
+      .url({ protocol: /^https$/, hostname: z.regexes.hostname })
+      .refine((u) => !/[?#]/.test(u) && new URL(u).pathname === '/', 'an https:// URL without path, query or fragment')
+      .optional(),
+    tls: z
+      .union([
+        z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) }),
+        z.strictObject({
+          auto: z
+            .strictObject({
+              /** Extra DNS names for the auto-issued server certificate (the publicUrl host is always included). */
+              dns: z.array(z.string().min(1).max(253)).max(20).default([]),
+              ip: z.array(z.string().min(1).max(45)).max(20).default([]),
+              lifetime: duration('server.tls.auto.lifetime').default(7 * 24 * HOUR),
+            })
+            .prefault({}),
+        }),
+      ])
+      .default({ auto: { dns: [], ip: [], lifetime: 7 * 24 * HOUR } }),
+    tokens: z
+      .strictObject({
+        ttl: duration('server.tokens.ttl').default(5 * 60_000),
+        maxTtl: duration('server.tokens.maxTtl').default(24 * HOUR),
+        /** P-256 key that signs tokens, encrypted with the CA passphrase (created by `ca init`, or at first start). */
+        key: z.string().min(1).default('token.key'),
+      })
+      .prefault({}),
+    renewal: z
+      .strictObject({
+        /** How long after expiry a certificate may still renew itself. At most 7 days; default never. */
+        graceAfterExpiry: durationOrZero('server.renewal.graceAfterExpiry', 7 * 24 * HOUR).default(0),
+        allowSameKey: z.boolean().default(false),
+      })
+      .prefault({}),
+    crl: z
+      .strictObject({
+        /** nextUpdate − thisUpdate of every CRL. */
+        lifetime: duration('server.crl.lifetime').default(24 * HOUR),
+        /** How often CRLs are republished (and other instances' revocations picked up) without a revocation. */
+        refresh: duration('server.crl.refresh').default(HOUR),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        /** Lifetime of admin certificates (from `ca init` and on renewal). */
+        lifetime: duration('server.admin.lifetime').default(90 * 24 * HOUR),
+      })
+      .prefault({}),
+    /** Largest request body in bytes, refused with 413 before parsing. */
+    bodyLimit: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 * 1024)
+      .default(64 * 1024),
+  })
+  .superRefine((s, ctx) => {
+    if (s.tokens.ttl > s.tokens.maxTtl) {
+      ctx.addIssue({ code: 'custom', path: ['tokens', 'ttl'], message: 'exceeds server.tokens.maxTtl' });
+    }
+    if (s.crl.refresh >= s.crl.lifetime) {
+      ctx.addIssue({ code: 'custom', path: ['crl', 'refresh'], message: 'must be shorter than server.crl.lifetime' });
+    }
+  });
+
 const issuerFilesSchema = z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) });
 
 export const caConfigSchema = z
@@ -81,6 +171,7 @@ export const caConfigSchema = z
       client: profilePolicySchema,
       both: profilePolicySchema,
     }),
+    server: serverSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     for (const profile of ['server', 'client', 'both'] as const) {
@@ -105,3 +196,4 @@ export const caConfigSchema = z
 export type CaConfigInput = z.input<typeof caConfigSchema>;
 export type CaConfig = z.output<typeof caConfigSchema>;
 export type SecretRef = z.output<typeof secretRefSchema>;
+export type ServerConfig = z.output<typeof serverSchema>;

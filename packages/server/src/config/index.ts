@@ -10,6 +10,7 @@ export {
   type CaConfig,
   type CaConfigInput,
   type SecretRef,
+  type ServerConfig,
 } from './ca-config.js';
 export {
   loadCaConfig,

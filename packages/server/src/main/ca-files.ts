@@ -8,6 +8,11 @@ export const CA_FILES = {
   database: 'mutual.db',
   secretsDir: 'secrets',
   passphrase: 'secrets/ca-passphrase',
+  /** P-256 key that signs enrollment tokens (encrypted with the CA passphrase). */
+  tokenKey: 'token.key',
+  adminDir: 'admin',
+  adminCert: 'admin/admin.crt',
+  adminKey: 'admin/admin.key',
 } as const;
 
 export function renderCaConfig(input: {

@@ -1,11 +1,13 @@
 /**
- * main: composition roots — wires config, keys, store and ca into running things (the local CA
- * today; the CA server and gateway later). The only server module that picks adapters; it
+ * main: composition roots — wires config, keys, store, ca and http into running things (the local
+ * CA, the online CA server; the gateway later). The only server module that picks adapters; it
  * reads the environment only through the `env` its caller hands in.
  */
 export {
   initCa,
   openLocalCa,
+  adminSpiffeId,
+  compilePolicies,
   DEFAULT_ALLOW_DNS,
   type InitCaOptions,
   type InitCaResult,
@@ -13,3 +15,4 @@ export {
   type PassphraseChoice,
 } from './local-ca.js';
 export { CA_FILES } from './ca-files.js';
+export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-server.js';

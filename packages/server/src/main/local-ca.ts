@@ -1,17 +1,22 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import {
   MutualError,
   encodePem,
   exportPrivateKeyPem,
+  generateKeyPair,
+  importPrivateKey,
   isMutualError,
+  readFileCapped,
   spkiSha256,
   syncDirectory,
   writeFileAtomic,
   type KeyType,
 } from '@mutual/sdk';
 import {
+  ADMIN_PROFILE,
   LEAF_PROFILES,
   compileProfilePolicy,
   createCaHierarchy,
@@ -24,7 +29,7 @@ import {
   type RandomBytes,
 } from '../ca/index.js';
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
-import { loadIssuerFiles, resolveSecret } from '../keys/index.js';
+import { loadIssuerFiles, resolveSecret, type LoadedIssuer } from '../keys/index.js';
 import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
 import { CA_FILES, renderCaConfig } from './ca-files.js';
 
@@ -53,6 +58,10 @@ export interface InitCaResult {
   readonly rootFingerprint: string;
   readonly intermediateFingerprint: string;
   readonly passphraseFile: string | null;
+  /** The operator's client certificate (profile `admin`) and its unencrypted key (0600). */
+  readonly adminCertFile: string;
+  readonly adminKeyFile: string;
+  readonly adminSpiffeId: string;
 }
 
 export const DEFAULT_ALLOW_DNS = ['localhost', '**.localhost', '**.internal', '**.local', '**.test'] as const;
@@ -135,11 +144,30 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
       }),
       { mode: 0o600, exclusive: true },
     );
+    // The key that signs enrollment tokens, encrypted like the CA keys.
+    await writeFileAtomic(
+      path.join(staging, CA_FILES.tokenKey),
+      exportPrivateKeyPem(generateKeyPair('p256').privateKey, passphrase ?? undefined),
+      { mode: 0o600, exclusive: true },
+    );
     // Validate what we wrote exactly as a later command will read it.
-    loadCaConfig(path.join(staging, CA_FILES.config));
+    const loaded = loadCaConfig(path.join(staging, CA_FILES.config));
 
     const store = await openSqliteStore({ file: path.join(staging, CA_FILES.database) });
     try {
+      await store.appendAudit({
+        at: options.now,
+        actor: 'ca-init',
+        action: 'ca.init',
+        subject: sha256(hierarchy.root.der),
+        details: {
+          name: options.name,
+          keyType: options.keyType,
+          rootFingerprint: sha256(hierarchy.root.der),
+          intermediateFingerprint: sha256(hierarchy.intermediate.der),
+          passphrase: options.passphrase.mode,
+        },
+      });
       for (const [profile, material, issuer] of [
         ['root', hierarchy.root, hierarchy.root],
         ['intermediate', hierarchy.intermediate, hierarchy.root],
@@ -167,6 +195,35 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
           issuedAt: options.now,
         });
       }
+      // The first admin: a client certificate recorded with profile `admin`, for mTLS to the online CA.
+      const adminKeys = generateKeyPair('p256');
+      const issuance = createIssuanceService({
+        store,
+        issuer: {
+          certificateDer: hierarchy.intermediate.der,
+          chainDer: [hierarchy.root.der],
+          privateKey: hierarchy.intermediate.privateKey,
+        },
+        policies: compilePolicies(loaded.config),
+        defaultLifetimeMs: loaded.config.defaults.lifetime,
+        clock: { now: () => options.now },
+        random,
+      });
+      const admin = await issuance.issueTrusted({
+        pkiProfile: 'client',
+        recordProfile: ADMIN_PROFILE,
+        names: { dns: [], ip: [], uri: [adminSpiffeId(options.trustDomain)], email: [] },
+        publicKey: adminKeys.publicKey,
+        lifetimeMs: loaded.config.server.admin.lifetime,
+        requester: 'ca-init',
+        audit: { action: 'admin.create' },
+      });
+      await fs.mkdir(path.join(staging, CA_FILES.adminDir), { mode: 0o700 });
+      await writeFileAtomic(path.join(staging, CA_FILES.adminKey), exportPrivateKeyPem(adminKeys.privateKey), {
+        mode: 0o600,
+        exclusive: true,
+      });
+      await writeFileAtomic(path.join(staging, CA_FILES.adminCert), admin.chainPem, { exclusive: true });
     } finally {
       await store.close();
     }
@@ -186,7 +243,35 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     rootFingerprint: sha256(hierarchy.root.der),
     intermediateFingerprint: sha256(hierarchy.intermediate.der),
     passphraseFile: options.passphrase.mode === 'generate' ? path.join(dir, CA_FILES.passphrase) : null,
+    adminCertFile: path.join(dir, CA_FILES.adminCert),
+    adminKeyFile: path.join(dir, CA_FILES.adminKey),
+    adminSpiffeId: adminSpiffeId(options.trustDomain),
   };
+}
+
+/** The SPIFFE ID of the CA's operators: `spiffe://<trust-domain>/mutual/admin`. */
+export const adminSpiffeId = (trustDomain: string): string => `spiffe://${trustDomain}/mutual/admin`;
+
+/** Compiles the name policy of every leaf profile from a loaded configuration. */
+export function compilePolicies(
+  config: LoadedCaConfig['config'],
+): Readonly<Record<LeafProfile, CompiledProfilePolicy>> {
+  return Object.fromEntries(
+    LEAF_PROFILES.map((p) => {
+      const pol = config.policy[p];
+      return [
+        p,
+        compileProfilePolicy(p, {
+          dns: pol.dns,
+          ip: pol.ip,
+          spiffe: pol.spiffe,
+          email: pol.email,
+          maxLifetimeMs: pol.maxLifetime,
+          keyTypes: pol.keyTypes,
+        }),
+      ];
+    }),
+  ) as Record<LeafProfile, CompiledProfilePolicy>;
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -214,19 +299,40 @@ export interface LocalCa {
   readonly rootPem: string;
   readonly rootFingerprint: string;
   readonly policies: Readonly<Record<LeafProfile, CompiledProfilePolicy>>;
+  /** The CA certificates with their (decrypted) keys: the intermediate signs leaves and its CRL, the root its CRL. */
+  readonly issuers: { readonly root: LoadedIssuer; readonly intermediate: LoadedIssuer };
+  readonly clock: Clock;
+  readonly random: RandomBytes;
+  /**
+   * The P-256 key that signs enrollment tokens (`server.tokens.key`). A CA made before tokens
+   * existed gets one on first use, encrypted with the CA passphrase; `created` says so (audit it).
+   */
+  tokenKey(): Promise<{ key: KeyObject; file: string; created: boolean }>;
   close(): Promise<void>;
 }
 
 /** Opens the CA in a directory: config validated, keys decrypted and matched, store migrated. */
 export async function openLocalCa(options: {
-  dir: string;
+  /** The CA directory (its ca.yaml is used), or… */
+  dir?: string;
+  /** …a ca.yaml elsewhere (relative paths in it resolve against its directory). */
+  configFile?: string;
   env: Readonly<Record<string, string | undefined>>;
   clock?: Clock;
   random?: RandomBytes;
 }): Promise<LocalCa> {
-  const configFile = path.join(path.resolve(options.dir), CA_FILES.config);
-  if (!(await exists(configFile)))
-    throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(options.dir) } });
+  if (options.dir === undefined && options.configFile === undefined) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', { message: 'Give the CA directory or its config file.' });
+  }
+  const configFile =
+    options.configFile !== undefined
+      ? path.resolve(options.configFile)
+      : path.join(path.resolve(options.dir ?? '.'), CA_FILES.config);
+  if (!(await exists(configFile))) {
+    throw options.configFile !== undefined
+      ? new MutualError('ERR_CONFIG_NOT_FOUND', { details: { file: configFile } })
+      : new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.dirname(configFile) } });
+  }
   const loaded = loadCaConfig(configFile);
   const { config } = loaded;
   const passphrase =
@@ -250,22 +356,25 @@ export async function openLocalCa(options: {
           }),
         });
 
-  const policies = Object.fromEntries(
-    LEAF_PROFILES.map((p) => {
-      const pol = config.policy[p];
-      return [
-        p,
-        compileProfilePolicy(p, {
-          dns: pol.dns,
-          ip: pol.ip,
-          spiffe: pol.spiffe,
-          email: pol.email,
-          maxLifetimeMs: pol.maxLifetime,
-          keyTypes: pol.keyTypes,
-        }),
-      ];
-    }),
-  ) as Record<LeafProfile, CompiledProfilePolicy>;
+  const policies = compilePolicies(config);
+  const clock = options.clock ?? { now: () => new Date() };
+  const random = options.random ?? cryptoRandom;
+
+  const tokenKey = async (): Promise<{ key: KeyObject; file: string; created: boolean }> => {
+    const file = loaded.resolve(config.server.tokens.key);
+    if (!(await exists(file))) {
+      const pem = exportPrivateKeyPem(generateKeyPair('p256').privateKey, passphrase ?? undefined);
+      try {
+        await writeFileAtomic(file, pem, { mode: 0o600, exclusive: true });
+        return { key: importPrivateKey(pem, passphrase ?? undefined), file, created: true };
+      } catch (err) {
+        // Another process created it first: use theirs.
+        if (!(isMutualError(err) && err.code === 'ERR_FILE_EXISTS')) throw err;
+      }
+    }
+    const text = (await readFileCapped(file, 64 * 1024)).toString('utf8');
+    return { key: importPrivateKey(text, passphrase ?? undefined), file, created: false };
+  };
 
   const issuance = createIssuanceService({
     store,
@@ -276,8 +385,8 @@ export async function openLocalCa(options: {
     },
     policies,
     defaultLifetimeMs: config.defaults.lifetime,
-    clock: options.clock ?? { now: () => new Date() },
-    random: options.random ?? cryptoRandom,
+    clock,
+    random,
   });
   return {
     loaded,
@@ -288,6 +397,10 @@ export async function openLocalCa(options: {
     rootPem: encodePem(root.certificateDer, 'CERTIFICATE'),
     rootFingerprint: sha256(root.certificateDer),
     policies,
+    issuers: { root, intermediate },
+    clock,
+    random,
+    tokenKey,
     close: () => store.close(),
   };
 }

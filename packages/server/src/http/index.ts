@@ -1,0 +1,9 @@
+/**
+ * http: the CA's HTTPS API v1 (Fastify) — routes validated with the wire contract, catalog error
+ * bodies, mTLS client identification, the revocation feed, health and metrics. It never signs,
+ * decides policy or opens the database itself: it calls the ca services main hands in, and it
+ * never reads the environment or logs a token or a key.
+ */
+export { buildCaApp, peerCertificate, type CaHttpDeps, type CaAppOptions } from './app.js';
+export { createCaMetrics, type CaMetrics } from './metrics.js';
+export { toApiError } from './errors.js';

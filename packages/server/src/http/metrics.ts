@@ -1,0 +1,84 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The CA server's Prometheus metrics (docs/reference/metrics.md), on a registry of its own. */
+export interface CaMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'method' | 'status'>;
+  readonly duration: Histogram<'route'>;
+  readonly issued: Counter<'via' | 'profile'>;
+  readonly refusals: Counter<'route' | 'code'>;
+  readonly revocations: Counter<'reason'>;
+  readonly tokensMinted: Counter;
+  readonly subscribers: Gauge;
+  readonly crlNumber: Gauge<'level'>;
+  readonly crlNextUpdate: Gauge<'level'>;
+  readonly certificates: Gauge<'state'>;
+}
+
+export function createCaMetrics(options: { defaultMetrics?: boolean } = {}): CaMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mutual_ca_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'mutual_ca_http_requests_total',
+      help: 'HTTP requests answered by the CA, by route template, method and status.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'mutual_ca_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by route template.',
+      labelNames: ['route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    issued: new Counter({
+      name: 'mutual_ca_certificates_issued_total',
+      help: 'Certificates issued over the API, by path (sign or renew) and profile.',
+      labelNames: ['via', 'profile'],
+      registers,
+    }),
+    refusals: new Counter({
+      name: 'mutual_ca_refusals_total',
+      help: 'Requests refused with a 4xx, by route and error code.',
+      labelNames: ['route', 'code'],
+      registers,
+    }),
+    revocations: new Counter({
+      name: 'mutual_ca_revocations_total',
+      help: 'Certificates revoked through this instance, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    tokensMinted: new Counter({
+      name: 'mutual_ca_tokens_minted_total',
+      help: 'Enrollment tokens minted through POST /v1/tokens.',
+      registers,
+    }),
+    subscribers: new Gauge({
+      name: 'mutual_ca_revocation_subscribers',
+      help: 'Open GET /v1/revocations streams.',
+      registers,
+    }),
+    crlNumber: new Gauge({
+      name: 'mutual_ca_crl_number',
+      help: 'CRL number of the CRL currently served, by CA level.',
+      labelNames: ['level'],
+      registers,
+    }),
+    crlNextUpdate: new Gauge({
+      name: 'mutual_ca_crl_next_update_timestamp_seconds',
+      help: 'nextUpdate of the CRL currently served (Unix seconds), by CA level.',
+      labelNames: ['level'],
+      registers,
+    }),
+    certificates: new Gauge({
+      name: 'mutual_ca_certificates',
+      help: 'Certificates in the inventory by state (valid, expiring, expired, revoked, pending, failed).',
+      labelNames: ['state'],
+      registers,
+    }),
+  };
+}

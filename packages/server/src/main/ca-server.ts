@@ -1,0 +1,393 @@
+import { createHash, createPublicKey } from 'node:crypto';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  MutualError,
+  encodePem,
+  exportPrivateKeyPem,
+  generateKeyPair,
+  importPrivateKey,
+  readFileCapped,
+} from '@mutual/sdk';
+import {
+  createClientAuthenticator,
+  createEnrollmentService,
+  createIssuanceService,
+  createRenewalService,
+  createRevocationService,
+  createRevocationState,
+  createTokenService,
+  parseIp,
+  type Clock,
+  type CrlBuilder,
+  type IssuanceService,
+  type RandomBytes,
+} from '../ca/index.js';
+import { buildCaApp, createCaMetrics } from '../http/index.js';
+import { openLocalCa, type LocalCa } from './local-ca.js';
+
+export interface StartCaServerOptions {
+  /** The CA directory (ca.yaml inside), or… */
+  readonly dir?: string;
+  /** …the path of ca.yaml. */
+  readonly configFile?: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock?: Clock;
+  readonly random?: RandomBytes;
+  /** Overrides `server.listen` (port 0: any free port; tests use it). */
+  readonly listen?: { readonly host?: string; readonly port?: number };
+  /** Fastify/pino logger options; default no request log. */
+  readonly logger?: boolean | Record<string, unknown>;
+  /** Signs CRLs; default: pki's builder once it exists. Without one, /v1/crl answers 503. */
+  readonly crlBuilder?: CrlBuilder;
+}
+
+export interface CaServer {
+  /** Base URL (`https://host:port`): the public URL if configured, else the listening address. */
+  readonly url: string;
+  readonly port: number;
+  /** PEM of the root: what clients trust for the server certificate and what CRL checks chain to. */
+  readonly rootPem: string;
+  /** Republishes CRLs now (as the timer does). */
+  refreshRevocations(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+const PENDING_ABANDONED_MS = 10 * 60_000;
+
+/** The names of the CA's own TLS certificate: the public URL's host, the listening host, and loopback names. */
+function serverNames(
+  listenHost: string,
+  publicUrl: string | undefined,
+  extra: { dns: readonly string[]; ip: readonly string[] },
+): { dns: string[]; ip: string[]; uri: string[]; email: string[] } {
+  const dns = new Set<string>(extra.dns.map((d) => d.toLowerCase()));
+  const ip = new Set<string>(extra.ip);
+  const add = (host: string): void => {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (WILDCARD_HOSTS.has(bare)) {
+      dns.add('localhost');
+      ip.add('127.0.0.1');
+      ip.add('::1');
+    } else if (parseIp(bare)) ip.add(bare);
+    else dns.add(bare.toLowerCase());
+  };
+  add(listenHost);
+  if (publicUrl !== undefined) add(new URL(publicUrl).hostname);
+  if (dns.has('localhost')) ip.add('127.0.0.1');
+  if (ip.has('127.0.0.1')) dns.add('localhost');
+  return { dns: [...dns], ip: [...ip], uri: [], email: [] };
+}
+
+const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+/**
+ * The online CA: `mutual ca serve`. Opens the CA directory, serves API v1 over HTTPS with a server
+ * certificate from its own intermediate, requests (never requires) client certificates, publishes
+ * a CRL per CA level and feeds revocations. Every mutation is audited in its own transaction.
+ */
+export async function startCaServer(options: StartCaServerOptions): Promise<CaServer> {
+  const ca = await openLocalCa({
+    ...(options.dir === undefined ? {} : { dir: options.dir }),
+    ...(options.configFile === undefined ? {} : { configFile: options.configFile }),
+    env: options.env,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.random === undefined ? {} : { random: options.random }),
+  });
+  const timers: NodeJS.Timeout[] = [];
+  let server: HttpsServer | undefined;
+  try {
+    return await serve(ca, options, timers, (s) => (server = s));
+  } catch (err) {
+    for (const t of timers) clearInterval(t);
+    if (server?.listening) await new Promise((resolve) => server?.close(resolve));
+    await ca.close();
+    throw err;
+  }
+}
+
+async function serve(
+  ca: LocalCa,
+  options: StartCaServerOptions,
+  timers: NodeJS.Timeout[],
+  onServer: (s: HttpsServer) => void,
+): Promise<CaServer> {
+  const { config } = ca.loaded;
+  const cfg = config.server;
+  const { clock, random, store } = ca;
+  const host = options.listen?.host ?? cfg.listen.host;
+  const port = options.listen?.port ?? cfg.listen.port;
+  const intermediateFp = sha256(ca.issuers.intermediate.certificateDer);
+  const rootFp = sha256(ca.issuers.root.certificateDer);
+  const intermediatePem = encodePem(ca.issuers.intermediate.certificateDer, 'CERTIFICATE');
+  const issuer = {
+    certificateDer: ca.issuers.intermediate.certificateDer,
+    chainDer: [ca.issuers.root.certificateDer],
+    privateKey: ca.issuers.intermediate.privateKey,
+  };
+  const baseIssuance = (distribution?: { crlUrl?: string; ocspUrl?: string }): IssuanceService =>
+    createIssuanceService({
+      store,
+      issuer,
+      policies: ca.policies,
+      defaultLifetimeMs: config.defaults.lifetime,
+      clock,
+      random,
+      ...(distribution === undefined ? {} : { distribution }),
+    });
+
+  // Intents a crashed process left behind never became certificates: mark them failed, audited.
+  const abandoned = await store.listPending(new Date(clock.now().getTime() - PENDING_ABANDONED_MS));
+  for (const intent of abandoned) {
+    await store.transaction(async (tx) => {
+      await tx.failIssuance(intent.serial, 'abandoned: no result recorded before restart');
+      await tx.appendAudit({
+        at: clock.now(),
+        actor: 'ca-server',
+        action: 'certificate.abandon',
+        subject: intent.serial,
+        details: { profile: intent.profile, requester: intent.requester },
+      });
+    });
+  }
+
+  // The TLS server certificate: configured files, or issued now by our own intermediate.
+  const tlsNames = serverNames(host, cfg.publicUrl, 'auto' in cfg.tls ? cfg.tls.auto : { dns: [], ip: [] });
+  const issueServerCertificate = async (): Promise<{ key: string; cert: string; notAfter: Date; notBefore: Date }> => {
+    if (!('auto' in cfg.tls)) throw new MutualError('ERR_INTERNAL_UNEXPECTED');
+    const keys = generateKeyPair('p256');
+    const issued = await baseIssuance().issueTrusted({
+      pkiProfile: 'server',
+      recordProfile: 'ca-server',
+      names: tlsNames,
+      publicKey: keys.publicKey,
+      lifetimeMs: cfg.tls.auto.lifetime,
+      requester: 'ca-server',
+      audit: { action: 'server-certificate.issue' },
+    });
+    return {
+      key: exportPrivateKeyPem(keys.privateKey),
+      cert: issued.chainPem,
+      notAfter: issued.notAfter,
+      notBefore: issued.notBefore,
+    };
+  };
+  let tls: { key: string; cert: string; notAfter?: Date; notBefore?: Date };
+  if ('auto' in cfg.tls) {
+    tls = await issueServerCertificate();
+  } else {
+    const files = cfg.tls;
+    const keyText = (await readFileCapped(ca.loaded.resolve(files.key), 1024 * 1024)).toString('utf8');
+    tls = {
+      cert: (await readFileCapped(ca.loaded.resolve(files.certificate), 1024 * 1024)).toString('utf8'),
+      key: exportPrivateKeyPem(importPrivateKey(keyText)),
+    };
+  }
+
+  const tokenKey = await ca.tokenKey();
+  if (tokenKey.created) {
+    await store.appendAudit({
+      at: clock.now(),
+      actor: 'ca-server',
+      action: 'token-key.create',
+      subject: sha256(new Uint8Array(createPublicKey(tokenKey.key).export({ type: 'spki', format: 'der' }))),
+      details: { file: tokenKey.file },
+    });
+  }
+
+  // Bind first: the URL (token audience, CRL and OCSP URLs) must be known before the routes exist.
+  // Until the API is ready, the port answers 503.
+  const httpsOptions: ServerOptions = {
+    key: tls.key,
+    cert: tls.cert,
+    ca: [ca.rootPem, intermediatePem],
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+  };
+  const server = createHttpsServer(httpsOptions);
+  onServer(server);
+  const notReady = (_req: IncomingMessage, res: ServerResponse): void => {
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: new MutualError('ERR_HTTP_NOT_READY').toPublic() }));
+  };
+  server.on('request', notReady);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const url = (cfg.publicUrl ?? `https://${urlHost(WILDCARD_HOSTS.has(host) ? 'localhost' : host)}:${bound}`).replace(
+    /\/$/,
+    '',
+  );
+
+  const crlBuilder = options.crlBuilder;
+  const issuance = baseIssuance({ crlUrl: `${url}/v1/crl` });
+  const tokens = createTokenService({
+    signingKey: tokenKey.key,
+    issuer: `urn:mutual:ca:${rootFp}`,
+    audience: `${url}/v1/sign`,
+    policies: ca.policies,
+    defaultTtlMs: cfg.tokens.ttl,
+    maxTtlMs: cfg.tokens.maxTtl,
+    clock,
+    random,
+    store,
+  });
+  const clients = createClientAuthenticator({ store, issuerFingerprints: new Set([intermediateFp]), clock });
+  const enrollment = createEnrollmentService({
+    tokens,
+    issuance,
+    policies: ca.policies,
+    clock,
+    maxCsrBytes: cfg.bodyLimit,
+  });
+  const renewal = createRenewalService({
+    clients,
+    issuance,
+    graceAfterExpiryMs: cfg.renewal.graceAfterExpiry,
+    allowSameKey: cfg.renewal.allowSameKey,
+    adminLifetimeMs: cfg.admin.lifetime,
+    maxCsrBytes: cfg.bodyLimit,
+  });
+  const revocation = createRevocationService({
+    store,
+    clock,
+    protectedFingerprints: new Set([intermediateFp, rootFp]),
+  });
+  const revocationState = createRevocationState({
+    store,
+    clock,
+    levels: [
+      { name: 'root', ...ca.issuers.root },
+      { name: 'intermediate', ...ca.issuers.intermediate },
+    ],
+    ...(crlBuilder === undefined ? {} : { builder: crlBuilder }),
+    crlLifetimeMs: cfg.crl.lifetime,
+  });
+  revocation.onRevoked((entry) => revocationState.add(entry));
+  await revocationState.refresh();
+
+  const metrics = createCaMetrics();
+  const app = await buildCaApp(
+    {
+      clock,
+      roots: { rootPem: ca.rootPem, intermediatePem, fingerprint: rootFp },
+      enrollment,
+      renewal,
+      revocation,
+      revocationState,
+      clients,
+      tokens,
+      inventory: (filter) => store.listCertificates(filter),
+      counts: () => store.countByState(clock.now()),
+      recordRefusal: async (entry) => {
+        await store.appendAudit(entry);
+      },
+      readiness: async () => {
+        const checks: Record<string, string> = {};
+        let ready = true;
+        try {
+          await store.getCertificate('00');
+          checks['store'] = 'ok';
+        } catch (err) {
+          ready = false;
+          checks['store'] = err instanceof MutualError ? err.code : 'unavailable';
+        }
+        if (crlBuilder !== undefined) {
+          const crl = revocationState.crl('intermediate');
+          const fresh = crl !== undefined && crl.nextUpdate.getTime() > clock.now().getTime();
+          checks['crl'] = fresh ? 'ok' : 'stale';
+          ready &&= fresh;
+        } else {
+          checks['crl'] = 'disabled';
+        }
+        return { ready, checks };
+      },
+      metrics,
+      crlRefreshMs: cfg.crl.refresh,
+    },
+    {
+      https: httpsOptions,
+      bodyLimit: cfg.bodyLimit,
+      serverFactory: (handler) => {
+        server.off('request', notReady);
+        server.on('request', handler);
+        return server;
+      },
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    },
+  );
+
+  // The configuration in effect, audited at every start (a changed file shows as a changed hash).
+  await store.appendAudit({
+    at: clock.now(),
+    actor: 'ca-server',
+    action: 'ca.start',
+    subject: url,
+    details: {
+      configFile: ca.loaded.file,
+      configSha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+      listen: { host, port: bound },
+      publicUrl: url,
+      tokenKeyId: tokens.keyId,
+      crl: crlBuilder !== undefined,
+    },
+  });
+
+  const refresh = (): Promise<void> => revocationState.refresh();
+  const refreshTimer = setInterval(() => {
+    refresh().catch((err: unknown) => {
+      app.log.error({ err }, 'CRL refresh failed');
+    });
+  }, cfg.crl.refresh);
+  refreshTimer.unref();
+  timers.push(refreshTimer);
+
+  if ('auto' in cfg.tls && tls.notAfter !== undefined && tls.notBefore !== undefined) {
+    // Renew the server certificate at 2/3 of its life; setSecureContext keeps open connections.
+    const lifetime = tls.notAfter.getTime() - tls.notBefore.getTime();
+    const check = setInterval(
+      () => {
+        const current = tls;
+        if (current.notAfter === undefined || current.notBefore === undefined) return;
+        if (clock.now().getTime() < current.notBefore.getTime() + (lifetime * 2) / 3) return;
+        issueServerCertificate()
+          .then((next) => {
+            tls = next;
+            server.setSecureContext({ ...httpsOptions, key: next.key, cert: next.cert });
+          })
+          .catch((err: unknown) => {
+            app.log.error({ err }, 'server certificate renewal failed');
+          });
+      },
+      Math.min(3_600_000, Math.max(1000, Math.floor(lifetime / 100))),
+    );
+    check.unref();
+    timers.push(check);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port: bound,
+    rootPem: ca.rootPem,
+    refreshRevocations: refresh,
+    close() {
+      closing ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        await app.close();
+        if (server.listening) await new Promise((resolve) => server.close(resolve));
+        await ca.close();
+      })();
+      return closing;
+    },
+  };
+}
