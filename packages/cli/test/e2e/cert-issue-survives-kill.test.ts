@@ -16,9 +16,13 @@ beforeAll(async () => {
 /** Starts `mutual cert issue` and SIGKILLs it after `killAfterMs`, wherever it is by then. */
 function issueAndKill(name: string, killAfterMs: number): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'cert', 'issue', name, '--profile', 'server', '--dir', ca, '--out', path.join(work, 'out')], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'cert', 'issue', name, '--profile', 'server', '--dir', ca, '--out', path.join(work, 'out')],
+      {
+        stdio: 'ignore',
+      },
+    );
     // Fault injection, not waiting: the kill lands at a different point of each run.
     const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.once('exit', (code) => {
