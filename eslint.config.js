@@ -68,7 +68,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/server/src/main/**/*.ts', 'packages/cli/src/bin.ts'],
+    files: ['packages/server/src/main/**/*.ts', 'packages/cli/src/bin.ts', 'scripts/**', 'bench/**'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

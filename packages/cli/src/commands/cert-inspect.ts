@@ -174,7 +174,7 @@ async function fetchPeerChain(
         }),
       );
     });
-    socket.once('error', (err) => {
+    socket.once('error', (err: Error) => {
       reject(
         new MutualError('ERR_CLI_CONNECT_FAILED', {
           message: `Could not get a certificate from ${target}: ${err.message}`,

@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { createServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { LocalCa } from '@mutual/server';
@@ -115,7 +115,9 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           minVersion: 'TLSv1.2',
         },
         (req, res) => {
-          const peer = (req.socket as TLSSocket).getPeerCertificate();
+          const socket = req.socket;
+          if (!(socket instanceof TLSSocket)) throw new Error('not a TLS connection');
+          const peer = socket.getPeerCertificate();
           const identity = extractIdentity(new Uint8Array(peer.raw));
           res.setHeader('content-type', 'application/json');
           res.end(JSON.stringify({ hello: identity.value, kind: identity.kind, serial: identity.serialHex }) + '\n');
