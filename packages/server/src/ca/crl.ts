@@ -18,7 +18,7 @@ export type CrlBuilder = (input: {
   readonly thisUpdate: Date;
   readonly nextUpdate: Date;
   readonly number: bigint;
-}) => Uint8Array;
+}) => Uint8Array | Promise<Uint8Array>;
 
 /** A CA level that publishes a CRL: the root (listing revoked intermediates) or the issuing intermediate. */
 export interface CrlLevel {
@@ -59,7 +59,10 @@ export interface RevocationState {
   /** Records a revocation just committed here and republishes the CRL of its issuer. */
   add(entry: RevokedEntry): Promise<void>;
   crl(level: 'root' | 'intermediate'): PublishedCrl | undefined;
-  /** Revocations after `lastEventId` (all when undefined), oldest first. */
+  /**
+   * Revocations after `lastEventId` (all when undefined), oldest first; on resume also those of the
+   * minute before it (RESUME_MARGIN_MS), as ordering by revocation time is only approximate.
+   */
   since(lastEventId: string | undefined): FeedEvent[];
   /** Called for each revocation the first time this instance learns of it. */
   onEvent(listener: (event: FeedEvent) => void): () => void;
@@ -67,6 +70,9 @@ export interface RevocationState {
 }
 
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
+
+/** On resume, revocations up to this long before Last-Event-ID are sent again. */
+export const RESUME_MARGIN_MS = 60_000;
 
 export const feedId = (e: RevokedEntry): string => `${e.revokedAt.getTime()}-${e.serial}`;
 
@@ -109,7 +115,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
     const number = await deps.store.nextCrlNumber(fingerprint);
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + deps.crlLifetimeMs);
-    const der = deps.builder({
+    const der = await deps.builder({
       issuer: { certificateDer: level.certificateDer, privateKey: level.privateKey },
       revoked,
       thisUpdate,
@@ -168,8 +174,10 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
       const all = [...entries.values()].sort(order);
       const last = lastEventId === undefined ? undefined : parseFeedId(lastEventId);
       if (last === undefined) return all.map((entry) => ({ id: feedId(entry), entry }));
+      // Revocation times order events only roughly (the same millisecond, clocks of several
+      // instances): replay a margin before the last event too. Events are idempotent by serial.
       return all
-        .filter((e) => e.revokedAt.getTime() > last.ms || (e.revokedAt.getTime() === last.ms && e.serial > last.serial))
+        .filter((e) => e.revokedAt.getTime() >= last.ms - RESUME_MARGIN_MS && e.serial !== last.serial)
         .map((entry) => ({ id: feedId(entry), entry }));
     },
     onEvent(listener) {

@@ -283,3 +283,66 @@ export async function enroll(
 }
 
 export const errorCode = (r: Reply): string => r.json<{ error: { code: string } }>().error.code;
+
+export interface SseEvent {
+  readonly id: string;
+  readonly event: string;
+  readonly data: string;
+}
+
+/** A server-sent-events client over node:https: `next()` resolves with the next event (no polling, no sleeping). */
+export function subscribe(
+  ca: TestCa,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ next(): Promise<SseEvent>; live: Promise<void>; close(): void; status: number }> {
+  return new Promise((resolve, reject) => {
+    const queue: SseEvent[] = [];
+    const waiters: ((e: SseEvent) => void)[] = [];
+    let markLive: () => void = () => undefined;
+    const live = new Promise<void>((r) => {
+      markLive = r;
+    });
+    const req = httpsRequest(new URL(path, ca.server.url), {
+      ca: ca.server.rootPem,
+      agent: false,
+      headers: { accept: 'text/event-stream', ...headers },
+    });
+    req.on('response', (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          if (block === ': live') markLive();
+          const fields: Record<string, string> = {};
+          for (const line of block.split('\n')) {
+            const m = /^(id|event|data): ?(.*)$/.exec(line);
+            if (m?.[1] !== undefined) fields[m[1]] = m[2] ?? '';
+          }
+          if (fields['data'] === undefined) continue;
+          const event = { id: fields['id'] ?? '', event: fields['event'] ?? 'message', data: fields['data'] };
+          const waiter = waiters.shift();
+          if (waiter) waiter(event);
+          else queue.push(event);
+        }
+      });
+      resolve({
+        status: res.statusCode ?? 0,
+        live,
+        next: () => {
+          const queued = queue.shift();
+          return queued ? Promise.resolve(queued) : new Promise((r) => waiters.push(r));
+        },
+        close: () => {
+          req.destroy();
+        },
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
