@@ -1,6 +1,7 @@
 import { caErrors } from './catalog-ca.js';
 import { cliErrors } from './catalog-cli.js';
 import { coreErrors } from './catalog-core.js';
+import { gatewayErrors } from './catalog-gateway.js';
 import { pkiErrors } from './catalog-pki.js';
 import { storeErrors } from './catalog-store.js';
 import { verifyErrors } from './catalog-verify.js';
@@ -20,6 +21,7 @@ export const errorCatalog = {
   ...storeErrors,
   ...caErrors,
   ...cliErrors,
+  ...gatewayErrors,
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

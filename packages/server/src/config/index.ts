@@ -22,3 +22,16 @@ export {
 } from './load.js';
 export { parseDuration, formatDuration } from '@mutual/sdk';
 export { caConfigJsonSchema } from './json-schema.js';
+export {
+  gatewayConfigSchema,
+  loadGatewayConfig,
+  parseGatewayConfig,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  type GatewayListenerConfig,
+  type GatewayRouteConfig,
+  type GatewayUpstreamConfig,
+  type GatewayPin,
+  type GatewayAllowRule,
+  type LoadedGatewayConfig,
+} from './gateway-config.js';

@@ -16,3 +16,4 @@ export {
 } from './local-ca.js';
 export { CA_FILES } from './ca-files.js';
 export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-server.js';
+export { startGateway, checkGateway, type StartGatewayOptions, type RunningGateway } from './gateway.js';

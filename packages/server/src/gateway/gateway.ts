@@ -1,0 +1,734 @@
+/**
+ * The running gateway: one HTTPS server per listener plus the admin listener. Each connection is
+ * judged once after its handshake; each request is normalized, routed, authorized, rate-limited,
+ * forwarded and audited. All rules live in one immutable state object swapped whole on reload.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex, Writable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { MutualError, extractIdentity } from '@mutual/sdk';
+import { loadGatewayConfig, type GatewayListenerConfig, type LoadedGatewayConfig } from '../config/index.js';
+import { createAuditSink, type AuditSink, type GatewayAuditRecord } from './audit.js';
+import {
+  createUpstream,
+  forwardRequest,
+  forwardUpgrade,
+  rawHead,
+  type ForwardOutcome,
+  type Upstream,
+} from './forward.js';
+import { judgeHandshake, type AcceptedPeer, type HandshakeRules, type HandshakeVerdict } from './handshake.js';
+import { clientCertChainHeader, clientCertHeader, upstreamRequestHeaders, xfccHeader } from './headers.js';
+import { listenerFiles, loadListenerMaterial, type LoadedListenerMaterial } from './material.js';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { normalizeTarget } from './path.js';
+import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './policy.js';
+import { createRateLimiter, type RateLimiter } from './rate-limit.js';
+import { createRevocation, type Revocation } from './revocation.js';
+import { secureContextOptions } from './tls-options.js';
+
+export interface GatewayClock {
+  now(): Date;
+}
+
+export type GatewayLogLevel = 'info' | 'warn' | 'error';
+export type GatewayLog = (level: GatewayLogLevel, message: string, fields?: Record<string, unknown>) => void;
+
+export interface CreateGatewayOptions {
+  readonly loaded: LoadedGatewayConfig;
+  readonly clock?: GatewayClock;
+  readonly log?: GatewayLog;
+  /** Where audit records go when `audit.file` is "-". */
+  readonly stdout?: Writable;
+}
+
+export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly error: MutualError };
+
+export interface Gateway {
+  readonly listeners: readonly { readonly name: string; readonly port: number }[];
+  readonly adminPort: number;
+  /** 'reload' (ReloadResult), 'audit' (GatewayAuditRecord), 'revocation' ({ source, ok }). */
+  readonly events: EventEmitter;
+  readonly metrics: GatewayMetrics;
+  /** Every file the running configuration reads (watched for hot reload). */
+  files(): string[];
+  /** Re-reads the config file and all material; on any error keeps the running state. */
+  reload(): Promise<ReloadResult>;
+  /** Re-reads material and revocation data with a configuration already validated. */
+  apply(loaded: LoadedGatewayConfig): Promise<ReloadResult>;
+  close(): Promise<void>;
+}
+
+interface ListenerState {
+  readonly config: GatewayListenerConfig;
+  readonly material: LoadedListenerMaterial;
+  readonly policy: Policy;
+  readonly rules: HandshakeRules;
+}
+
+interface State {
+  readonly loaded: LoadedGatewayConfig;
+  readonly listeners: ReadonlyMap<string, ListenerState>;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly perIdentity: RateLimiter | undefined;
+  readonly perAddress: RateLimiter | undefined;
+  readonly failedHandshakes: RateLimiter | undefined;
+  readonly revocation: Revocation;
+  readonly audit: AuditSink;
+}
+
+interface Conn {
+  readonly listener: string;
+  readonly address: string;
+  readonly peerLabel: string;
+  verdict: HandshakeVerdict;
+}
+
+const FORBIDDEN = JSON.stringify({ error: { code: 'ERR_GATEWAY_FORBIDDEN' } });
+const BODIES: Readonly<Record<number, string>> = {
+  400: JSON.stringify({ error: { code: 'ERR_GATEWAY_BAD_REQUEST' } }),
+  403: FORBIDDEN,
+  429: JSON.stringify({ error: { code: 'ERR_GATEWAY_RATE_LIMITED' } }),
+  502: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_UNAVAILABLE' } }),
+  504: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_TIMEOUT' } }),
+};
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
+};
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+function describeLeaf(der: Uint8Array): { subject: string; uris: readonly string[] } {
+  try {
+    const id = extractIdentity(der);
+    return { subject: id.subject, uris: id.uris };
+  } catch {
+    return { subject: '', uris: [] };
+  }
+}
+
+function hostOf(req: IncomingMessage): string | undefined {
+  const h = req.headers.host;
+  if (h === undefined || h === '') return undefined;
+  const lower = h.toLowerCase();
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
+  const colon = lower.lastIndexOf(':');
+  return colon === -1 ? lower : lower.slice(0, colon);
+}
+
+function toMutualError(err: unknown): MutualError {
+  return err instanceof MutualError ? err : new MutualError('ERR_INTERNAL_UNEXPECTED', { cause: err });
+}
+
+/** Starts every listener and the admin listener of a validated configuration. */
+export async function createGateway(options: CreateGatewayOptions): Promise<Gateway> {
+  const clock = options.clock ?? { now: () => new Date() };
+  const log: GatewayLog =
+    options.log ??
+    ((level, message, fields) => {
+      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+    });
+  const stdout = options.stdout ?? process.stdout;
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  const metrics = createGatewayMetrics(() => clock.now());
+  const conns = new WeakMap<Socket, Conn>();
+  const open = new Map<string, Set<TLSSocket>>();
+
+  const openAudit = (file: string): AuditSink =>
+    createAuditSink(file, stdout, (err) => {
+      log('error', 'the audit sink failed', { error: err.message });
+    });
+
+  async function buildState(loaded: LoadedGatewayConfig, prev: State | undefined): Promise<State> {
+    const cfg = loaded.config;
+    const revocation = await createRevocation(loaded, clock, prev?.revocation, (source, ok, error) => {
+      metrics.revocationData(source, ok ? clock.now() : undefined);
+      if (!ok) log('warn', 'revocation source failed', { source, error });
+      events.emit('revocation', { source, ok });
+    });
+    const listeners = new Map<string, ListenerState>();
+    try {
+      for (const l of cfg.listeners) {
+        const material = await loadListenerMaterial(loaded, l);
+        const policy = compilePolicy(l.routes);
+        const rules: HandshakeRules = {
+          verifier: material.verifier,
+          maxDepth: l.clientAuth.maxChainDepth,
+          anonymous: policy.anonymous,
+          pins: compilePins(l.clientAuth.pins),
+          revocation: (result, chain, at) => revocation.check(result, chain, at),
+          describeLeaf,
+        };
+        listeners.set(l.name, { config: l, material, policy, rules });
+      }
+    } catch (err) {
+      if (revocation !== prev?.revocation) revocation.close();
+      throw err;
+    }
+    const upstreams = new Map<string, Upstream>();
+    for (const [name, u] of Object.entries(cfg.upstreams)) {
+      const old = prev?.upstreams.get(name);
+      upstreams.set(name, old && sameJson(old.config, u) ? old : createUpstream(name, u));
+    }
+    const limiter = (
+      spec: { rate: number; burst: number } | undefined,
+      old: RateLimiter | undefined,
+      oldSpec: { rate: number; burst: number } | undefined,
+    ): RateLimiter | undefined =>
+      spec === undefined ? undefined : old && sameJson(spec, oldSpec) ? old : createRateLimiter(spec);
+    const prevLimits = prev?.loaded.config.rateLimits;
+    const audit =
+      prev && prev.loaded.config.audit.file === cfg.audit.file
+        ? prev.audit
+        : openAudit(loaded.resolve(cfg.audit.file === '-' ? '-' : cfg.audit.file));
+    return {
+      loaded,
+      listeners,
+      upstreams,
+      perIdentity: limiter(cfg.rateLimits.perIdentity, prev?.perIdentity, prevLimits?.perIdentity),
+      perAddress: limiter(cfg.rateLimits.perAddress, prev?.perAddress, prevLimits?.perAddress),
+      failedHandshakes: limiter(cfg.rateLimits.failedHandshakes, prev?.failedHandshakes, prevLimits?.failedHandshakes),
+      revocation,
+      audit,
+    };
+  }
+
+  let state = await buildState(options.loaded, undefined);
+
+  const audit = (record: Omit<GatewayAuditRecord, 'time'>): void => {
+    const full: GatewayAuditRecord = { time: clock.now().toISOString(), ...record };
+    state.audit.write(full);
+    events.emit('audit', full);
+  };
+
+  // ---- handshakes ----------------------------------------------------------------------------
+
+  function handshakeRefused(
+    listener: string,
+    address: string,
+    peerLabel: string,
+    verdict: HandshakeVerdict & { ok: false },
+  ): void {
+    metrics.handshake(listener, 'refused', verdict.reason);
+    state.failedHandshakes?.take(address, clock.now().getTime());
+    audit({
+      type: 'handshake',
+      listener,
+      peer: peerLabel,
+      identity: verdict.partial?.identity ?? null,
+      serial: verdict.partial?.serial ?? null,
+      fingerprint: verdict.partial?.fingerprint ?? null,
+      issuer: verdict.partial?.issuer ?? null,
+      route: null,
+      method: null,
+      path: null,
+      decision: 'refused',
+      reason: verdict.reason,
+      detail: verdict.detail,
+      status: null,
+      latencyMs: null,
+    });
+  }
+
+  function onSecureConnection(listener: string, socket: TLSSocket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    const peerLabel = `${address}:${socket.remotePort ?? 0}`;
+    const ls = state.listeners.get(listener);
+    const verdict: HandshakeVerdict = ls
+      ? judgeHandshake(socket, ls.rules, clock.now())
+      : { ok: false, reason: 'LISTENER_GONE', detail: 'listener removed' };
+    conns.set(socket, { listener, address, peerLabel, verdict });
+    if (!verdict.ok) {
+      handshakeRefused(listener, address, peerLabel, verdict);
+      socket.destroy();
+      return;
+    }
+    metrics.handshake(listener, 'accepted', verdict.reason);
+    if (verdict.peer)
+      metrics.clientCertificate(
+        verdict.peer.value ?? verdict.peer.fingerprint,
+        verdict.peer.fingerprint,
+        verdict.peer.notAfter,
+      );
+    let set = open.get(listener);
+    if (!set) open.set(listener, (set = new Set()));
+    set.add(socket);
+    socket.once('close', () => set.delete(socket));
+  }
+
+  function tlsErrorReason(err: NodeJS.ErrnoException): string {
+    const code = err.code ?? '';
+    if (/UNSUPPORTED_PROTOCOL|VERSION_TOO_LOW|WRONG_VERSION/i.test(code + err.message)) return 'TLS_PROTOCOL_VERSION';
+    if (/NO_SHARED_CIPHER|NO_CIPHERS|SHARED_GROUP/i.test(code + err.message)) return 'TLS_NO_SHARED_CIPHER';
+    if (/RENEGOTIAT/i.test(code + err.message)) return 'TLS_RENEGOTIATION';
+    if (code === 'ECONNRESET' || code === 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING') return 'CLIENT_CLOSED';
+    if (/timed? ?out/i.test(err.message)) return 'HANDSHAKE_TIMEOUT';
+    return 'TLS_HANDSHAKE_FAILED';
+  }
+
+  // ---- requests ------------------------------------------------------------------------------
+
+  interface RequestContext {
+    readonly listener: string;
+    readonly conn: Conn;
+    readonly peer: AcceptedPeer | undefined;
+    readonly start: number;
+    route: string | null;
+    path: string | null;
+    decision: string;
+    reason: string;
+  }
+
+  function record(ctx: RequestContext, method: string, status: number): void {
+    const seconds = (performance.now() - ctx.start) / 1000;
+    metrics.request(ctx.listener, ctx.route ?? '', ctx.decision, status, seconds);
+    audit({
+      type: 'request',
+      listener: ctx.listener,
+      peer: ctx.conn.peerLabel,
+      identity: ctx.peer?.value ?? null,
+      serial: ctx.peer?.serial ?? null,
+      fingerprint: ctx.peer?.fingerprint ?? null,
+      issuer: ctx.peer?.issuer ?? null,
+      route: ctx.route,
+      method,
+      path: ctx.path,
+      decision: ctx.decision,
+      reason: ctx.reason,
+      status,
+      latencyMs: Math.round(seconds * 1e6) / 1e3,
+    });
+  }
+
+  type Gate =
+    | { ok: true; route: CompiledRoute; upstream: Upstream; target: string; ls: ListenerState; st: State }
+    | { ok: false; status: number; retryAfter?: number };
+
+  /** Everything before forwarding: framing, rate limits, path, route, authorization. */
+  function gate(req: IncomingMessage, ctx: RequestContext): Gate {
+    const st = state;
+    const ls = st.listeners.get(ctx.listener);
+    const nowMs = clock.now().getTime();
+    const deny = (status: number, decision: string, reason: string, retryAfter?: number): Gate => {
+      ctx.decision = decision;
+      ctx.reason = reason;
+      return retryAfter === undefined ? { ok: false, status } : { ok: false, status, retryAfter };
+    };
+    if (!ls) return deny(403, 'deny', 'listener-gone');
+    const te = req.headers['transfer-encoding'];
+    if (te !== undefined && (req.headers['content-length'] !== undefined || te.trim().toLowerCase() !== 'chunked'))
+      return deny(400, 'deny', 'ambiguous-framing');
+    if (st.perAddress) {
+      const t = st.perAddress.take(ctx.conn.address, nowMs);
+      if (!t.ok) return deny(429, 'deny', 'rate-limited-address', t.retryAfterSeconds);
+    }
+    const target = normalizeTarget(req.url ?? '');
+    if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
+    ctx.path = target.path;
+    const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
+    ctx.route = decision.route?.name ?? null;
+    ctx.decision = decision.decision;
+    ctx.reason = decision.reason;
+    if (decision.decision === 'deny') return { ok: false, status: 403 };
+    if (st.perIdentity) {
+      const key = ctx.peer ? (ctx.peer.value ?? ctx.peer.fingerprint) : `anonymous:${ctx.conn.address}`;
+      const t = st.perIdentity.take(key, nowMs);
+      if (!t.ok) return deny(429, 'deny', 'rate-limited-identity', t.retryAfterSeconds);
+    }
+    const upstream = st.upstreams.get(decision.route.config.upstream);
+    if (!upstream) return deny(502, 'deny', 'upstream-missing');
+    return { ok: true, route: decision.route, upstream, target: target.path + target.query, ls, st };
+  }
+
+  function identityHeaders(
+    headers: Record<string, string | string[] | number | undefined>,
+    route: CompiledRoute,
+    ls: ListenerState,
+    peer: AcceptedPeer | undefined,
+    conn: Conn,
+  ): void {
+    const prior = headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = prior === undefined ? conn.address : `${String(prior)}, ${conn.address}`;
+    headers['x-forwarded-proto'] = 'https';
+    if (!peer) return;
+    const fwd = route.config.forwardIdentity;
+    if (fwd.xfcc) {
+      headers['x-forwarded-client-cert'] = xfccHeader(
+        {
+          fingerprint: peer.fingerprint,
+          subject: peer.subject,
+          spiffeId: peer.spiffeId,
+          uris: peer.uris,
+          dnsNames: peer.dnsNames,
+          leafDer: peer.leafDer,
+          intermediatesDer: peer.intermediatesDer,
+        },
+        ls.material.serverUri,
+      );
+    }
+    if (fwd.clientCert) {
+      headers['client-cert'] = clientCertHeader(peer.leafDer);
+      if (peer.intermediatesDer.length > 0) headers['client-cert-chain'] = clientCertChainHeader(peer.intermediatesDer);
+    }
+  }
+
+  function connOf(socket: Socket): Conn | undefined {
+    const c = conns.get(socket);
+    return c?.verdict.ok ? c : undefined;
+  }
+
+  function onRequest(listener: string, req: IncomingMessage, res: ServerResponse): void {
+    const conn = connOf(req.socket);
+    if (!conn || !conn.verdict.ok) {
+      req.socket.destroy();
+      return;
+    }
+    const ctx: RequestContext = {
+      listener,
+      conn,
+      peer: conn.verdict.peer,
+      start: performance.now(),
+      route: null,
+      path: null,
+      decision: 'deny',
+      reason: 'internal',
+    };
+    const method = req.method ?? '';
+    const g = gate(req, ctx);
+    if (!g.ok) {
+      const body = BODIES[g.status] ?? FORBIDDEN;
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+      };
+      if (g.retryAfter !== undefined) headers['retry-after'] = String(g.retryAfter);
+      // A refused request's body is never read: close the connection after answering.
+      if (
+        g.status === 400 ||
+        req.headers['transfer-encoding'] !== undefined ||
+        (req.headers['content-length'] ?? '0') !== '0'
+      )
+        headers.connection = 'close';
+      res.writeHead(g.status, headers);
+      res.end(body);
+      record(ctx, method, g.status);
+      return;
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, false);
+    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+    identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
+    forwardRequest(g.upstream, req, res, g.target, headers, (outcome: ForwardOutcome) => {
+      if (!outcome.ok) {
+        ctx.reason = `${ctx.reason};${outcome.reason}`;
+        if (!outcome.started && !res.headersSent) {
+          const body = BODIES[outcome.status] ?? '';
+          res.writeHead(outcome.status, {
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(body)),
+          });
+          res.end(body);
+        }
+      }
+      record(ctx, method, outcome.status);
+    });
+  }
+
+  function onUpgrade(listener: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const conn = connOf(req.socket);
+    if (!conn) {
+      socket.destroy();
+      return;
+    }
+    const ctx: RequestContext = {
+      listener,
+      conn,
+      peer: conn.verdict.ok ? conn.verdict.peer : undefined,
+      start: performance.now(),
+      route: null,
+      path: null,
+      decision: 'deny',
+      reason: 'internal',
+    };
+    const method = req.method ?? '';
+    const refuse = (status: number, retryAfter?: number): void => {
+      const body = BODIES[status] ?? FORBIDDEN;
+      const h = [
+        'content-type',
+        'application/json',
+        'content-length',
+        String(Buffer.byteLength(body)),
+        'connection',
+        'close',
+      ];
+      if (retryAfter !== undefined) h.push('retry-after', String(retryAfter));
+      socket.end(rawHead(status, STATUS_TEXT[status] ?? '', h) + body);
+      record(ctx, method, status);
+    };
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+      ctx.reason = 'unsupported-upgrade';
+      refuse(400);
+      return;
+    }
+    const g = gate(req, ctx);
+    if (!g.ok) {
+      refuse(g.status, g.retryAfter);
+      return;
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
+    identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
+    forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
+      if (!outcome.ok) {
+        ctx.reason = `${ctx.reason};${outcome.reason}`;
+        refuse(outcome.status);
+        return;
+      }
+      record(ctx, method, outcome.status);
+    });
+  }
+
+  // ---- listeners -----------------------------------------------------------------------------
+
+  const servers = new Map<string, HttpsServer>();
+  const httpCfg = options.loaded.config.http;
+  for (const l of options.loaded.config.listeners) {
+    const ls = state.listeners.get(l.name) as ListenerState;
+    const server = createHttpsServer(
+      {
+        ...secureContextOptions(ls.material),
+        requestCert: true,
+        rejectUnauthorized: false,
+        maxHeaderSize: httpCfg.maxHeaderSize,
+        headersTimeout: httpCfg.headersTimeout,
+        requestTimeout: httpCfg.requestTimeout,
+        keepAliveTimeout: httpCfg.keepAliveTimeout,
+        insecureHTTPParser: false,
+        handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
+      },
+      (req, res) => {
+        onRequest(l.name, req, res);
+      },
+    );
+    server.prependListener('connection', (socket: Socket) => {
+      const limiter = state.failedHandshakes;
+      const address = socket.remoteAddress ?? 'unknown';
+      if (limiter?.exhausted(address, clock.now().getTime())) {
+        metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
+        socket.destroy();
+      }
+    });
+    server.prependListener('secureConnection', (socket: TLSSocket) => {
+      onSecureConnection(l.name, socket);
+    });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      const address = socket.remoteAddress ?? 'unknown';
+      const reason = tlsErrorReason(err);
+      handshakeRefused(l.name, address, `${address}:${socket.remotePort ?? 0}`, {
+        ok: false,
+        reason,
+        detail: err.code ?? err.message,
+      });
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      onUpgrade(l.name, req, socket, head);
+    });
+    server.on('clientError', (_err, socket: Duplex) => {
+      if (!socket.destroyed) socket.destroy();
+    });
+    servers.set(l.name, server);
+    metrics.serverCertificate(l.name, ls.material.serverNotAfter);
+  }
+
+  // ---- admin ---------------------------------------------------------------------------------
+
+  let closing = false;
+  const admin: HttpServer = createHttpServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    if (path === '/readyz') {
+      const listening = [...servers.values()].every((s) => s.listening);
+      const ready = listening && !closing && state.revocation.ready();
+      res
+        .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+        },
+        () => {
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+
+  const listen = (server: HttpServer | HttpsServer, host: string, port: number, name: string): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const onError = (err: Error): void => {
+        reject(new MutualError('ERR_GATEWAY_LISTEN_FAILED', { details: { listener: name, host, port }, cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(port, host, () => {
+        server.off('error', onError);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  const ports: { name: string; port: number }[] = [];
+  let adminPort = 0;
+  try {
+    for (const l of options.loaded.config.listeners) {
+      ports.push({
+        name: l.name,
+        port: await listen(servers.get(l.name) as HttpsServer, l.listen.host, l.listen.port, l.name),
+      });
+    }
+    const a = options.loaded.config.admin.listen;
+    adminPort = await listen(admin, a.host, a.port, 'admin');
+  } catch (err) {
+    for (const s of servers.values()) s.close();
+    admin.close();
+    state.revocation.close();
+    await state.audit.close();
+    throw err;
+  }
+
+  // ---- reload --------------------------------------------------------------------------------
+
+  /** Open connections are judged again under new rules; those no longer admitted are closed. */
+  function rejudgeOpenConnections(): void {
+    for (const [listener, set] of open) {
+      const ls = state.listeners.get(listener);
+      for (const socket of set) {
+        const conn = conns.get(socket);
+        if (!conn || !ls) continue;
+        const verdict = judgeHandshake(socket, ls.rules, clock.now());
+        if (verdict.ok) {
+          conn.verdict = verdict;
+          continue;
+        }
+        conn.verdict = verdict;
+        handshakeRefused(listener, conn.address, conn.peerLabel, {
+          ...verdict,
+          detail: `open connection closed: ${verdict.detail}`,
+        });
+        set.delete(socket);
+        socket.destroy();
+      }
+    }
+  }
+
+  function fixedPartsChanged(next: LoadedGatewayConfig): string | undefined {
+    const cur = state.loaded.config;
+    const a = cur.listeners.map((l) => [l.name, l.listen.host, l.listen.port]);
+    const b = next.config.listeners.map((l) => [l.name, l.listen.host, l.listen.port]);
+    if (!sameJson(a, b)) return 'listeners (names, hosts, ports)';
+    if (!sameJson(cur.admin, next.config.admin)) return 'the admin listener';
+    if (cur.http.maxHeaderSize !== next.config.http.maxHeaderSize) return 'http.maxHeaderSize';
+    return undefined;
+  }
+
+  let chain: Promise<unknown> = Promise.resolve();
+  async function applyNow(next: LoadedGatewayConfig): Promise<ReloadResult> {
+    const changed = fixedPartsChanged(next);
+    if (changed !== undefined) {
+      throw new MutualError('ERR_GATEWAY_RELOAD_REFUSED', {
+        message: `Changing ${changed} needs a restart; the running configuration was kept.`,
+        details: { changed },
+      });
+    }
+    const prev = state;
+    const nextState = await buildState(next, prev);
+    state = nextState;
+    for (const [name, server] of servers) {
+      const ls = nextState.listeners.get(name) as ListenerState;
+      server.setSecureContext(secureContextOptions(ls.material));
+      server.headersTimeout = next.config.http.headersTimeout;
+      server.requestTimeout = next.config.http.requestTimeout;
+      server.keepAliveTimeout = next.config.http.keepAliveTimeout;
+      metrics.serverCertificate(name, ls.material.serverNotAfter);
+    }
+    if (prev.revocation !== nextState.revocation) prev.revocation.close();
+    if (prev.audit !== nextState.audit) await prev.audit.close();
+    rejudgeOpenConnections();
+    return { ok: true };
+  }
+
+  const serialize = (work: () => Promise<ReloadResult>): Promise<ReloadResult> => {
+    const run = chain.then(work).then(
+      (r) => {
+        metrics.reload('ok');
+        log('info', 'gateway reloaded');
+        events.emit('reload', r);
+        return r;
+      },
+      (err: unknown) => {
+        const error = toMutualError(err);
+        metrics.reload('failed');
+        log('error', 'reload refused; the running configuration and material are kept', {
+          code: error.code,
+          error: error.message,
+        });
+        const r: ReloadResult = { ok: false, error };
+        events.emit('reload', r);
+        return r;
+      },
+    );
+    chain = run;
+    return run;
+  };
+
+  return {
+    listeners: ports,
+    adminPort,
+    events,
+    metrics,
+    files: () => [
+      state.loaded.file,
+      ...state.loaded.config.listeners.flatMap((l) => listenerFiles(state.loaded, l)),
+      ...state.revocation.files(),
+    ],
+    reload: () => serialize(() => applyNow(loadGatewayConfig(state.loaded.file))),
+    apply: (loaded) => serialize(() => applyNow(loaded)),
+    close: async () => {
+      closing = true;
+      const closed = [...servers.values(), admin].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => {
+              resolve();
+            });
+            s.closeAllConnections();
+          }),
+      );
+      await Promise.all(closed);
+      for (const u of state.upstreams.values()) u.agent.destroy();
+      state.revocation.close();
+      await state.audit.close();
+    },
+  };
+}

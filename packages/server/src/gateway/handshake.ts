@@ -1,0 +1,152 @@
+/**
+ * The verdict on a finished handshake: accepted only when OpenSSL and mutual's verifier both accept
+ * the presented chain, the chain is within the size caps, the listener's pins match the validated
+ * path and revocation allows it. Refusals carry the verifier's reason code for audit and metrics.
+ */
+import type { DetailedPeerCertificate } from 'node:tls';
+import { peerChain, type Verifier, type VerifyResult } from '@mutual/sdk';
+import type { PeerIdentity } from './policy.js';
+
+/** Most certificates and bytes a client may present. */
+export const CHAIN_LIMITS = { maxCertificates: 10, maxBytes: 64 * 1024 } as const;
+
+export interface AcceptedPeer extends PeerIdentity {
+  readonly fingerprint: string;
+  readonly serial: string;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly uris: readonly string[];
+  readonly notAfter: Date;
+  readonly leafDer: Uint8Array;
+  readonly intermediatesDer: readonly Uint8Array[];
+}
+
+export type HandshakeVerdict =
+  | { readonly ok: true; readonly peer: AcceptedPeer | undefined; readonly reason: string }
+  | { readonly ok: false; readonly reason: string; readonly detail: string; readonly partial?: PartialPeer };
+
+/** What is known of a refused peer's leaf, for the audit record. */
+export interface PartialPeer {
+  readonly fingerprint: string | undefined;
+  readonly serial: string | undefined;
+  readonly issuer: string | undefined;
+  readonly identity: string | undefined;
+}
+
+export interface HandshakeSocket {
+  readonly authorized: boolean;
+  readonly authorizationError?: Error | string | null;
+  getPeerCertificate(detailed: true): DetailedPeerCertificate;
+}
+
+export interface HandshakeRules {
+  readonly verifier: Verifier;
+  readonly maxDepth: number;
+  /** A connection without a client certificate is accepted (some route is anonymous). */
+  readonly anonymous: boolean;
+  /** Listener pins on the validated path; undefined when none. */
+  readonly pins: ((peer: PeerIdentity) => boolean) | undefined;
+  /** Revocation: undefined when the path may be used, else the reason and detail. */
+  readonly revocation: (
+    result: VerifyResult,
+    chain: { leaf: Uint8Array; intermediates: Uint8Array[] },
+    at: Date,
+  ) => { reason: string; detail: string } | undefined;
+  /** Extra details of a certificate (subject, URIs) read from its DER. */
+  readonly describeLeaf: (der: Uint8Array) => { subject: string; uris: readonly string[] };
+}
+
+function partialFrom(result: VerifyResult | undefined, peer: DetailedPeerCertificate | undefined): PartialPeer {
+  const leaf = result?.path[0];
+  return {
+    fingerprint:
+      leaf?.fingerprint ?? (peer?.fingerprint256 ? peer.fingerprint256.replace(/:/g, '').toLowerCase() : undefined),
+    serial: leaf?.serial ?? (typeof peer?.serialNumber === 'string' ? peer.serialNumber.toLowerCase() : undefined),
+    issuer: leaf?.issuer,
+    identity: result?.identity?.value,
+  };
+}
+
+function opensslReason(err: Error | string | null | undefined): string {
+  if (err === null || err === undefined) return 'unknown';
+  return typeof err === 'string' ? err : ((err as { code?: string }).code ?? err.message);
+}
+
+/** Judges a socket right after its handshake. Never throws; time is an argument. */
+export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
+  let raw: DetailedPeerCertificate | undefined;
+  try {
+    raw = socket.getPeerCertificate(true);
+  } catch {
+    raw = undefined;
+  }
+  const chain = peerChain(raw);
+  if (!chain) {
+    if (rules.anonymous) return { ok: true, peer: undefined, reason: 'anonymous' };
+    return { ok: false, reason: 'NO_CERTIFICATE', detail: 'the client presented no certificate' };
+  }
+  const count = 1 + chain.intermediates.length;
+  const bytes = chain.leaf.length + chain.intermediates.reduce((n, c) => n + c.length, 0);
+  if (count > CHAIN_LIMITS.maxCertificates || bytes > CHAIN_LIMITS.maxBytes) {
+    return {
+      ok: false,
+      reason: 'CHAIN_TOO_LARGE',
+      detail: `${count} certificates, ${bytes} bytes`,
+      partial: partialFrom(undefined, raw),
+    };
+  }
+  const result = rules.verifier.verify({
+    leaf: chain.leaf,
+    intermediates: chain.intermediates,
+    at,
+    purpose: 'client',
+    maxDepth: rules.maxDepth,
+  });
+  const first = result.reasons[0];
+  if (!socket.authorized) {
+    const why = opensslReason(socket.authorizationError);
+    return {
+      ok: false,
+      reason: first?.code ?? 'TLS_NOT_AUTHORIZED',
+      detail: `OpenSSL: ${why}${first ? `; mutual: ${first.message}` : ''}`,
+      partial: partialFrom(result, raw),
+    };
+  }
+  if (!result.ok || !result.identity) {
+    return {
+      ok: false,
+      reason: first?.code ?? 'UNKNOWN_ISSUER',
+      detail: first?.message ?? 'refused',
+      partial: partialFrom(result, raw),
+    };
+  }
+  const id = result.identity;
+  const described = rules.describeLeaf(chain.leaf);
+  const leafEntry = result.path[0];
+  const peer: AcceptedPeer = {
+    type: id.type,
+    value: id.value,
+    spiffeId: id.spiffeId,
+    dnsNames: id.dnsNames,
+    path: result.path,
+    fingerprint: id.fingerprint,
+    serial: id.serial,
+    issuer: id.issuer,
+    subject: described.subject,
+    uris: described.uris,
+    notAfter: new Date(leafEntry?.notAfter ?? 0),
+    leafDer: chain.leaf,
+    intermediatesDer: chain.intermediates,
+  };
+  if (rules.pins && !rules.pins(peer)) {
+    return {
+      ok: false,
+      reason: 'PIN_MISMATCH',
+      detail: 'no certificate of the validated path matches a listener pin',
+      partial: partialFrom(result, raw),
+    };
+  }
+  const revoked = rules.revocation(result, chain, at);
+  if (revoked) return { ok: false, reason: revoked.reason, detail: revoked.detail, partial: partialFrom(result, raw) };
+  return { ok: true, peer, reason: 'verified' };
+}

@@ -1,0 +1,290 @@
+/**
+ * Test harness of the gateway e2e tests: a test PKI written to files, a real upstream (node:http,
+ * echoes method, path and headers; accepts WebSocket-style upgrades), a gateway started from a
+ * gateway.yaml through the composition root, and an mTLS client. Nothing is mocked.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { connect, type TLSSocket } from 'node:tls';
+import { stringify } from 'yaml';
+import type { GatewayAuditRecord, GatewayReloadResult, RunningGateway } from '../../src/index.js';
+import { startGateway } from '../../src/index.js';
+import { createTestCa, type TestCa, type TestCertificate } from '../../src/pki/test-support.js';
+
+export const TD = 'example.org';
+export const WEB = `spiffe://${TD}/ns/prod/sa/web`;
+export const BATCH = `spiffe://${TD}/ns/prod/sa/batch`;
+
+export interface Client {
+  readonly cert: TestCertificate;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Leaf + intermediate PEM. */
+  readonly chainPem: string;
+  readonly keyPem: string;
+}
+
+export interface Pki {
+  readonly ca: TestCa;
+  readonly dir: string;
+  readonly trustFile: string;
+  readonly serverCertFile: string;
+  readonly serverKeyFile: string;
+  client(name: string, opts: Parameters<TestCa['issue']>[0]): Client;
+  /** A fresh server certificate written atomically (key first, then certificate). */
+  rotateServer(): TestCertificate;
+}
+
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function makePki(now = new Date()): Pki {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mutual-gw-'));
+  const ca = createTestCa({ now });
+  const trustFile = path.join(dir, 'trust.pem');
+  writeFileSync(trustFile, ca.root.pem + '\n');
+  const serverCertFile = path.join(dir, 'server.crt');
+  const serverKeyFile = path.join(dir, 'server.key');
+  const writeServer = (): TestCertificate => {
+    const s = ca.issue({
+      profile: 'server',
+      names: { dns: ['localhost'], ip: ['127.0.0.1'], uri: [`spiffe://${TD}/gateway`] },
+    });
+    writeAtomic(serverKeyFile, s.keyPem ?? '');
+    writeAtomic(serverCertFile, `${s.pem}\n${ca.intermediate.pem}\n`);
+    return s;
+  };
+  writeServer();
+  return {
+    ca,
+    dir,
+    trustFile,
+    serverCertFile,
+    serverKeyFile,
+    rotateServer: writeServer,
+    client(name, opts) {
+      const cert = ca.issue(opts);
+      const certFile = path.join(dir, `${name}.crt`);
+      const keyFile = path.join(dir, `${name}.key`);
+      const chainPem = `${cert.pem}\n${ca.intermediate.pem}\n`;
+      writeFileSync(certFile, chainPem);
+      writeFileSync(keyFile, cert.keyPem ?? '', { mode: 0o600 });
+      return { cert, certFile, keyFile, chainPem, keyPem: cert.keyPem ?? '' };
+    },
+  };
+}
+
+export interface Upstream {
+  readonly server: Server;
+  readonly url: string;
+  readonly requests: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[];
+  close(): Promise<void>;
+}
+
+/** Echoes `{ method, url, headers, body }` as JSON; answers WebSocket upgrades with 101 and echoes bytes. */
+export async function startUpstream(): Promise<Upstream> {
+  const requests: Upstream['requests'] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const entry = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      requests.push(entry);
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('connection', 'keep-alive, x-hop');
+      res.setHeader('x-hop', 'must-not-reach-client');
+      res.end(JSON.stringify(entry));
+    });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.pipe(socket);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+export type ConfigShape = Record<string, unknown>;
+
+/** A gateway.yaml with one listener `main` on a free port; `routes` and extras are the test's. */
+export function gatewayConfig(pki: Pki, upstreamUrl: string, extra: { routes: unknown[] } & ConfigShape): ConfigShape {
+  const { routes, listener, ...rest } = extra as { routes: unknown[]; listener?: ConfigShape } & ConfigShape;
+  return {
+    version: 1,
+    listeners: [
+      {
+        name: 'main',
+        listen: { host: '127.0.0.1', port: 0 },
+        tls: { certificate: pki.serverCertFile, key: pki.serverKeyFile },
+        clientAuth: { trustBundles: [pki.trustFile], ...((listener?.clientAuth as ConfigShape | undefined) ?? {}) },
+        routes,
+      },
+    ],
+    upstreams: { app: { url: upstreamUrl } },
+    admin: { listen: { host: '127.0.0.1', port: 0 } },
+    audit: { file: path.join(pki.dir, 'audit.jsonl') },
+    ...rest,
+  };
+}
+
+export function writeConfig(pki: Pki, config: ConfigShape, name = 'gateway.yaml'): string {
+  const file = path.join(pki.dir, name);
+  writeAtomic(file, stringify(config));
+  return file;
+}
+
+export interface Harness {
+  readonly pki: Pki;
+  readonly upstream: Upstream;
+  readonly gw: RunningGateway;
+  readonly port: number;
+  readonly configFile: string;
+  readonly audits: GatewayAuditRecord[];
+  readonly logs: string[];
+  /** Resolves with the next audit record matching `pred` (already recorded ones count). */
+  audit(pred: (r: GatewayAuditRecord) => boolean): Promise<GatewayAuditRecord>;
+  nextReload(): Promise<GatewayReloadResult>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  extra: { routes: unknown[] } & ConfigShape,
+  opts: { now?: () => Date; pki?: Pki } = {},
+): Promise<Harness> {
+  const pki = opts.pki ?? makePki();
+  const upstream = await startUpstream();
+  const configFile = writeConfig(pki, gatewayConfig(pki, upstream.url, extra));
+  const logs: string[] = [];
+  const gw = await startGateway({
+    configFile,
+    env: {},
+    sighup: false,
+    log: (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+    ...(opts.now ? { clock: { now: opts.now } } : {}),
+  });
+  const audits: GatewayAuditRecord[] = [];
+  gw.gateway.events.on('audit', (r: GatewayAuditRecord) => audits.push(r));
+  return {
+    pki,
+    upstream,
+    gw,
+    port: gw.listeners[0]?.port ?? 0,
+    configFile,
+    audits,
+    logs,
+    audit: (pred) => {
+      const found = audits.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve) => {
+        const on = (r: GatewayAuditRecord): void => {
+          if (pred(r)) {
+            gw.gateway.events.off('audit', on);
+            resolve(r);
+          }
+        };
+        gw.gateway.events.on('audit', on);
+      });
+    },
+    nextReload: () =>
+      new Promise((resolve) => {
+        gw.gateway.events.once('reload', resolve);
+      }),
+    close: async () => {
+      await gw.close();
+      await upstream.close();
+    },
+  };
+}
+
+export interface Response {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+/** One HTTPS request through the gateway with a client certificate (or none). */
+export function get(
+  h: { port: number; pki: Pki },
+  pathAndQuery: string,
+  opts: { client?: Client; method?: string; headers?: Record<string, string>; body?: string; host?: string } = {},
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: h.port,
+        path: pathAndQuery,
+        method: opts.method ?? 'GET',
+        servername: 'localhost',
+        ca: h.pki.ca.root.pem,
+        agent: false,
+        headers: { host: opts.host ?? 'localhost', ...opts.headers },
+        ...(opts.client ? { cert: opts.client.chainPem, key: opts.client.keyPem } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** A raw TLS connection to the gateway: write bytes as given, read everything until close. */
+export async function raw(h: { port: number; pki: Pki }, client: Client, bytes: string): Promise<string> {
+  const socket: TLSSocket = connect({
+    host: '127.0.0.1',
+    port: h.port,
+    servername: 'localhost',
+    ca: h.pki.ca.root.pem,
+    cert: client.chainPem,
+    key: client.keyPem,
+  });
+  await once(socket, 'secureConnect');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.write(bytes);
+  await new Promise<void>((resolve) => {
+    socket.on('close', () => {
+      resolve();
+    });
+    socket.on('end', () => {
+      socket.end();
+    });
+    socket.on('error', () => {
+      resolve();
+    });
+  });
+  return Buffer.concat(chunks).toString('latin1');
+}
