@@ -165,6 +165,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
       }),
     add: (entry) =>
       serialized(async () => {
+        if (entries.has(entry.serial)) return;
         learn(entry);
         const level = levelByFingerprint.get(entry.issuerFingerprint);
         if (level) await publish(level);

@@ -63,12 +63,13 @@ export interface CaAppOptions {
   readonly logger?: boolean | Record<string, unknown>;
 }
 
-/** Routes whose refusals are audit records (each is a mutation when it succeeds). */
-const MUTATIONS = new Map([
+/** Routes whose refusals are audit records: the mutations, and the admin-only inventory. */
+const AUDITED = new Map([
   ['/v1/sign', 'sign'],
   ['/v1/renew', 'renew'],
   ['/v1/revoke', 'revoke'],
   ['/v1/tokens', 'token.create'],
+  ['/v1/certificates', 'inventory'],
 ]);
 
 const OCSP_MAX_BYTES = 8 * 1024;
@@ -187,7 +188,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     const route = request.routeOptions.url ?? 'unmatched';
     if (err.status >= 500) request.log.error({ err: error, code: err.code }, 'request failed');
     else deps.metrics.refusals.inc({ route, code: err.code });
-    const action = MUTATIONS.get(route);
+    const action = AUDITED.get(route);
     if (action !== undefined && err.status < 500) {
       const peer = peerCertificate(request);
       const verdict = peer === undefined ? undefined : await deps.clients.identify(peer).catch(() => undefined);
