@@ -42,7 +42,13 @@ export function createUpstream(name: string, config: GatewayUpstreamConfig): Ups
 
 export type ForwardOutcome =
   | { readonly ok: true; readonly status: number }
-  | { readonly ok: false; readonly status: 502 | 504; readonly reason: string; readonly started: boolean };
+  | {
+      readonly ok: false;
+      /** 499: the client went away first (nothing is sent; audited as nginx does). */
+      readonly status: 499 | 502 | 504;
+      readonly reason: string;
+      readonly started: boolean;
+    };
 
 /** Streams one request to the upstream and its response back. `done` is called once. */
 export function forwardRequest(
@@ -110,7 +116,9 @@ export function forwardRequest(
   });
   // Client gone before the response ended: stop the upstream exchange too.
   res.on('close', () => {
-    if (!res.writableFinished) preq.destroy();
+    if (res.writableFinished) return;
+    finish({ ok: false, status: 499, reason: 'client-closed', started: true });
+    preq.destroy();
   });
   const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
   if (hasBody) {
