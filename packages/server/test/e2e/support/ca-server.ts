@@ -137,11 +137,13 @@ export interface RequestOptions {
   /** Client certificate chain and key (PEM). */
   readonly cert?: string;
   readonly key?: string;
+  /** Another base URL than the CA's own (one instance of several). */
+  readonly base?: string;
 }
 
 /** An HTTPS request with node:https, trusting only the CA's root, optionally with a client certificate. */
 export function call(ca: TestCa, o: RequestOptions): Promise<Reply> {
-  const url = new URL(o.path, ca.server.url);
+  const url = new URL(o.path, o.base ?? ca.server.url);
   const payload =
     o.rawBody !== undefined
       ? Buffer.from(o.rawBody)
