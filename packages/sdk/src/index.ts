@@ -11,3 +11,4 @@ export * from './keys/index.js';
 export * from './identity/index.js';
 export * from './pkcs12/index.js';
 export * from './verify/index.js';
+export * from './ca-client/index.js';

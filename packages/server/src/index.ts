@@ -15,6 +15,13 @@ export {
 } from './config/index.js';
 export { parseIp, LEAF_PROFILES, type LeafProfile, type IssuedCertificate, type RequestedNames } from './ca/index.js';
 export { parseCsr, lintCertificate, sha256Hex, type ParsedCsr, type LintFinding } from './pki/index.js';
-export { openSqliteStore, openPostgresStore, type Store, type CertificateRecord, type CertificateState } from './store/index.js';
+export {
+  openSqliteStore,
+  openPostgresStore,
+  type Store,
+  type CertificateRecord,
+  type CertificateState,
+  type AuditRecord,
+} from './store/index.js';
 export { loadGatewayConfig, gatewayConfigSchema, type GatewayConfig } from './config/index.js';
 export type { GatewayAuditRecord, GatewayCheckReport, ReloadResult as GatewayReloadResult } from './gateway/index.js';

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { PassphraseChoice } from '@mutual/server';
 import { loadServer } from '../server.js';
-import { MutualError, type KeyType } from '@mutual/sdk';
+import { MutualError, bootstrapCa, decodeOnePem, type KeyType } from '@mutual/sdk';
+import { saveContext, withClientOptions } from '../client-context.js';
+import { parseListen, waitForStop } from '../process.js';
 import type { CliContext } from '../context.js';
 import { caDir, collect, keyTypeArg } from '../options.js';
 import { colonHex, json } from '../output/index.js';
@@ -85,6 +89,67 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       lines.push('', 'Next: mutual cert issue localhost --profile server', '');
       ctx.stdout(lines.join('\n'));
+    });
+
+  ca.command('serve')
+    .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option('--config <file>', 'ca.yaml (default: <dir>/ca.yaml)')
+    .option('--listen <host:port>', 'override server.listen from ca.yaml')
+    .action(async (opts: { dir?: string; config?: string; listen?: string }) => {
+      const { startCaServer } = await loadServer();
+      const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
+      const server = await startCaServer({
+        ...(opts.config === undefined
+          ? { dir: caDir(ctx, opts.dir) }
+          : { configFile: path.resolve(ctx.cwd, opts.config) }),
+        env: ctx.env,
+        clock: { now: ctx.now },
+        ...(listen === undefined ? {} : { listen }),
+      });
+      const stopped = waitForStop();
+      const fingerprint = createHash('sha256').update(decodeOnePem(server.rootPem, 'CERTIFICATE')).digest('hex');
+      ctx.stdout(
+        [
+          `mutual CA listening on ${server.url}`,
+          `  root fingerprint: ${fingerprint}`,
+          `  clients: mutual ca bootstrap --ca-url ${server.url} --fingerprint ${fingerprint}`,
+          'Press Ctrl-C to stop.',
+          '',
+        ].join('\n'),
+      );
+      await stopped;
+      await server.close();
+      ctx.stdout('Stopped.\n');
+    });
+
+  withClientOptions(
+    ca
+      .command('bootstrap')
+      .description("Trust a CA by its root's SHA-256 fingerprint and save it as the context of the client commands"),
+  )
+    .requiredOption(
+      '--fingerprint <sha256>',
+      'SHA-256 of the root certificate (from `mutual ca fingerprint` on the CA)',
+    )
+    .action(async (opts: { caUrl?: string; fingerprint: string; cert?: string; key?: string; contextDir?: string }) => {
+      if (opts.caUrl === undefined) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', { message: '--ca-url is required for bootstrap.' });
+      }
+      const { rootPem, fingerprint } = await bootstrapCa(opts.caUrl, opts.fingerprint);
+      const dir = await saveContext(
+        ctx,
+        opts.contextDir,
+        {
+          caUrl: opts.caUrl,
+          fingerprint,
+          root: '',
+          ...(opts.cert === undefined ? {} : { cert: path.resolve(ctx.cwd, opts.cert) }),
+          ...(opts.key === undefined ? {} : { key: path.resolve(ctx.cwd, opts.key) }),
+        },
+        rootPem,
+      );
+      ctx.stdout(`Trusted the CA at ${opts.caUrl} (root SHA256 ${colonHex(fingerprint)}); context saved in ${dir}\n`);
     });
 
   ca.command('fingerprint')

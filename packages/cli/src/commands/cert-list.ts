@@ -4,7 +4,7 @@ import type { CertificateState } from '@mutual/server';
 import type { CliContext } from '../context.js';
 import { durationArg } from '../options.js';
 import { formatTimeLeft, json, table } from '../output/index.js';
-import { withLocalCa } from './cert.js';
+import { withLocalStore } from './cert.js';
 
 const STATES: readonly CertificateState[] = ['valid', 'expiring', 'expired', 'revoked', 'pending', 'failed'];
 
@@ -47,8 +47,8 @@ export function registerCertList(cert: Command, ctx: CliContext): void {
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
         throw new InvalidArgumentError('--limit must be 1..1000');
       const now = ctx.now();
-      await withLocalCa(ctx, opts.dir, async (ca) => {
-        const result = await ca.store.listCertificates({
+      await withLocalStore(ctx, opts.dir, async (store) => {
+        const result = await store.listCertificates({
           now,
           limit,
           ...(opts.expiringWithin === undefined ? {} : { expiringWithinMs: opts.expiringWithin }),

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import type { LocalCa } from '@mutual/server';
+import type { LocalCa, Store } from '@mutual/server';
 import { loadServer } from '../server.js';
 import {
   MutualError,
@@ -19,6 +19,7 @@ import { colonHex, formatTimeLeft, json } from '../output/index.js';
 import { registerCertExport } from './cert-export.js';
 import { registerCertInspect } from './cert-inspect.js';
 import { registerCertList } from './cert-list.js';
+import { registerOnlineCertCommands } from './cert-online.js';
 
 const profileOption = (): Option =>
   new Option('--profile <profile>', 'certificate profile').choices(['server', 'client', 'both']).makeOptionMandatory();
@@ -42,6 +43,21 @@ export async function withLocalCa<T>(
     return await fn(ca);
   } finally {
     await ca.close();
+  }
+}
+
+/** Opens only the CA's store (no keys needed): for inventory and audit reads. */
+export async function withLocalStore<T>(
+  ctx: CliContext,
+  dir: string | undefined,
+  fn: (store: Store) => Promise<T>,
+): Promise<T> {
+  const { openCaStore } = await loadServer();
+  const store = await openCaStore({ dir: caDir(ctx, dir), env: ctx.env });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
   }
 }
 
@@ -197,4 +213,5 @@ export function registerCertCommands(program: Command, ctx: CliContext): void {
   registerCertInspect(cert, ctx);
   registerCertExport(cert, ctx);
   registerCertList(cert, ctx);
+  registerOnlineCertCommands(cert, ctx);
 }

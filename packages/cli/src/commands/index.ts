@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { registerAuditCommands } from './audit.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
+import { registerTokenCommands } from './token.js';
 import { registerUpCommand } from './up.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -10,5 +12,7 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerUpCommand(program, ctx);
   registerCaCommands(program, ctx);
   registerCertCommands(program, ctx);
+  registerTokenCommands(program, ctx);
   registerVerifyCommand(program, ctx);
+  registerAuditCommands(program, ctx);
 }

@@ -16,6 +16,7 @@ import {
 } from '@mutual/sdk';
 import type { CliContext } from '../context.js';
 import { caDir } from '../options.js';
+import { waitForStop } from '../process.js';
 import { colonHex } from '../output/index.js';
 
 interface UpOptions {
@@ -132,16 +133,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
       const address = https.address();
       const port = typeof address === 'object' && address !== null ? address.port : Number(opts.port);
       // Listen for Ctrl-C before announcing readiness, so a signal sent right after the banner is handled.
-      const stopped = new Promise<void>((resolve) => {
-        const stop = (): void => {
-          https.close(() => {
-            resolve();
-          });
-          https.closeAllConnections();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      const stopped = waitForStop();
       const rel = (p: string): string => path.relative(ctx.cwd, p) || p;
       ctx.stdout(
         [
@@ -161,6 +153,12 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         ].join('\n'),
       );
       await stopped;
+      await new Promise<void>((resolve) => {
+        https.close(() => {
+          resolve();
+        });
+        https.closeAllConnections();
+      });
       ctx.stdout('Stopped.\n');
     });
 }

@@ -11,6 +11,8 @@ const pem = z
   .min(1)
   .max(64 * 1024);
 const hex = z.string().regex(/^[0-9a-f]{2,64}$/, 'lowercase hex');
+/** A serial: lowercase hex of the integer, no leading zeros (as `mutual cert inspect` shows it). */
+const serial = z.string().regex(/^[0-9a-f]{1,64}$/, 'lowercase hex serial');
 const duration = z.string().regex(/^(\d+(ms|s|m|h|d|w))+$/, 'a duration such as 24h');
 export const profileSchema = z.enum(['server', 'client', 'both']);
 
@@ -57,7 +59,7 @@ export const renewRequest = z.strictObject({
 
 /** Response of sign and renew. `chain` is leaf then intermediate: what the holder presents. */
 export const certificateResponse = z.object({
-  serial: hex,
+  serial,
   certificate: pem,
   chain: z.array(pem),
   notBefore: z.string(),
@@ -67,10 +69,10 @@ export const certificateResponse = z.object({
 
 /** POST /v1/revoke — by an admin, or by the holder of the certificate (mTLS with it). */
 export const revokeRequest = z.strictObject({
-  serial: hex,
+  serial,
   reason: revocationReasonSchema.default('unspecified'),
 });
-export const revokeResponse = z.object({ serial: hex, revokedAt: z.string(), reason: revocationReasonSchema });
+export const revokeResponse = z.object({ serial, revokedAt: z.string(), reason: revocationReasonSchema });
 
 /** POST /v1/tokens (admin) — mint a one-time enrollment token bound to names and a profile. */
 export const tokenRequest = z.strictObject({
@@ -83,7 +85,7 @@ export const tokenResponse = z.object({ token: z.string(), jti: z.string(), expi
 /** GET /v1/certificates (admin) — the inventory. */
 export const certificateStates = ['valid', 'expiring', 'expired', 'revoked', 'pending', 'failed'] as const;
 export const certificateSummary = z.object({
-  serial: hex,
+  serial,
   state: z.enum(certificateStates),
   profile: z.string(),
   identity: z.string().nullable(),
@@ -120,7 +122,7 @@ export const certificatesQuery = z.strictObject({
 
 /** One event of GET /v1/revocations (server-sent events, `event: revoked`). */
 export const revocationEvent = z.object({
-  serial: hex,
+  serial,
   issuerFingerprint: hex,
   revokedAt: z.string(),
   reason: revocationReasonSchema,

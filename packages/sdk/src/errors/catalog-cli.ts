@@ -20,4 +20,28 @@ export const cliErrors = {
     message: 'The private key does not match the certificate.',
     doc: 'The key file belongs to another key pair than the certificate. Use the key written beside the certificate.',
   },
+  ERR_CA_CLIENT_UNREACHABLE: {
+    kind: 'unavailable',
+    status: 502,
+    message: 'The CA cannot be reached.',
+    doc: 'Nothing answers at the CA URL, the TLS handshake failed (wrong trust anchor?), or it timed out. Check `--ca-url` and run `mutual ca bootstrap` again if the root changed.',
+  },
+  ERR_CA_CLIENT_RESPONSE: {
+    kind: 'unavailable',
+    status: 502,
+    message: 'The CA answered with something unexpected.',
+    doc: 'The response was not the API v1 form, or an error code unknown to this version (details.code). Check that client and CA versions match.',
+  },
+  ERR_CA_FINGERPRINT_MISMATCH: {
+    kind: 'refused',
+    status: 403,
+    message: "The CA's root does not match the fingerprint.",
+    doc: 'Bootstrap refused: the root served at the URL is not the one you pinned. Do not continue; check the URL and the fingerprint from `mutual ca fingerprint` on the CA.',
+  },
+  ERR_CLI_NO_CONTEXT: {
+    kind: 'config',
+    status: 500,
+    message: 'No CA context is configured.',
+    doc: 'Run `mutual ca bootstrap --ca-url URL --fingerprint SHA256` first, or pass `--ca-url` and `--root`.',
+  },
 } as const satisfies Record<string, ErrorSpec>;

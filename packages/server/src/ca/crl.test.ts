@@ -51,7 +51,7 @@ async function setup() {
   });
   let n = 0;
   const revoked = async (o: { issuer?: string; notAfter?: Date; at?: Date; reason?: string } = {}) => {
-    const serial = (++n).toString(16).padStart(32, '0');
+    const serial = ((1n << 120n) + BigInt(++n)).toString(16); // canonical: no leading zeros
     await store.reserveSerial({
       serial,
       issuerFingerprint: o.issuer ?? INT,

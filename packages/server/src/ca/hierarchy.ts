@@ -64,7 +64,7 @@ export function createCaHierarchy(input: {
     pathLength: 0,
   });
 
-  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  const hex = (b: Uint8Array): string => BigInt(`0x${Buffer.from(b).toString('hex')}`).toString(16);
   return {
     root: { ...root, privateKey: rootKeys.privateKey, serial: hex(rootSerial), ...rootValidity },
     intermediate: { ...intermediate, privateKey: intKeys.privateKey, serial: hex(intSerial), ...intValidity },

@@ -46,6 +46,8 @@ export interface TrustedIssueRequest {
   readonly publicKey: KeyObject;
   readonly lifetimeMs: number;
   readonly requester: string;
+  /** A subject common name for certificates without names (an OCSP responder); default: the first name. */
+  readonly commonName?: string;
   readonly onReserve?: (tx: CaStore, serial: string) => Promise<void>;
   readonly audit?: IssueAudit;
 }
@@ -120,6 +122,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
     keyLabel: string;
     lifetimeMs: number;
     requester: string;
+    commonName?: string | undefined;
     onReserve: IssueRequest['onReserve'];
     audit: IssueAudit | undefined;
   }): Promise<IssuedCertificate> {
@@ -133,7 +136,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
     }
 
     const firstName = names.dns[0] ?? names.uri[0] ?? names.ip[0] ?? names.email[0] ?? null;
-    const commonName = firstName !== null && firstName.length <= 64 ? firstName : null;
+    const commonName = input.commonName ?? (firstName !== null && firstName.length <= 64 ? firstName : null);
     const id = identityOf(names);
     const intentBase = {
       issuerFingerprint,
@@ -156,7 +159,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
     const reserved = await deps.store.transaction(async (tx) => {
       for (let attempt = 0; attempt < 3; attempt++) {
         const candidate = generateSerial(deps.random);
-        const hex = Buffer.from(candidate).toString('hex');
+        const hex = BigInt(`0x${Buffer.from(candidate).toString('hex')}`).toString(16);
         try {
           await tx.reserveSerial({ ...intentBase, serial: hex });
         } catch (err) {
@@ -270,6 +273,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
       keyLabel: key.type ?? key.label,
       lifetimeMs: request.lifetimeMs,
       requester: request.requester,
+      commonName: request.commonName,
       onReserve: request.onReserve,
       audit: request.audit,
     });

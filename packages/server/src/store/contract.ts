@@ -26,9 +26,11 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
+/** A serial in the store's canonical form: lowercase hex of a positive integer, no leading zeros. */
+const serialHex = (): string => (BigInt(`0x${hex(16)}`) | 1n).toString(16);
 
 export function makeIntent(overrides: Partial<IssuanceIntent> = {}): IssuanceIntent {
-  const serial = overrides.serial ?? hex(16);
+  const serial = overrides.serial ?? serialHex();
   return {
     serial,
     issuerFingerprint: 'a'.repeat(64),
@@ -146,7 +148,7 @@ export function describeStoreContract(
 
       it('lets exactly one of 50 concurrent reservations of the same serial win', async () => {
         const { store } = await fresh();
-        const serial = hex(16);
+        const serial = serialHex();
         const { fulfilled, rejected } = await settle(
           Array.from({ length: 50 }, (_, i) => store.reserveSerial(makeIntent({ serial, requester: `r${i}` }))),
         );
@@ -188,7 +190,7 @@ export function describeStoreContract(
           revokedAt: NOW,
         });
 
-        const unknown = hex(16);
+        const unknown = serialHex();
         await expectCode(store.completeIssuance(unknown, completion()), 'ERR_STORE_NOT_FOUND');
         await expectCode(store.failIssuance(unknown, 'x'), 'ERR_STORE_NOT_FOUND');
         await expectCode(store.markRevoked(unknown, { reason: 'x', revokedAt: NOW }), 'ERR_STORE_NOT_FOUND');
@@ -429,7 +431,7 @@ export function describeStoreContract(
       it('keeps serials, tokens and CRL numbers atomic across two instances on one database', async () => {
         const { store: a, another } = await fresh();
         const b = await another();
-        const serial = hex(16);
+        const serial = serialHex();
         const reservations = await settle(
           Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).reserveSerial(makeIntent({ serial }))),
         );
@@ -472,6 +474,26 @@ export function describeStoreContract(
         );
         expect(new Set(appended.map((r) => r.hash)).size).toBe(30);
         expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 31 });
+      });
+
+      it('keys serials canonically: a lookup with leading zeros finds the record, a non-canonical intent is refused', async () => {
+        const { store } = await fresh();
+        const intent = await issue(store, { serial: 'ab12' });
+        expect((await store.getCertificate('00ab12'))?.serial).toBe(intent.serial);
+        await expectCode(store.reserveSerial(makeIntent({ serial: '00cd34' })), 'ERR_USAGE_INVALID_ARGUMENT');
+      });
+
+      it('lists records in order with their links, resuming after a sequence number', async () => {
+        const { store } = await fresh();
+        for (let i = 1; i <= 5; i++) await store.appendAudit(entry(i));
+        const all = await store.listAudit();
+        expect(all.map((r) => r.seq)).toEqual([1n, 2n, 3n, 4n, 5n]);
+        expect(all[0]).toMatchObject({ actor: entry(1).actor, action: entry(1).action, details: entry(1).details });
+        all.slice(1).forEach((r, i) => {
+          expect(r.prevHash).toBe(all[i]?.hash);
+        });
+        expect((await store.listAudit({ afterSeq: 3n, limit: 1 })).map((r) => r.seq)).toEqual([4n]);
+        expect(await store.listAudit({ afterSeq: 5n })).toEqual([]);
       });
 
       it('detects an edited record', async () => {

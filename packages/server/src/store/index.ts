@@ -7,6 +7,7 @@
 export type {
   AuditChainVerdict,
   AuditEntry,
+  AuditRecord,
   CertificatePage,
   CertificateRecord,
   CertificateState,

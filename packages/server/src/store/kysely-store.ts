@@ -11,6 +11,7 @@ import {
   MAX_LIST_LIMIT,
   type AuditChainVerdict,
   type AuditEntry,
+  type AuditRecord,
   type CertificatePage,
   type CertificateRecord,
   type CertificateState,
@@ -49,6 +50,15 @@ function hexId(field: string, value: string, max: number): string {
     throw invalid(field, `${field} must be hexadecimal.`);
   }
   return value.toLowerCase();
+}
+
+/**
+ * Serials are keyed in one canonical form: lowercase hex of the integer, no leading zeros (the form
+ * sdk/identity reads from a certificate), so `00ab…` from DER content and `ab…` find the same row.
+ */
+function serialId(value: string): string {
+  const hex = hexId('serial', value, MAX_SERIAL_HEX);
+  return hex.replace(/^0+(?=.)/, '');
 }
 
 const dateOrNull = (value: number | string | null): Date | null => (value === null ? null : new Date(toNumber(value)));
@@ -291,8 +301,9 @@ export class KyselyStore implements Store {
   }
 
   async reserveSerial(intent: IssuanceIntent): Promise<void> {
-    const serial = hexId('serial', intent.serial, MAX_SERIAL_HEX);
-    if (serial !== intent.serial) throw invalid('serial', 'serial must be lowercase hexadecimal.');
+    const serial = serialId(intent.serial);
+    if (serial !== intent.serial)
+      throw invalid('serial', 'serial must be canonical lowercase hexadecimal (no leading zeros).');
     if (!['spiffe', 'dns', 'none'].includes(intent.identityKind)) {
       throw invalid('identityKind', 'identityKind must be spiffe, dns or none.');
     }
@@ -329,7 +340,7 @@ export class KyselyStore implements Store {
   }
 
   async completeIssuance(serialIn: string, r: CompletedIssuance): Promise<void> {
-    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const serial = serialId(serialIn);
     const fingerprint = hexId('fingerprintSha256', r.fingerprintSha256, 64);
     const spki = hexId('spkiSha256', r.spkiSha256, 64);
     const issuedAt = millis('issuedAt', r.issuedAt);
@@ -361,7 +372,7 @@ export class KyselyStore implements Store {
   }
 
   async failIssuance(serialIn: string, reason: string): Promise<void> {
-    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const serial = serialId(serialIn);
     nonEmpty('reason', reason);
     await this.#run(async () => {
       const updated = await this.#db
@@ -376,7 +387,7 @@ export class KyselyStore implements Store {
   }
 
   async markRevoked(serialIn: string, r: Revocation): Promise<void> {
-    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const serial = serialId(serialIn);
     const revokedAt = millis('revokedAt', r.revokedAt);
     nonEmpty('reason', r.reason);
     await this.#run(async () => {
@@ -392,7 +403,7 @@ export class KyselyStore implements Store {
   }
 
   async getCertificate(serialIn: string): Promise<CertificateRecord | undefined> {
-    const serial = hexId('serial', serialIn, MAX_SERIAL_HEX);
+    const serial = serialId(serialIn);
     return this.#run(async () => {
       const row = await this.#db.selectFrom('certificates').selectAll().where('serial', '=', serial).executeTakeFirst();
       return row === undefined ? undefined : toRecord(row);
@@ -576,6 +587,31 @@ export class KyselyStore implements Store {
         return { seq: BigInt(seq), hash };
       }),
     );
+  }
+
+  async listAudit(options: { afterSeq?: bigint; limit?: number } = {}): Promise<AuditRecord[]> {
+    const limitIn = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
+    const after = Number(options.afterSeq ?? 0n);
+    return this.#run(async () => {
+      const rows = await this.#db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('seq', '>', after)
+        .orderBy('seq', 'asc')
+        .limit(Math.min(limitIn, MAX_LIST_LIMIT))
+        .execute();
+      return rows.map((row) => ({
+        seq: toBigInt(row.seq),
+        at: new Date(toNumber(row.at)),
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        details: JSON.parse(row.details_json) as Record<string, unknown>,
+        prevHash: row.prev_hash,
+        hash: row.hash,
+      }));
+    });
   }
 
   async verifyAuditChain(): Promise<AuditChainVerdict> {

@@ -106,6 +106,13 @@ export interface AuditEntry {
   readonly details: Readonly<Record<string, unknown>>;
 }
 
+/** A stored audit record: the entry with its place in the chain. */
+export interface AuditRecord extends AuditEntry {
+  readonly seq: bigint;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
 export type AuditChainVerdict =
   | { readonly ok: true; readonly count: number }
   | { readonly ok: false; readonly brokenAt: bigint; readonly reason: string };
@@ -137,6 +144,8 @@ export interface Store {
   nextCrlNumber(issuerFingerprint: string): Promise<bigint>;
   /** Appends a hash-chained record; inside `transaction` it commits or rolls back with the change. */
   appendAudit(entry: AuditEntry): Promise<{ seq: bigint; hash: string }>;
+  /** Records after `afterSeq` (default: from the start), oldest first, at most `limit` (default 100, max 1000). */
+  listAudit(options?: { afterSeq?: bigint; limit?: number }): Promise<AuditRecord[]>;
   /** Recomputes the chain: detects edited, deleted, reordered or truncated records. */
   verifyAuditChain(): Promise<AuditChainVerdict>;
   /**
