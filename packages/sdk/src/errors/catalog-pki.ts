@@ -1,6 +1,6 @@
 import type { ErrorSpec } from './types.js';
 
-/** Error codes of certificate building, CSR parsing, profiles and lint (server/pki). */
+/** Error codes of certificate building, CSR parsing, profiles, lint, CRLs and OCSP (server/pki). */
 export const pkiErrors = {
   ERR_CSR_MALFORMED: {
     kind: 'usage',
@@ -37,6 +37,54 @@ export const pkiErrors = {
     status: 422,
     message: 'The certificate signing request asks for a kind of name mutual does not issue.',
     doc: 'The CSR subjectAltName holds an otherName, directoryName, x400Address, ediPartyName or registeredID. mutual issues DNS, IP, URI and email names only; remove the others.',
+  },
+  ERR_CRL_MALFORMED: {
+    kind: 'usage',
+    status: 400,
+    message: 'The certificate revocation list is malformed.',
+    doc: 'The CRL is not one strict-DER X.509 v2 CRL (RFC 5280 §5): truncated, trailing bytes, bad structure, a time or reason code out of profile, a repeated extension, or no CRL number or nextUpdate. details.reason says what. Fetch it again from its issuer; a CRL mutual built never fails this.',
+  },
+  ERR_CRL_TOO_LARGE: {
+    kind: 'usage',
+    status: 413,
+    message: 'The certificate revocation list is too large.',
+    doc: 'The CRL exceeds the size cap of the reader (details.maxBytes). Check what is being served as a CRL, or raise the cap where the caller allows it.',
+  },
+  ERR_CRL_UNSUPPORTED: {
+    kind: 'refused',
+    status: 422,
+    message: 'The certificate revocation list uses a feature mutual does not process.',
+    doc: "The CRL is a v1 CRL, or carries a critical extension mutual does not process (delta CRL indicator, issuing distribution point, an indirect CRL's certificate issuer, or an unknown one). RFC 5280 forbids using such a CRL, so it is refused rather than half-read. details.extension names it.",
+  },
+  ERR_CRL_INPUT_INVALID: {
+    kind: 'internal',
+    status: 500,
+    message: 'The CRL could not be built from its input.',
+    doc: 'buildCrl got a serial that is not a positive integer of at most 20 octets, the same serial twice, an invalid date, nextUpdate not after thisUpdate, or a CRL number outside 0 to 2^159. This is a bug in the caller; details.reason says which.',
+  },
+  ERR_OCSP_MALFORMED: {
+    kind: 'usage',
+    status: 400,
+    message: 'The OCSP request is malformed.',
+    doc: 'The body is not one strict-DER OCSPRequest (RFC 6960 §4.1): truncated, trailing bytes, bad structure, a hash of the wrong length, a repeated extension or a nonce outside 1 to 32 octets (RFC 8954). The responder answers `malformedRequest`. details.reason says what.',
+  },
+  ERR_OCSP_TOO_LARGE: {
+    kind: 'usage',
+    status: 413,
+    message: 'The OCSP request is too large.',
+    doc: 'The request exceeds the size cap (8 KiB by default) or asks about more certificates than the responder answers at once (10 by default; details.maxCertIds). Ask about fewer certificates per request.',
+  },
+  ERR_OCSP_UNSUPPORTED: {
+    kind: 'usage',
+    status: 400,
+    message: 'The OCSP request uses a feature mutual does not answer.',
+    doc: 'The request is not version 1, identifies a certificate with a hash other than SHA-1 or SHA-256, or carries a critical extension mutual does not process. details.reason says which. Use `openssl ocsp` defaults or SHA-256 CertIDs.',
+  },
+  ERR_OCSP_INPUT_INVALID: {
+    kind: 'internal',
+    status: 500,
+    message: 'The OCSP response could not be built from its input.',
+    doc: 'buildOcspResponse got no responses, a CertID whose hashes have the wrong length or whose serial is not hex of INTEGER octets, an invalid date, a revoked status without its time, or a nonce outside 1 to 32 octets. This is a bug in the caller; details.reason says which.',
   },
   ERR_PKI_NAME_INVALID: {
     kind: 'usage',
