@@ -23,6 +23,7 @@ interface UpOptions {
   dir?: string;
   listen: string;
   port: string;
+  caPort: string;
   trustDomain: string;
 }
 
@@ -59,10 +60,11 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
     )
     .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
     .option('--listen <address>', 'address of the demo mTLS endpoint', '127.0.0.1')
-    .option('--port <port>', 'port of the demo mTLS endpoint (0 picks a free one)', '8443')
+    .option('--port <port>', 'port of the demo mTLS endpoint (0 picks a free one)', '8444')
+    .option('--ca-port <port>', 'port of the online CA (0 picks a free one)', '8443')
     .option('--trust-domain <domain>', 'SPIFFE trust domain for a new CA', 'mutual.local')
     .action(async (opts: UpOptions) => {
-      const { CA_FILES, DEFAULT_ALLOW_DNS, initCa, openLocalCa } = await loadServer();
+      const { CA_FILES, DEFAULT_ALLOW_DNS, initCa, openLocalCa, startCaServer } = await loadServer();
       const dir = caDir(ctx, opts.dir);
       const now = ctx.now();
       if (!existsSync(path.join(dir, CA_FILES.config))) {
@@ -105,6 +107,12 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         await ca.close();
       }
       const rootFile = path.join(dir, CA_FILES.rootCert);
+      const caServer = await startCaServer({
+        dir,
+        env: ctx.env,
+        clock: { now: ctx.now },
+        listen: { host: opts.listen, port: Number(opts.caPort) },
+      });
 
       const https = createServer(
         {
@@ -124,12 +132,20 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           res.end(JSON.stringify({ hello: identity.value, kind: identity.kind, serial: identity.serialHex }) + '\n');
         },
       );
-      await new Promise<void>((resolve, reject) => {
-        https.once('error', reject);
-        https.listen(Number(opts.port), opts.listen, () => {
-          resolve();
+      try {
+        await new Promise<void>((resolve, reject) => {
+          https.once('error', reject);
+          https.listen(Number(opts.port), opts.listen, () => {
+            resolve();
+          });
         });
-      });
+      } catch (err) {
+        await caServer.close();
+        throw new MutualError('ERR_CLI_LISTEN_FAILED', {
+          details: { address: `${opts.listen}:${opts.port}` },
+          cause: err,
+        });
+      }
       const address = https.address();
       const port = typeof address === 'object' && address !== null ? address.port : Number(opts.port);
       // Listen for Ctrl-C before announcing readiness, so a signal sent right after the banner is handled.
@@ -147,12 +163,17 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           `  let in:   curl --cacert ${rel(rootFile)} --cert ${rel(client.cert)} --key ${rel(client.key)} https://localhost:${port}/`,
           `  refused:  curl --cacert ${rel(rootFile)} https://localhost:${port}/`,
           '',
+          `Online CA on ${caServer.url}/ — get a first certificate from another terminal:`,
+          `  mutual ca bootstrap --ca-url ${caServer.url} --fingerprint ${ca.rootFingerprint} --cert ${rel(path.join(dir, 'admin', 'admin.crt'))} --key ${rel(path.join(dir, 'admin', 'admin.key'))}`,
+          `  mutual cert request api.internal --token "$(mutual token create api.internal --profile server)" --out certs/`,
+          '',
           'More: mutual cert issue <name> --profile server|client|both, mutual cert list, mutual cert inspect <file>.',
           'Press Ctrl-C to stop.',
           '',
         ].join('\n'),
       );
       await stopped;
+      await caServer.close();
       await new Promise<void>((resolve) => {
         https.close(() => {
           resolve();

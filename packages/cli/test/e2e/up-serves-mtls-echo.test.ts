@@ -8,7 +8,7 @@ describe('mutual up', () => {
     const work = tempDir();
     const up = await startUntil(
       process.execPath,
-      [BIN, 'up', '--port', '0'],
+      [BIN, 'up', '--port', '0', '--ca-port', '0'],
       /listening on https:\/\/localhost:(\d+)\//,
       { cwd: work },
     );
@@ -34,6 +34,11 @@ describe('mutual up', () => {
       const refused = await run('curl', ['-sS', '--fail', '--cacert', root, `https://localhost:${port}/`]);
       expect(refused.code).not.toBe(0);
       expect(up.output()).toContain('curl --cacert');
+      // The online CA runs too: its roots are served over TLS that chains to the same root.
+      const caUrl = /Online CA on (https:\/\/\S+?)\/ /.exec(up.output())?.[1] ?? '';
+      const roots = await run('curl', ['-sS', '--fail', '--cacert', root, `${caUrl}/v1/roots`]);
+      expect(roots.code, roots.stderr).toBe(0);
+      expect((JSON.parse(roots.stdout) as { roots: string[] }).roots[0]).toContain('BEGIN CERTIFICATE');
     } finally {
       up.child.kill('SIGINT');
     }
@@ -43,7 +48,7 @@ describe('mutual up', () => {
     // A second start reuses the CA and the certificates.
     const again = await startUntil(
       process.execPath,
-      [BIN, 'up', '--port', '0'],
+      [BIN, 'up', '--port', '0', '--ca-port', '0'],
       /listening on https:\/\/localhost:(\d+)\//,
       { cwd: work },
     );

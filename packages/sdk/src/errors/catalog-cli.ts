@@ -44,4 +44,10 @@ export const cliErrors = {
     message: 'No CA context is configured.',
     doc: 'Run `mutual ca bootstrap --ca-url URL --fingerprint SHA256` first, or pass `--ca-url` and `--root`.',
   },
+  ERR_CLI_LISTEN_FAILED: {
+    kind: 'unavailable',
+    status: 500,
+    message: 'Could not listen on the address.',
+    doc: 'Another process uses the port (details.address). Stop it or choose another port (`--port`, `--ca-port`).',
+  },
 } as const satisfies Record<string, ErrorSpec>;
