@@ -34,6 +34,13 @@ async function newCa(serverYaml?: string): Promise<TestCa> {
 
 const HOUR = 3_600_000;
 
+/** A serial as its INTEGER's content octets: even length, a leading 00 when the top bit is set. */
+function contentOctets(serialHex: string): Buffer {
+  let hex = serialHex.length % 2 === 1 ? `0${serialHex}` : serialHex;
+  if (parseInt(hex.slice(0, 2), 16) >= 0x80) hex = `00${hex}`;
+  return Buffer.from(hex, 'hex');
+}
+
 describe('ca server: renewal with the current certificate', () => {
   it('curl renews over mTLS with a new key: new serial, same names and profile, audited as a renewal', async () => {
     const ca = await newCa();
@@ -197,7 +204,7 @@ describe('ca server: renewal with the current certificate', () => {
         names: { dns: names.dns, ip: [], uri: names.uri, email: [] },
         publicKey: keys.publicKey,
         issuer: { certificateDer: other.intermediate.der, privateKey: other.intermediate.privateKey },
-        serial: Buffer.from(serialHex, 'hex'),
+        serial: contentOctets(serialHex),
         notBefore: new Date(Date.now() - HOUR),
         notAfter: new Date(Date.now() + 10 * HOUR),
       });
