@@ -144,7 +144,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const metrics = createGatewayMetrics(() => clock.now());
-  const conns = new WeakMap<Socket, Conn>();
+  const conns = new WeakMap<Duplex, Conn>();
   const open = new Map<string, Set<TLSSocket>>();
 
   const openAudit = (file: string): AuditSink =>
@@ -385,7 +385,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     }
   }
 
-  function connOf(socket: Socket): Conn | undefined {
+  function connOf(socket: Duplex): Conn | undefined {
     const c = conns.get(socket);
     return c?.verdict.ok ? c : undefined;
   }
@@ -446,6 +446,48 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     });
   }
 
+  /** Requests node's parser refused (smuggling, oversized headers, timeouts): answered, audited, closed. */
+  function onClientError(listener: string, err: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = err.code ?? 'unknown';
+    const conn = connOf(socket);
+    if (conn && code !== 'ECONNRESET') {
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      const ctx: RequestContext = {
+        listener,
+        conn,
+        peer: conn.verdict.ok ? conn.verdict.peer : undefined,
+        start: performance.now(),
+        route: null,
+        path: null,
+        decision: 'deny',
+        reason: `parse-error:${code}`,
+      };
+      if (socket.writable) {
+        const body = BODIES[400] ?? '';
+        const text =
+          status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+        socket.end(
+          rawHead(status, text, [
+            'content-type',
+            'application/json',
+            'content-length',
+            String(Buffer.byteLength(body)),
+            'connection',
+            'close',
+          ]) + body,
+          () => {
+            socket.destroy();
+          },
+        );
+      } else {
+        socket.destroy();
+      }
+      record(ctx, '', status);
+      return;
+    }
+    socket.destroy();
+  }
+
   function onUpgrade(listener: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const conn = connOf(req.socket);
     if (!conn) {
@@ -474,7 +516,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         'close',
       ];
       if (retryAfter !== undefined) h.push('retry-after', String(retryAfter));
-      socket.end(rawHead(status, STATUS_TEXT[status] ?? '', h) + body);
+      socket.end(rawHead(status, STATUS_TEXT[status] ?? '', h) + body, () => {
+        socket.destroy();
+      });
       record(ctx, method, status);
     };
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
@@ -516,6 +560,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         keepAliveTimeout: httpCfg.keepAliveTimeout,
         insecureHTTPParser: false,
         handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
+        connectionsCheckingInterval: Math.min(1_000, httpCfg.headersTimeout),
       },
       (req, res) => {
         onRequest(l.name, req, res);
@@ -544,8 +589,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       onUpgrade(l.name, req, socket, head);
     });
-    server.on('clientError', (_err, socket: Duplex) => {
-      if (!socket.destroyed) socket.destroy();
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      onClientError(l.name, err, socket);
     });
     servers.set(l.name, server);
     metrics.serverCertificate(l.name, ls.material.serverNotAfter);
@@ -725,6 +770,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
             s.closeAllConnections();
           }),
       );
+      // Upgraded (WebSocket) sockets have left the HTTP server: close them too.
+      for (const set of open.values()) for (const socket of set) socket.destroy();
       await Promise.all(closed);
       for (const u of state.upstreams.values()) u.agent.destroy();
       state.revocation.close();

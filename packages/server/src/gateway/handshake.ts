@@ -3,6 +3,7 @@
  * the presented chain, the chain is within the size caps, the listener's pins match the validated
  * path and revocation allows it. Refusals carry the verifier's reason code for audit and metrics.
  */
+import { createHash } from 'node:crypto';
 import type { DetailedPeerCertificate } from 'node:tls';
 import { peerChain, type Verifier, type VerifyResult } from '@mutual/sdk';
 import type { PeerIdentity } from './policy.js';
@@ -72,6 +73,12 @@ function opensslReason(err: Error | string | null | undefined): string {
   return typeof err === 'string' ? err : ((err as { code?: string }).code ?? err.message);
 }
 
+/** The presented certificates that are intermediates of the validated path (no anchor, no extras). */
+function validatedIntermediates(result: VerifyResult, presented: readonly Uint8Array[]): Uint8Array[] {
+  const wanted = new Set(result.path.filter((e) => e.index > 0 && !e.anchor).map((e) => e.fingerprint));
+  return presented.filter((der) => wanted.has(createHash('sha256').update(der).digest('hex')));
+}
+
 /** Judges a socket right after its handshake. Never throws; time is an argument. */
 export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
   let raw: DetailedPeerCertificate | undefined;
@@ -136,7 +143,7 @@ export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, a
     uris: described.uris,
     notAfter: new Date(leafEntry?.notAfter ?? 0),
     leafDer: chain.leaf,
-    intermediatesDer: chain.intermediates,
+    intermediatesDer: validatedIntermediates(result, chain.intermediates),
   };
   if (rules.pins && !rules.pins(peer)) {
     return {
