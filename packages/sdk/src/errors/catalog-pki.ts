@@ -42,7 +42,7 @@ export const pkiErrors = {
     kind: 'usage',
     status: 400,
     message: 'The certificate revocation list is malformed.',
-    doc: 'The CRL is not one strict-DER X.509 v2 CRL (RFC 5280 §5): truncated, trailing bytes, bad structure, a time or reason code out of profile, a repeated extension, or no CRL number or nextUpdate. details.reason says what. Fetch it again from its issuer; a CRL mutual built never fails this.',
+    doc: 'The CRL is not one strict-DER X.509 v2 CRL (RFC 5280 §5): truncated, trailing bytes, bad structure, a serial that is not a positive integer of at most 20 octets, a time or reason code out of profile, a repeated extension, or no CRL number or nextUpdate. details.reason says what. Fetch it again from its issuer; a CRL mutual built never fails this.',
   },
   ERR_CRL_TOO_LARGE: {
     kind: 'usage',
@@ -78,7 +78,7 @@ export const pkiErrors = {
     kind: 'usage',
     status: 400,
     message: 'The OCSP request uses a feature mutual does not answer.',
-    doc: 'The request is not version 1, identifies a certificate with a hash other than SHA-1 or SHA-256, or carries a critical extension mutual does not process. details.reason says which. Use `openssl ocsp` defaults or SHA-256 CertIDs.',
+    doc: 'The request is not version 1, identifies a certificate with a hash other than SHA-1 or SHA-256 or by a serial that is not a positive integer (RFC 5280 §4.1.2.2), or carries a critical extension mutual does not process. details.reason says which. Use `openssl ocsp` defaults or SHA-256 CertIDs.',
   },
   ERR_OCSP_INPUT_INVALID: {
     kind: 'internal',

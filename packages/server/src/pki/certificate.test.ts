@@ -210,6 +210,35 @@ describe('profiles', () => {
     }
   });
 
+  it('ocsp: a delegated responder with OCSP Signing only, digitalSignature, CA:FALSE, OCSP No Check, no SAN', () => {
+    for (const type of ['p256', 'rsa2048', 'ed25519'] as const) {
+      const c = issueCertificate(
+        leafInput({
+          profile: 'ocsp',
+          subject: { commonName: 'mutual test OCSP Responder' },
+          names: none,
+          publicKey: generateKeyPair(type).publicKey,
+        }),
+      );
+      const t = text(c.pem);
+      expect(t).toMatch(/X509v3 Key Usage: critical\s+Digital Signature\n/);
+      expect(t).toMatch(/X509v3 Extended Key Usage: \s*\n\s+OCSP Signing\n/);
+      expect(t).toMatch(/X509v3 Basic Constraints: critical\s+CA:FALSE/);
+      expect(t).toContain('OCSP No Check');
+      expect(t).not.toContain('Subject Alternative Name');
+      expect(t).toContain('Subject: CN = mutual test OCSP Responder');
+      expect(opensslVerify(c.pem, 'ocsphelper')).toContain(': OK');
+      expect(opensslVerify(c.pem, 'sslclient')).not.toContain(': OK');
+    }
+    const ocsp = (over: Partial<BuildCertificateInput>) =>
+      code(() => buildCertificate(leafInput({ profile: 'ocsp', subject: { commonName: 'R' }, names: none, ...over })));
+    expect(ocsp({ names: { ...none, dns: ['ocsp.example.test'] } })).toBe('ERR_PKI_PROFILE_INVALID');
+    expect(ocsp({ subject: {} })).toBe('ERR_PKI_SUBJECT_INVALID');
+    expect(ocsp({ pathLength: 0 })).toBe('ERR_PKI_PROFILE_INVALID');
+    const k = generateKeyPair('p256');
+    expect(ocsp({ publicKey: k.publicKey, issuer: { selfSigned: k.privateKey } })).toBe('ERR_PKI_PROFILE_INVALID');
+  });
+
   it('refuses a root with an issuer, a leaf self-signed, a path length on a leaf, an unknown profile', () => {
     const k = generateKeyPair('p256');
     expect(

@@ -12,6 +12,7 @@ import {
   integer,
   integerFromContent,
   namedBits,
+  nullValue,
   octetString,
   oid,
   sequence,
@@ -41,11 +42,18 @@ import {
   type KeyUsageName,
 } from './x509.js';
 
-export type Profile = 'root' | 'intermediate' | 'server' | 'client' | 'both';
+/**
+ * What a certificate is for. `ocsp` is a delegated OCSP responder (RFC 6960 §4.2.2.2): issued by
+ * the CA it answers for, EKU id-kp-OCSPSigning only, id-pkix-ocsp-nocheck, no names.
+ */
+export type Profile = 'root' | 'intermediate' | 'server' | 'client' | 'both' | 'ocsp';
 
-export const PROFILES: readonly Profile[] = ['root', 'intermediate', 'server', 'client', 'both'];
+export const PROFILES: readonly Profile[] = ['root', 'intermediate', 'server', 'client', 'both', 'ocsp'];
 
 export const isCaProfile = (p: Profile): boolean => p === 'root' || p === 'intermediate';
+
+/** Profiles whose certificates must carry at least one subjectAltName name (TLS end entities). */
+export const needsNames = (p: Profile): boolean => p === 'server' || p === 'client' || p === 'both';
 
 /** The issuing CA: its certificate and private key. */
 export interface Issuer {
@@ -60,7 +68,7 @@ export interface BuildCertificateInput {
    * email order) when it fits 64 characters, else none; a given commonName must be one of the names.
    */
   subject: DistinguishedName;
-  /** Leaves: at least one. CAs: usually none. */
+  /** TLS leaves: at least one. CAs: usually none. OCSP responders: none (name them in the subject). */
   names: SubjectNames;
   publicKey: KeyObject;
   /** The issuing CA, or `{ selfSigned: privateKey }` for a root. */
@@ -85,6 +93,7 @@ export interface BuiltCertificate {
 /** The key usages each profile gets (RSA leaves add keyEncipherment for TLS 1.2 RSA key exchange). */
 export function expectedKeyUsage(profile: Profile, subjectKey: KeyObject): KeyUsageName[] {
   if (isCaProfile(profile)) return ['digitalSignature', 'keyCertSign', 'cRLSign'];
+  if (profile === 'ocsp') return ['digitalSignature'];
   return describePublicKey(subjectKey).algorithm === 'rsa'
     ? ['digitalSignature', 'keyEncipherment']
     : ['digitalSignature'];
@@ -98,6 +107,8 @@ export function expectedExtKeyUsage(profile: Profile): string[] {
       return [OID.clientAuth];
     case 'both':
       return [OID.serverAuth, OID.clientAuth];
+    case 'ocsp':
+      return [OID.ocspSigning];
     default:
       return [];
   }
@@ -206,9 +217,11 @@ export function buildCertificate(input: BuildCertificateInput): BuiltCertificate
 
   // Names and subject.
   const validated = validateNames(input.names);
-  if (!ca && countNames(validated.names) === 0) throw new MutualError('ERR_PKI_NAMES_EMPTY');
+  if (needsNames(profile) && countNames(validated.names) === 0) throw new MutualError('ERR_PKI_NAMES_EMPTY');
+  if (profile === 'ocsp' && countNames(validated.names) > 0)
+    throw profileInvalid('an OCSP responder certificate carries no subjectAltName names');
   const subject: DistinguishedName = { ...input.subject };
-  if (!ca) {
+  if (needsNames(profile)) {
     const all = [...validated.names.dns, ...validated.names.ip, ...validated.names.uri, ...validated.names.email];
     if (subject.commonName !== undefined) {
       const cn = subject.commonName;
@@ -227,9 +240,9 @@ export function buildCertificate(input: BuildCertificateInput): BuiltCertificate
   }
   const subjectDer = encodeName(subject);
   const subjectEmpty = subjectDer.length === 2;
-  if (ca && subjectEmpty) {
+  if ((ca || profile === 'ocsp') && subjectEmpty) {
     throw new MutualError('ERR_PKI_SUBJECT_INVALID', {
-      message: 'A CA certificate needs a non-empty subject.',
+      message: `A${ca ? ' CA' : 'n OCSP responder'} certificate needs a non-empty subject.`,
       details: { field: 'subject' },
     });
   }
@@ -283,6 +296,8 @@ export function buildCertificate(input: BuildCertificateInput): BuiltCertificate
     exts.push(extension(OID.subjectAltName, subjectEmpty, encodeGeneralNames(validated)));
   exts.push(extension(OID.subjectKeyIdentifier, false, octetString(subjectKeyId)));
   exts.push(extension(OID.authorityKeyIdentifier, false, sequence([implicitPrimitive(0, authorityKeyId)])));
+  // RFC 6960 §4.2.2.2.1: clients need not check the responder certificate's own revocation.
+  if (profile === 'ocsp') exts.push(extension(OID.ocspNoCheck, false, nullValue()));
   const crl = httpUrl(input.crlDistributionPoint, 'crlDistributionPoint');
   if (crl !== undefined) {
     const uri = implicitPrimitive(6, new TextEncoder().encode(crl));

@@ -20,6 +20,7 @@ export const TAG = {
   OCTET_STRING: 0x04,
   NULL: 0x05,
   OID: 0x06,
+  ENUMERATED: 0x0a,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,
   T61_STRING: 0x14,
@@ -97,6 +98,26 @@ export function integer(value: number): Uint8Array {
   } while (n > 0);
   if ((bytes[0] ?? 0) & 0x80) bytes.unshift(0);
   return tlv(TAG.INTEGER, Uint8Array.from(bytes));
+}
+
+/** Minimal two's-complement content octets of a non-negative bigint. */
+export function bigintContent(value: bigint): Uint8Array {
+  if (value < 0n) throw new RangeError('bigintContent: non-negative values only');
+  let hex = value.toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  if (parseInt(hex.slice(0, 2), 16) & 0x80) hex = `00${hex}`;
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+/** The value of non-negative INTEGER content octets (callers check the sign and minimality). */
+export const contentBigint = (content: Uint8Array): bigint =>
+  content.length === 0 ? 0n : BigInt(`0x${Buffer.from(content).toString('hex')}`);
+
+/** ENUMERATED from a small non-negative number. */
+export function enumerated(value: number): Uint8Array {
+  const int = integer(value);
+  int[0] = TAG.ENUMERATED;
+  return int;
 }
 
 /** INTEGER from its content octets, which must already be minimal two's complement. */
@@ -190,6 +211,26 @@ export function x509Time(date: Date): Uint8Array {
   return y < 2050
     ? tlv(TAG.UTC_TIME, textEncoder.encode(pad(y % 100, 2) + rest))
     : tlv(TAG.GENERALIZED_TIME, textEncoder.encode(pad(y, 4) + rest));
+}
+
+/** A GeneralizedTime in the RFC 5280 profile (YYYYMMDDHHMMSSZ), as OCSP writes every time. */
+export function generalizedTime(date: Date): Uint8Array {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms) || ms % 1000 !== 0) throw new RangeError('generalizedTime: whole seconds only');
+  const y = date.getUTCFullYear();
+  if (y < 1950 || y > 9999) throw new RangeError('generalizedTime: year out of range');
+  return tlv(
+    TAG.GENERALIZED_TIME,
+    textEncoder.encode(
+      pad(y, 4) +
+        pad(date.getUTCMonth() + 1, 2) +
+        pad(date.getUTCDate(), 2) +
+        pad(date.getUTCHours(), 2) +
+        pad(date.getUTCMinutes(), 2) +
+        pad(date.getUTCSeconds(), 2) +
+        'Z',
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,6 +401,7 @@ const GEN_RE = /^([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})Z$/
 /** An X.509 Time in the RFC 5280 profile: UTCTime or GeneralizedTime, seconds, Z, no fractions. */
 export function readTime(node: DerNode | undefined, what: string): { date: Date; generalized: boolean } {
   if (node === undefined) throw new DerError(`${what}: missing`);
+  if (node.value.length > 15) throw new DerError(`${what}: not an RFC 5280 time`);
   const text = String.fromCharCode(...node.value);
   let m: RegExpExecArray | null;
   let year: number;

@@ -1,13 +1,15 @@
 /**
- * pki: builds and signs X.509 certificates by profile, parses and checks CSRs, lints what it builds.
- * It is pure: it never reads a clock, files, the network or a global random source — `now` and
- * random bytes are arguments — and it never copies a CSR's extensions into a certificate.
+ * pki: builds and signs X.509 certificates by profile, parses and checks CSRs, lints what it builds,
+ * builds and parses CRLs, parses OCSP requests and builds OCSP responses. It is pure: it never reads
+ * a clock, files, the network or a global random source — `now` and random bytes are arguments —
+ * and it never copies a CSR's extensions into a certificate.
  */
 export {
   buildCertificate,
   expectedExtKeyUsage,
   expectedKeyUsage,
   isCaProfile,
+  needsNames,
   PROFILES,
   type BuildCertificateInput,
   type BuiltCertificate,
@@ -27,3 +29,36 @@ export {
   type ValidityInput,
 } from './validity.js';
 export { validateNames, type DistinguishedName, type SubjectNames, type ValidatedNames } from './names.js';
+export {
+  buildCrl,
+  parseCrl,
+  verifyCrlSignature,
+  CRL_REASON_CODES,
+  DEFAULT_MAX_CRL_BYTES,
+  type BuildCrlInput,
+  type BuiltCrl,
+  type CrlReason,
+  type ParseCrlOptions,
+  type ParsedCrl,
+  type ParsedCrlEntry,
+  type RevocationReason,
+  type RevokedEntry,
+} from './crl.js';
+export {
+  buildOcspRequest,
+  buildOcspResponse,
+  ocspCertId,
+  ocspCertIdMatches,
+  ocspErrorResponse,
+  parseOcspRequest,
+  DEFAULT_MAX_OCSP_CERT_IDS,
+  DEFAULT_MAX_OCSP_REQUEST_BYTES,
+  type BuildOcspResponseInput,
+  type OcspCertId,
+  type OcspCertStatus,
+  type OcspErrorStatus,
+  type OcspHashAlgorithm,
+  type OcspRequestInfo,
+  type OcspSingleResponseInput,
+  type ParseOcspRequestOptions,
+} from './ocsp.js';

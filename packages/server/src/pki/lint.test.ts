@@ -338,6 +338,53 @@ describe('lint finds each broken rule', () => {
   });
 });
 
+describe('the ocsp profile', () => {
+  const responder = ca.issue({ profile: 'ocsp', subject: { commonName: 'mutual test OCSP Responder' } });
+  const none = { dns: [], ip: [], uri: [], email: [] };
+  const lintOcsp = (der: Uint8Array) => rules({ der, issuerDer: interDer, profile: 'ocsp', expectedNames: none });
+
+  it('accepts a responder certificate pki builds, for every key type', () => {
+    expect(lintOcsp(responder.der)).toEqual([]);
+    for (const keyType of ['p384', 'rsa2048', 'ed25519'] as const) {
+      const c = createTestCa({ now: NOW, keyType, randomBytes: random });
+      const r = c.issue({ profile: 'ocsp', subject: { commonName: 'R' } });
+      expect(rules({ der: r.der, issuerDer: c.intermediate.der, profile: 'ocsp' })).toEqual([]);
+    }
+    expect(lintOcsp(forge(partsOf(responder.der)))).toEqual([]);
+  });
+
+  it('a responder is not a TLS leaf, and a TLS leaf is not a responder', () => {
+    expect(rules({ der: responder.der, issuerDer: interDer, profile: 'client' })).toEqual([
+      'eku.profile',
+      'ocsp-nocheck.profile',
+      'san.present',
+      'subject.cn-in-san',
+    ]);
+    expect(rules({ der: ca.leaf.der, issuerDer: interDer, profile: 'ocsp' })).toEqual([
+      'eku.profile',
+      'ocsp-nocheck.present',
+      'san.ocsp-none',
+    ]);
+  });
+
+  it('finds a missing, critical or non-NULL id-pkix-ocsp-nocheck and an empty subject', () => {
+    const p = partsOf(responder.der);
+    const without = forge({ ...p, extensions: replaceExt(p.extensions, OID.ocspNoCheck) });
+    expect(lintOcsp(without)).toEqual(['ocsp-nocheck.present']);
+    const critical = forge({
+      ...p,
+      extensions: replaceExt(p.extensions, OID.ocspNoCheck, ext(OID.ocspNoCheck, Uint8Array.of(5, 0), true)),
+    });
+    expect(lintOcsp(critical)).toEqual(['extensions.critical-known', 'ocsp-nocheck.critical']);
+    const notNull = forge({
+      ...p,
+      extensions: replaceExt(p.extensions, OID.ocspNoCheck, ext(OID.ocspNoCheck, integer(0))),
+    });
+    expect(lintOcsp(notNull)).toEqual(['extensions.decodable']);
+    expect(lintOcsp(forge({ ...p, subject: sequence([]) }))).toEqual(['subject.ocsp-nonempty']);
+  });
+});
+
 describe('issueCertificate', () => {
   it('throws ERR_PKI_LINT_FAILED (internal) with the findings when what it built breaks a rule', () => {
     const v = computeValidity({

@@ -2,8 +2,15 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { assertAcceptableKey, MutualError } from '@mutual/sdk';
 import * as asn1js from 'asn1js';
 import { decodeSignatureAlgorithm, expectedAlgorithmName, verifySignature } from './algorithms.js';
-import { expectedExtKeyUsage, expectedKeyUsage, isCaProfile, PROFILES, type Profile } from './certificate.js';
-import { bytesEqual, checkTree, children, readOne, type DerNode } from './der.js';
+import {
+  expectedExtKeyUsage,
+  expectedKeyUsage,
+  isCaProfile,
+  needsNames,
+  PROFILES,
+  type Profile,
+} from './certificate.js';
+import { bytesEqual, checkTree, children, expectTag, nullValue, readOne, TAG, type DerNode } from './der.js';
 import { countNames, decodeName, validateNames, type SubjectNames } from './names.js';
 import { spkiBytes } from './keycache.js';
 import { OID } from './oids.js';
@@ -46,6 +53,10 @@ const DECODERS: Record<string, (v: Uint8Array) => unknown> = {
   [OID.subjectAltName]: decodeSubjectAltName,
   [OID.subjectKeyIdentifier]: decodeSubjectKeyIdentifier,
   [OID.authorityKeyIdentifier]: decodeAuthorityKeyIdentifier,
+  [OID.ocspNoCheck]: (v) => {
+    if (!bytesEqual(expectTag(readOne(v), TAG.NULL, 'id-pkix-ocsp-nocheck').bytes, nullValue()))
+      throw new Error('id-pkix-ocsp-nocheck must be NULL');
+  },
 };
 
 /**
@@ -308,8 +319,19 @@ export function lintWithHints(input: LintInput, hints: LintHints): LintFinding[]
       add('san.valid', `the SAN holds an invalid name: ${e instanceof MutualError ? e.message : errorText(e)}`);
     }
   }
-  if (!ca && countNames(sanNames) === 0) add('san.present', 'a leaf needs a subjectAltName with at least one name');
-  if (!ca && subjectCn !== undefined) {
+  if (needsNames(profile) && countNames(sanNames) === 0)
+    add('san.present', 'a leaf needs a subjectAltName with at least one name');
+  if (profile === 'ocsp') {
+    if (subjectEmpty) add('subject.ocsp-nonempty', 'an OCSP responder certificate needs a subject');
+    if (countNames(sanNames) > 0) add('san.ocsp-none', 'an OCSP responder certificate carries no names');
+  }
+  const nocheck = findExtension(cert, OID.ocspNoCheck);
+  if (profile === 'ocsp' && !nocheck)
+    add('ocsp-nocheck.present', 'an OCSP responder certificate needs id-pkix-ocsp-nocheck');
+  if (profile !== 'ocsp' && nocheck)
+    add('ocsp-nocheck.profile', `id-pkix-ocsp-nocheck belongs on OCSP responder certificates, not on ${profile}`);
+  if (nocheck?.critical) add('ocsp-nocheck.critical', 'id-pkix-ocsp-nocheck is not critical');
+  if (needsNames(profile) && subjectCn !== undefined) {
     const all = [...sanNames.dns, ...sanNames.ip, ...sanNames.uri, ...sanNames.email];
     if (!all.includes(subjectCn)) add('subject.cn-in-san', 'the common name is not one of the SAN names');
   }

@@ -19,9 +19,26 @@ export const OID = {
   extKeyUsage: '2.5.29.37',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
 
+  // CRL and CRL entry extensions (RFC 5280 §5.2, §5.3)
+  cRLNumber: '2.5.29.20',
+  reasonCode: '2.5.29.21',
+  invalidityDate: '2.5.29.24',
+  deltaCRLIndicator: '2.5.29.27',
+  issuingDistributionPoint: '2.5.29.28',
+  certificateIssuer: '2.5.29.29',
+  freshestCRL: '2.5.29.46',
+
+  // OCSP (RFC 6960, RFC 8954)
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  ocspNonce: '1.3.6.1.5.5.7.48.1.2',
+  ocspAcceptableResponses: '1.3.6.1.5.5.7.48.1.4',
+  ocspNoCheck: '1.3.6.1.5.5.7.48.1.5',
+  ocspServiceLocator: '1.3.6.1.5.5.7.48.1.7',
+
   // Extended key usages and access methods
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
   ocsp: '1.3.6.1.5.5.7.48.1',
   caIssuers: '1.3.6.1.5.5.7.48.2',
 

@@ -1,0 +1,449 @@
+import type { KeyObject } from 'node:crypto';
+import { encodePem, MutualError } from '@mutual/sdk';
+import type { RevocationReason } from '@mutual/sdk/contract';
+import { decodeSignatureAlgorithm, signerFor, verifySignature, type SignatureAlgorithm } from './algorithms.js';
+import type { Issuer } from './certificate.js';
+import {
+  DerError,
+  TAG,
+  bigintContent,
+  bitString,
+  bytesEqual,
+  checkIntegerContent,
+  children,
+  contentBigint,
+  enumerated,
+  expectTag,
+  explicit,
+  implicitPrimitive,
+  integer,
+  integerFromContent,
+  octetString,
+  oid,
+  readBitString,
+  readIntegerContent,
+  readOne,
+  readSmallInteger,
+  readTime,
+  sequence,
+  sequenceOf,
+  x509Time,
+  type DerNode,
+} from './der.js';
+import { spkiBytes } from './keycache.js';
+import { OID } from './oids.js';
+import {
+  decodeAuthorityKeyIdentifier,
+  decodeBasicConstraints,
+  decodeKeyUsage,
+  decodeSubjectKeyIdentifier,
+  findExtension,
+  parseCertificate,
+  publicKeyOf,
+  readExtension,
+  type Extension,
+} from './x509.js';
+
+export type { RevocationReason } from '@mutual/sdk/contract';
+
+/** RFC 5280 §5.3.1 CRLReason codes of the reasons mutual revokes for. */
+export const CRL_REASON_CODES = {
+  unspecified: 0,
+  keyCompromise: 1,
+  caCompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  privilegeWithdrawn: 9,
+} as const satisfies Record<RevocationReason, number>;
+
+/** A reason a CRL entry may carry: mutual's, plus aACompromise which other CAs may write. */
+export type CrlReason = RevocationReason | 'aACompromise';
+
+const REASON_BY_CODE: ReadonlyMap<number, CrlReason> = new Map<number, CrlReason>([
+  ...Object.entries(CRL_REASON_CODES).map(([name, code]) => [code, name as RevocationReason] as const),
+  [10, 'aACompromise'],
+]);
+
+export interface RevokedEntry {
+  /** The serial: content octets of its INTEGER, or hex of its value (leading zeros allowed, as in the store's canonical form). */
+  serial: Uint8Array | string;
+  /** Whole seconds are kept. */
+  revokedAt: Date;
+  /** Default 'unspecified', which RFC 5280 §5.3.1 writes as no reasonCode at all. */
+  reason?: RevocationReason | undefined;
+}
+
+export interface BuildCrlInput {
+  /** The CA whose certificates the CRL lists: its certificate (CA, cRLSign, SKI) and its key. */
+  issuer: Issuer;
+  revoked: readonly RevokedEntry[];
+  thisUpdate: Date;
+  nextUpdate: Date;
+  /** Strictly increasing per issuer (the caller keeps the counter); 0 to 2^159 − 1. */
+  crlNumber: bigint;
+}
+
+export interface BuiltCrl {
+  der: Uint8Array;
+  /** PEM with the `X509 CRL` label OpenSSL reads. */
+  pem: string;
+}
+
+export interface ParsedCrlEntry {
+  /** The serial as the CA store keys it: lowercase hex of the positive integer, no leading zeros. */
+  serialHex: string;
+  revokedAt: Date;
+  /** 'unspecified' when the entry has no reasonCode. */
+  reason: CrlReason;
+}
+
+export interface ParsedCrl {
+  /** The issuer Name, DER, byte for byte as in the CRL. */
+  issuerDer: Uint8Array;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  crlNumber: bigint;
+  /** The authorityKeyIdentifier's keyIdentifier, when present. */
+  authorityKeyId: Uint8Array | undefined;
+  revoked: ParsedCrlEntry[];
+  /** The signed TBSCertList, its signature algorithm and signature (see verifyCrlSignature). */
+  tbs: Uint8Array;
+  signatureAlgorithm: DerNode;
+  signature: Uint8Array;
+}
+
+export interface ParseCrlOptions {
+  /** Refuse larger CRLs (ERR_CRL_TOO_LARGE). Default 32 MiB. */
+  maxBytes?: number;
+}
+
+export const DEFAULT_MAX_CRL_BYTES = 32 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+function inputInvalid(reason: string, details: Record<string, unknown> = {}): MutualError {
+  return new MutualError('ERR_CRL_INPUT_INVALID', {
+    message: `The CRL could not be built: ${reason}.`,
+    details: { reason, ...details },
+  });
+}
+
+function issuerInvalid(message: string, cause?: unknown): MutualError {
+  return new MutualError('ERR_PKI_ISSUER_INVALID', cause === undefined ? { message } : { message, cause });
+}
+
+interface CrlIssuerInfo {
+  subject: Uint8Array;
+  keyId: Uint8Array;
+  spki: Uint8Array;
+  matchedKeys: WeakSet<KeyObject>;
+}
+
+const crlIssuers = new WeakMap<Uint8Array, CrlIssuerInfo>();
+
+/** Reads and checks a CRL issuer once per DER buffer: a CA with cRLSign and a key identifier. */
+function crlIssuerInfo(issuer: Issuer): CrlIssuerInfo {
+  let info = crlIssuers.get(issuer.certificateDer);
+  if (!info) {
+    try {
+      const cert = parseCertificate(issuer.certificateDer);
+      const bc = findExtension(cert, OID.basicConstraints);
+      const ku = findExtension(cert, OID.keyUsage);
+      const ski = findExtension(cert, OID.subjectKeyIdentifier);
+      if (!bc || !decodeBasicConstraints(bc.value).ca) throw issuerInvalid('The CRL issuer certificate is not a CA.');
+      if (ku && !decodeKeyUsage(ku.value).includes('cRLSign'))
+        throw issuerInvalid('The CRL issuer certificate lacks the cRLSign key usage.');
+      if (!ski) throw issuerInvalid('The CRL issuer certificate has no subject key identifier.');
+      info = {
+        subject: cert.subject.bytes,
+        keyId: decodeSubjectKeyIdentifier(ski.value),
+        spki: cert.spki.bytes,
+        matchedKeys: new WeakSet(),
+      };
+    } catch (cause) {
+      if (cause instanceof MutualError) throw cause;
+      throw issuerInvalid('The CRL issuer certificate could not be read.', cause);
+    }
+    crlIssuers.set(issuer.certificateDer, info);
+  }
+  if (!info.matchedKeys.has(issuer.privateKey)) {
+    if (issuer.privateKey.type !== 'private') throw issuerInvalid('The CRL issuer key is not a private key.');
+    if (!bytesEqual(spkiBytes(issuer.privateKey), info.spki))
+      throw issuerInvalid('The CRL issuer private key does not match its certificate.');
+    info.matchedKeys.add(issuer.privateKey);
+  }
+  return info;
+}
+
+const MAX_SERIAL = (1n << 159n) - 1n;
+
+/** A serial's value: content octets (positive, at most 20 octets) or hex digits. */
+function serialValue(serial: Uint8Array | string): bigint {
+  let value: bigint;
+  if (typeof serial === 'string') {
+    if (!/^[0-9a-fA-F]{1,42}$/.test(serial)) throw inputInvalid('a serial is not 1 to 42 hex digits');
+    value = BigInt(`0x${serial}`);
+  } else if (serial instanceof Uint8Array) {
+    if (serial.length === 0 || serial.length > 21) throw inputInvalid('a serial is not 1 to 21 octets');
+    if (((serial[0] ?? 0) & 0x80) !== 0) throw inputInvalid('a serial is negative');
+    value = contentBigint(serial);
+  } else {
+    throw inputInvalid('a serial is neither octets nor hex');
+  }
+  if (value === 0n) throw inputInvalid('a serial is zero');
+  if (value > MAX_SERIAL) throw inputInvalid('a serial is longer than 20 octets');
+  return value;
+}
+
+function wholeSeconds(d: Date, field: string): Date {
+  if (!(d instanceof Date) || !Number.isFinite(d.getTime())) throw inputInvalid(`${field} is not a valid date`);
+  const out = new Date(Math.floor(d.getTime() / 1000) * 1000);
+  const y = out.getUTCFullYear();
+  if (y < 1950 || y > 9999) throw inputInvalid(`${field} is outside 1950 to 9999`);
+  return out;
+}
+
+const extension = (id: string, value: Uint8Array): Uint8Array => sequence([oid(id), octetString(value)]);
+
+/** The crlEntryExtensions of each reason, built once: a reasonCode unless 'unspecified'. */
+const ENTRY_EXTENSIONS = new Map<RevocationReason, Uint8Array | undefined>(
+  (Object.entries(CRL_REASON_CODES) as [RevocationReason, number][]).map(([name, code]) => [
+    name,
+    code === 0 ? undefined : sequence([extension(OID.reasonCode, enumerated(code))]),
+  ]),
+);
+
+/**
+ * Builds and signs a complete, direct X.509 v2 CRL (RFC 5280 §5): issuer name from the issuer
+ * certificate, authorityKeyIdentifier (its SKI) and cRLNumber; one entry per serial in ascending
+ * serial order, each with a reasonCode unless the reason is 'unspecified'. With no entries the
+ * revokedCertificates field is absent, as RFC 5280 requires. Signed by the issuer key with the
+ * algorithm mutual uses for certificates (ECDSA, RSA PKCS#1 v1.5 or Ed25519).
+ */
+export function buildCrl(input: BuildCrlInput): BuiltCrl {
+  const info = crlIssuerInfo(input.issuer);
+  const thisUpdate = wholeSeconds(input.thisUpdate, 'thisUpdate');
+  const nextUpdate = wholeSeconds(input.nextUpdate, 'nextUpdate');
+  if (nextUpdate.getTime() <= thisUpdate.getTime()) throw inputInvalid('nextUpdate is not after thisUpdate');
+  if (typeof input.crlNumber !== 'bigint' || input.crlNumber < 0n || input.crlNumber > MAX_SERIAL)
+    throw inputInvalid('the CRL number is not an integer from 0 to 2^159 - 1');
+
+  const entries = input.revoked.map((e) => {
+    const reason = e.reason ?? 'unspecified';
+    if (!ENTRY_EXTENSIONS.has(reason)) throw inputInvalid('unknown revocation reason', { revocationReason: reason });
+    return { value: serialValue(e.serial), revokedAt: wholeSeconds(e.revokedAt, 'revokedAt'), reason };
+  });
+  entries.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  for (let i = 1; i < entries.length; i++) {
+    const prev = entries[i - 1];
+    const cur = entries[i];
+    if (prev && cur && prev.value === cur.value)
+      throw inputInvalid('a serial is listed twice', { serial: cur.value.toString(16) });
+  }
+
+  const signer = signerFor(input.issuer.privateKey);
+  const tbsFields: Uint8Array[] = [
+    integer(1), // v2
+    signer.algorithmIdentifier,
+    info.subject,
+    x509Time(thisUpdate),
+    x509Time(nextUpdate),
+  ];
+  if (entries.length > 0) {
+    tbsFields.push(
+      sequence(
+        entries.map((e) => {
+          const ext = ENTRY_EXTENSIONS.get(e.reason);
+          const fields = [integerFromContent(bigintContent(e.value)), x509Time(e.revokedAt)];
+          if (ext) fields.push(ext);
+          return sequence(fields);
+        }),
+      ),
+    );
+  }
+  tbsFields.push(
+    explicit(
+      0,
+      sequence([
+        extension(OID.authorityKeyIdentifier, sequence([implicitPrimitive(0, info.keyId)])),
+        extension(OID.cRLNumber, integerFromContent(bigintContent(input.crlNumber))),
+      ]),
+    ),
+  );
+  const tbs = sequence(tbsFields);
+  const der = sequence([tbs, signer.algorithmIdentifier, bitString(signer.sign(tbs))]);
+  return { der, pem: encodePem(der, 'X509 CRL') };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+class Unsupported extends Error {
+  constructor(
+    message: string,
+    readonly extension: string,
+  ) {
+    super(message);
+  }
+}
+
+function readExtensions(node: DerNode, what: string): Extension[] {
+  const exts = sequenceOf(node, what).map(readExtension);
+  if (exts.length === 0) throw new DerError(`${what}: empty`);
+  const seen = new Set<string>();
+  for (const e of exts) {
+    if (seen.has(e.oid)) throw new DerError(`${what}: ${e.oid} appears twice`);
+    seen.add(e.oid);
+  }
+  return exts;
+}
+
+/** A time no longer than an RFC 5280 time can be (readTime decodes the text). */
+function time(node: DerNode | undefined, what: string): Date {
+  return readTime(node, what).date;
+}
+
+function readEnumerated(value: Uint8Array, what: string): number {
+  const node = expectTag(readOne(value), TAG.ENUMERATED, what);
+  checkIntegerContent(node.value);
+  if (node.value.length > 1 || ((node.value[0] ?? 0) & 0x80) !== 0) throw new DerError(`${what}: out of range`);
+  return node.value[0] ?? 0;
+}
+
+function parseEntry(node: DerNode): ParsedCrlEntry {
+  const [serialNode, dateNode, extsNode, extra] = sequenceOf(node, 'revokedCertificate');
+  if (extra !== undefined) throw new DerError('revokedCertificate: too many elements');
+  const serial = readIntegerContent(serialNode, 'userCertificate');
+  const value = contentBigint(serial);
+  if (((serial[0] ?? 0) & 0x80) !== 0 || value === 0n) throw new DerError('userCertificate: not positive');
+  if (value > MAX_SERIAL) throw new DerError('userCertificate: longer than 20 octets');
+  const revokedAt = time(dateNode, 'revocationDate');
+  let reason: CrlReason = 'unspecified';
+  if (extsNode !== undefined) {
+    for (const ext of readExtensions(extsNode, 'crlEntryExtensions')) {
+      if (ext.oid === OID.reasonCode) {
+        const code = readEnumerated(ext.value, 'reasonCode');
+        const name = REASON_BY_CODE.get(code);
+        if (name === undefined) throw new DerError(`reasonCode: ${code} is not a reason of a complete CRL`);
+        reason = name;
+      } else if (ext.oid === OID.invalidityDate) {
+        const d = readOne(ext.value);
+        if (d.tag !== TAG.GENERALIZED_TIME) throw new DerError('invalidityDate: not a GeneralizedTime');
+        time(d, 'invalidityDate');
+      } else if (ext.oid === OID.certificateIssuer) {
+        throw new Unsupported('indirect CRLs (certificateIssuer) are not processed', ext.oid);
+      } else if (ext.critical) {
+        throw new Unsupported(`critical entry extension ${ext.oid} is not processed`, ext.oid);
+      }
+    }
+  }
+  return { serialHex: value.toString(16), revokedAt, reason };
+}
+
+/**
+ * Parses a complete, direct X.509 v2 CRL strictly (RFC 5280 §5, DER): version 2, nextUpdate and
+ * cRLNumber present, no repeated extensions, reason codes of a complete CRL. A critical extension
+ * mutual does not process (delta CRL indicator, issuing distribution point, certificate issuer,
+ * unknown) is ERR_CRL_UNSUPPORTED; anything else wrong is ERR_CRL_MALFORMED. The signature is
+ * not checked here (see verifyCrlSignature).
+ */
+export function parseCrl(der: Uint8Array, opts: ParseCrlOptions = {}): ParsedCrl {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_CRL_BYTES;
+  if (!(der instanceof Uint8Array)) throw new MutualError('ERR_CRL_MALFORMED', { details: { reason: 'not bytes' } });
+  if (der.length > maxBytes) throw new MutualError('ERR_CRL_TOO_LARGE', { details: { maxBytes } });
+  try {
+    const [tbsNode, sigAlg, sigValue, extra] = sequenceOf(readOne(der), 'CertificateList');
+    if (extra !== undefined) throw new DerError('CertificateList: too many elements');
+    const fields = sequenceOf(tbsNode, 'TBSCertList');
+    let i = 0;
+    if (fields[0]?.tag !== TAG.INTEGER) throw new Unsupported('v1 CRLs are not processed', 'version');
+    const version = readSmallInteger(fields[i++], 'version');
+    if (version !== 1) throw new DerError(`version: ${version} is not v2`);
+    const tbsSigAlg = expectTag(fields[i++], TAG.SEQUENCE, 'signature');
+    const issuer = expectTag(fields[i++], TAG.SEQUENCE, 'issuer');
+    const thisUpdate = time(fields[i++], 'thisUpdate');
+    const next = fields[i];
+    if (next === undefined || (next.tag !== TAG.UTC_TIME && next.tag !== TAG.GENERALIZED_TIME))
+      throw new DerError('nextUpdate: missing');
+    const nextUpdate = time(next, 'nextUpdate');
+    i++;
+    if (nextUpdate.getTime() < thisUpdate.getTime()) throw new DerError('nextUpdate: before thisUpdate');
+    let revoked: ParsedCrlEntry[] = [];
+    if (fields[i]?.tag === TAG.SEQUENCE) {
+      const list = children(fields[i++] as DerNode);
+      if (list.length === 0) throw new DerError('revokedCertificates: empty (it must be absent)');
+      revoked = list.map(parseEntry);
+    }
+    const extsWrapper = expectTag(fields[i++], 0xa0, 'crlExtensions');
+    if (fields[i] !== undefined) throw new DerError('TBSCertList: unexpected element');
+    const [extsNode, more] = children(extsWrapper);
+    if (extsNode === undefined || more !== undefined) throw new DerError('crlExtensions: bad shape');
+    let crlNumber: bigint | undefined;
+    let authorityKeyId: Uint8Array | undefined;
+    for (const ext of readExtensions(extsNode, 'crlExtensions')) {
+      if (ext.oid === OID.cRLNumber) {
+        const content = readIntegerContent(readOne(ext.value), 'cRLNumber');
+        if (((content[0] ?? 0) & 0x80) !== 0) throw new DerError('cRLNumber: negative');
+        crlNumber = contentBigint(content);
+        if (crlNumber > MAX_SERIAL) throw new DerError('cRLNumber: longer than 20 octets');
+      } else if (ext.oid === OID.authorityKeyIdentifier) {
+        authorityKeyId = decodeAuthorityKeyIdentifier(ext.value);
+      } else if (ext.oid === OID.deltaCRLIndicator) {
+        throw new Unsupported('delta CRLs are not processed', ext.oid);
+      } else if (ext.oid === OID.issuingDistributionPoint) {
+        throw new Unsupported('partitioned or indirect CRLs (issuingDistributionPoint) are not processed', ext.oid);
+      } else if (ext.critical) {
+        throw new Unsupported(`critical CRL extension ${ext.oid} is not processed`, ext.oid);
+      }
+    }
+    if (crlNumber === undefined) throw new DerError('cRLNumber: missing');
+    const outerSigAlg = expectTag(sigAlg, TAG.SEQUENCE, 'signatureAlgorithm');
+    if (!bytesEqual(outerSigAlg.bytes, tbsSigAlg.bytes))
+      throw new DerError('signatureAlgorithm differs from the TBSCertList signature');
+    const { unusedBits, bytes: signature } = readBitString(sigValue, 'signatureValue');
+    if (unusedBits !== 0) throw new DerError('signatureValue: unused bits');
+    return {
+      issuerDer: issuer.bytes,
+      thisUpdate,
+      nextUpdate,
+      crlNumber,
+      authorityKeyId,
+      revoked,
+      tbs: (tbsNode as DerNode).bytes,
+      signatureAlgorithm: outerSigAlg,
+      signature,
+    };
+  } catch (e) {
+    if (e instanceof Unsupported)
+      throw new MutualError('ERR_CRL_UNSUPPORTED', {
+        message: `The CRL cannot be used: ${e.message}.`,
+        details: { reason: e.message, extension: e.extension },
+      });
+    if (e instanceof DerError) throw new MutualError('ERR_CRL_MALFORMED', { details: { reason: e.message }, cause: e });
+    throw e;
+  }
+}
+
+/**
+ * True when `crl` was issued by the certificate `issuerCertDer`: the issuer name matches its
+ * subject byte for byte and the signature verifies with its key under an algorithm mutual accepts.
+ */
+export function verifyCrlSignature(crl: Uint8Array | ParsedCrl, issuerCertDer: Uint8Array): boolean {
+  const parsed = crl instanceof Uint8Array ? parseCrl(crl) : crl;
+  let alg: SignatureAlgorithm;
+  let key: KeyObject;
+  try {
+    const decoded = decodeSignatureAlgorithm(parsed.signatureAlgorithm, true);
+    if (!decoded.ok) return false;
+    alg = decoded.alg;
+    const issuer = parseCertificate(issuerCertDer);
+    if (!bytesEqual(issuer.subject.bytes, parsed.issuerDer)) return false;
+    key = publicKeyOf(issuer);
+  } catch {
+    return false;
+  }
+  return verifySignature(alg, parsed.tbs, parsed.signature, key);
+}
