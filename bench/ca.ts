@@ -1,0 +1,163 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { CaClient } from '@mutual/sdk';
+import { initCa } from '@mutual/server';
+import { createKeyAndCsr } from '../packages/cli/src/csr.js';
+import { startPostgres } from '../packages/server/test/support/postgres.js';
+
+const BIN = path.resolve(import.meta.dirname, '../packages/cli/dist/bin.js');
+
+interface Options {
+  store: 'sqlite' | 'postgres';
+  n: number;
+  concurrency: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+async function startServer(
+  dir: string,
+  env: Record<string, string>,
+): Promise<{ url: string; stop: () => void; pid: number }> {
+  const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on (https:\/\/\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`ca serve exited with ${String(code)}: ${out}`)));
+  });
+  return { url, stop: () => child.kill('SIGTERM'), pid: child.pid ?? 0 };
+}
+
+/** Durable issuances per second through POST /v1/sign with keep-alive connections. */
+export async function runCaBench(opts: Options): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-ca-'));
+  const dir = path.join(work, 'ca');
+  await initCa({
+    dir,
+    name: 'bench',
+    keyType: 'p256',
+    passphrase: { mode: 'generate' },
+    trustDomain: 'bench.local',
+    allowDns: ['**.internal'],
+    env: {},
+    now: new Date(),
+  });
+  const env: Record<string, string> = {};
+  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
+  if (opts.store === 'postgres') {
+    pg = await startPostgres();
+    env['MUTUAL_BENCH_DB'] = pg.connectionString;
+    const file = path.join(dir, 'ca.yaml');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(
+        /sqlite: \{ file: mutual.db \}/,
+        'postgres: { connectionString: { env: MUTUAL_BENCH_DB } }',
+      ),
+    );
+    // The admin certificate was recorded in the SQLite inventory by `ca init`; register it in PostgreSQL too.
+  }
+  const server = await startServer(dir, env);
+  try {
+    const root = readFileSync(path.join(dir, 'root.crt'));
+    const admin = new CaClient({
+      url: server.url,
+      ca: root,
+      cert: readFileSync(path.join(dir, 'admin', 'admin.crt')),
+      key: readFileSync(path.join(dir, 'admin', 'admin.key')),
+    });
+    const name = 'bench.internal';
+    // One CSR serves every token: each token is single-use, the CSR only carries key and name.
+    const { csrPem } = await createKeyAndCsr('p256', { dns: [name], ip: [], uri: [], email: [] });
+    const tokens: string[] = [];
+    const mintStart = performance.now();
+    while (tokens.length < opts.n) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(64, opts.n - tokens.length) }, () =>
+          admin.createToken({ names: { dns: [name], ip: [], uri: [], email: [] }, profile: 'server', ttl: '1h' }),
+        ),
+      );
+      tokens.push(...batch.map((t) => t.token));
+    }
+    const mintSeconds = (performance.now() - mintStart) / 1000;
+
+    const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency, ca: root });
+    const url = new URL('/v1/sign', server.url);
+    const sign = (token: string): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const body = JSON.stringify({ token, csr: csrPem });
+        const t0 = performance.now();
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 201 || res.statusCode === 200) resolve(performance.now() - t0);
+              else reject(new Error(`HTTP ${String(res.statusCode)}`));
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+
+    const latencies: number[] = [];
+    let next = 0;
+    let failures = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: opts.concurrency }, async () => {
+        while (next < tokens.length) {
+          const token = tokens[next++] ?? '';
+          try {
+            latencies.push(await sign(token));
+          } catch {
+            failures++;
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    agent.destroy();
+    latencies.sort((a, b) => a - b);
+    console.log(
+      JSON.stringify({
+        bench: 'ca-sign',
+        store: opts.store,
+        issued: latencies.length,
+        failures,
+        concurrency: opts.concurrency,
+        perSecond: Math.round(latencies.length / seconds),
+        p50ms: Number(percentile(latencies, 50).toFixed(2)),
+        p99ms: Number(percentile(latencies, 99).toFixed(2)),
+        tokensMintedPerSecond: Math.round(opts.n / mintSeconds),
+        node: process.version,
+        cpus: os.cpus().length,
+        cpu: os.cpus()[0]?.model,
+      }),
+    );
+  } finally {
+    server.stop();
+    await pg?.stop();
+  }
+}

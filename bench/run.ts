@@ -1,0 +1,24 @@
+/**
+ * mutual's benchmarks (`npm run bench -- <name>`): they report figures and never assert them.
+ *   ca [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
+ *      durable issuances per second through the CA's HTTP API (POST /v1/sign, P-256, one-time tokens),
+ *      with p50/p99 latency, against `mutual ca serve` running as its own process.
+ */
+import 'reflect-metadata';
+import { runCaBench } from './ca.js';
+
+const [name = 'ca', ...rest] = process.argv.slice(2);
+const arg = (flag: string, fallback: string): string => {
+  const i = rest.indexOf(flag);
+  return i >= 0 ? (rest[i + 1] ?? fallback) : fallback;
+};
+
+if (name === 'ca') {
+  const stores = arg('--store', 'both');
+  for (const store of stores === 'both' ? (['sqlite', 'postgres'] as const) : [stores as 'sqlite' | 'postgres']) {
+    await runCaBench({ store, n: Number(arg('--n', '3000')), concurrency: Number(arg('--concurrency', '32')) });
+  }
+} else {
+  console.error(`unknown benchmark "${name}" (known: ca)`);
+  process.exitCode = 2;
+}
