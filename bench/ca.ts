@@ -38,7 +38,13 @@ async function startServer(
     });
     child.once('exit', (code) => reject(new Error(`ca serve exited with ${String(code)}: ${out}`)));
   });
-  return { url, stop: () => child.kill('SIGTERM'), pid: child.pid ?? 0 };
+  return {
+    url,
+    stop: () => {
+      child.kill('SIGTERM');
+    },
+    pid: child.pid ?? 0,
+  };
 }
 
 /** Durable issuances per second through POST /v1/sign with keep-alive connections. */
@@ -68,7 +74,6 @@ export async function runCaBench(opts: Options): Promise<void> {
         'postgres: { connectionString: { env: MUTUAL_BENCH_DB } }',
       ),
     );
-    // The admin certificate was recorded in the SQLite inventory by `ca init`; register it in PostgreSQL too.
   }
   const server = await startServer(dir, env);
   try {
