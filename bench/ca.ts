@@ -36,13 +36,19 @@ async function startServer(
       const m = /listening on (https:\/\/\S+)/.exec(out);
       if (m?.[1]) resolve(m[1]);
     });
-    child.once('exit', (code) => reject(new Error(`ca serve exited with ${String(code)}: ${out}`)));
+    child.once('exit', (code) => {
+      reject(new Error(`ca serve exited with ${String(code)}: ${out}`));
+    });
   });
   return {
     url,
-    stop: () => {
-      child.kill('SIGTERM');
-    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => {
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
     pid: child.pid ?? 0,
   };
 }
@@ -162,7 +168,7 @@ export async function runCaBench(opts: Options): Promise<void> {
       }),
     );
   } finally {
-    server.stop();
+    await server.stop();
     await pg?.stop();
   }
 }
