@@ -71,6 +71,7 @@ export {
   type PublishedCrl,
   type FeedEvent,
 } from './crl.js';
+export { createOcspResponder, type OcspResponder, type OcspLevel } from './ocsp.js';
 export {
   createClientAuthenticator,
   requireAdmin,

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import {
   createClientAuthenticator,
   createEnrollmentService,
   createIssuanceService,
+  createOcspResponder,
   createRenewalService,
   createRevocationService,
   createRevocationState,
@@ -25,6 +26,7 @@ import {
   type RandomBytes,
 } from '../ca/index.js';
 import { buildCaApp, createCaMetrics } from '../http/index.js';
+import { buildCrl } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
 
 export interface StartCaServerOptions {
@@ -39,7 +41,7 @@ export interface StartCaServerOptions {
   readonly listen?: { readonly host?: string; readonly port?: number };
   /** Fastify/pino logger options; default no request log. */
   readonly logger?: boolean | Record<string, unknown>;
-  /** Signs CRLs; default: pki's builder once it exists. Without one, /v1/crl answers 503. */
+  /** Builds and signs CRLs; default pki's `buildCrl`. */
   readonly crlBuilder?: CrlBuilder;
 }
 
@@ -57,6 +59,18 @@ export interface CaServer {
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 const PENDING_ABANDONED_MS = 10 * 60_000;
+/** The delegated OCSP responder certificate: a new key at every start, renewed at 2/3 of this. */
+const RESPONDER_LIFETIME_MS = 7 * 24 * 3_600_000;
+
+/** pki's CRL builder behind the ca port. */
+const pkiCrlBuilder: CrlBuilder = (input) =>
+  buildCrl({
+    issuer: input.issuer,
+    revoked: input.revoked.map((e) => ({ serial: e.serial, revokedAt: e.revokedAt, reason: e.reason })),
+    thisUpdate: input.thisUpdate,
+    nextUpdate: input.nextUpdate,
+    crlNumber: input.number,
+  }).der;
 
 /** The names of the CA's own TLS certificate: the public URL's host, the listening host, and loopback names. */
 function serverNames(
@@ -228,8 +242,49 @@ async function serve(
     '',
   );
 
-  const crlBuilder = options.crlBuilder;
-  const issuance = baseIssuance({ crlUrl: `${url}/v1/crl` });
+  const crlBuilder = options.crlBuilder ?? pkiCrlBuilder;
+  const issuance = baseIssuance({ crlUrl: `${url}/v1/crl`, ocspUrl: `${url}/v1/ocsp` });
+
+  // The delegated OCSP responder for the intermediate's certificates (RFC 6960 §4.2.2.2).
+  const issueResponder = async (): Promise<{ certificateDer: Uint8Array; privateKey: KeyObject; notBefore: Date }> => {
+    const keys = generateKeyPair('p256');
+    const issued = await baseIssuance().issueTrusted({
+      pkiProfile: 'ocsp',
+      recordProfile: 'ocsp',
+      names: { dns: [], ip: [], uri: [], email: [] },
+      commonName: `${config.name} OCSP Responder`,
+      publicKey: keys.publicKey,
+      lifetimeMs: RESPONDER_LIFETIME_MS,
+      requester: 'ca-server',
+      audit: { action: 'ocsp-responder.issue' },
+    });
+    return { certificateDer: issued.der, privateKey: keys.privateKey, notBefore: issued.notBefore };
+  };
+  let responder = await issueResponder();
+  const ocsp = createOcspResponder({
+    store,
+    clock,
+    levels: [
+      { issuerDer: issuer.certificateDer, issuerFingerprint: intermediateFp, signer: () => responder },
+      { issuerDer: ca.issuers.root.certificateDer, issuerFingerprint: rootFp, signer: () => ca.issuers.root },
+    ],
+    validityMs: Math.min(cfg.crl.refresh, 3_600_000),
+  });
+  const responderCheck = setInterval(
+    () => {
+      if (clock.now().getTime() < responder.notBefore.getTime() + (RESPONDER_LIFETIME_MS * 2) / 3) return;
+      issueResponder()
+        .then((next) => {
+          responder = next;
+        })
+        .catch((err: unknown) => {
+          app.log.error({ err }, 'OCSP responder renewal failed');
+        });
+    },
+    Math.floor(RESPONDER_LIFETIME_MS / 100),
+  );
+  responderCheck.unref();
+  timers.push(responderCheck);
   const tokens = createTokenService({
     signingKey: tokenKey.key,
     issuer: `urn:mutual:ca:${rootFp}`,
@@ -269,7 +324,7 @@ async function serve(
       { name: 'root', ...ca.issuers.root },
       { name: 'intermediate', ...ca.issuers.intermediate },
     ],
-    ...(crlBuilder === undefined ? {} : { builder: crlBuilder }),
+    builder: crlBuilder,
     crlLifetimeMs: cfg.crl.lifetime,
   });
   revocation.onRevoked((entry) => revocationState.add(entry));
@@ -301,18 +356,15 @@ async function serve(
           ready = false;
           checks['store'] = err instanceof MutualError ? err.code : 'unavailable';
         }
-        if (crlBuilder !== undefined) {
-          const crl = revocationState.crl('intermediate');
-          const fresh = crl !== undefined && crl.nextUpdate.getTime() > clock.now().getTime();
-          checks['crl'] = fresh ? 'ok' : 'stale';
-          ready &&= fresh;
-        } else {
-          checks['crl'] = 'disabled';
-        }
+        const crl = revocationState.crl('intermediate');
+        const fresh = crl !== undefined && crl.nextUpdate.getTime() > clock.now().getTime();
+        checks['crl'] = fresh ? 'ok' : 'stale';
+        ready &&= fresh;
         return { ready, checks };
       },
       metrics,
       crlRefreshMs: cfg.crl.refresh,
+      ocsp: (der) => ocsp.respond(der),
     },
     {
       https: httpsOptions,
@@ -338,7 +390,6 @@ async function serve(
       listen: { host, port: bound },
       publicUrl: url,
       tokenKeyId: tokens.keyId,
-      crl: crlBuilder !== undefined,
     },
   });
 

@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { certificatesResponse, rootsResponse, tokenResponse } from '@mutual/sdk/contract';
-import { peculiarCrlBuilder } from './support/crl-builder.js';
 import {
   admin,
   call,
@@ -17,7 +16,7 @@ import {
 
 let ca: TestCa;
 beforeAll(async () => {
-  ca = await startTestCa({ crlBuilder: peculiarCrlBuilder, serverYaml: '  tokens: { ttl: 5m, maxTtl: 1h }\n' });
+  ca = await startTestCa({ serverYaml: '  tokens: { ttl: 5m, maxTtl: 1h }\n' });
 });
 afterAll(async () => {
   await ca.close();

@@ -6,7 +6,6 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { peculiarCrlBuilder } from './support/crl-builder.js';
 import {
   admin,
   call,
@@ -22,7 +21,7 @@ import {
 
 let ca: TestCa;
 beforeAll(async () => {
-  ca = await startTestCa({ crlBuilder: peculiarCrlBuilder });
+  ca = await startTestCa();
 });
 afterAll(async () => {
   await ca.close();

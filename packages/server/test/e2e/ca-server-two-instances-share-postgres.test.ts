@@ -9,7 +9,6 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCa, openPostgresStore, openSqliteStore, startCaServer, type CaServer } from '../../src/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
-import { peculiarCrlBuilder } from './support/crl-builder.js';
 import { call, errorCode, opensslCsr, TestClock, type TestCa } from './support/ca-server.js';
 
 let pgServer: TestPostgres | undefined;
@@ -61,8 +60,7 @@ beforeAll(async () => {
   );
   // One public name for both instances: tokens are minted for it, wherever they are used.
   appendFileSync(yamlFile, 'server:\n  publicUrl: https://localhost:8443\n');
-  const start = () =>
-    startCaServer({ dir, env, clock, listen: { host: '127.0.0.1', port: 0 }, crlBuilder: peculiarCrlBuilder });
+  const start = () => startCaServer({ dir, env, clock, listen: { host: '127.0.0.1', port: 0 } });
   [a, b] = await Promise.all([start(), start()]);
   servers.push(a, b);
   ca = {

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { initCa, startCaServer, type CaServer, type InitCaResult } from '../../../src/index.js';
-import type { CrlBuilder } from '../../../src/ca/index.js';
 
 /**
  * A clock tests move by hand: never sleep, set the time. It starts at the real time because the
@@ -47,7 +46,6 @@ export interface TestCaOptions {
   /** Appended to ca.yaml (a `server:` section). */
   readonly serverYaml?: string;
   readonly clock?: TestClock;
-  readonly crlBuilder?: CrlBuilder;
 }
 
 const dirs: string[] = [];
@@ -78,7 +76,6 @@ export async function startTestCa(options: TestCaOptions = {}): Promise<TestCa> 
       env: {},
       clock,
       listen: { host: '127.0.0.1', port },
-      ...(options.crlBuilder === undefined ? {} : { crlBuilder: options.crlBuilder }),
     });
   const ca: TestCa = {
     dir,
