@@ -24,7 +24,7 @@ function percentile(sorted: number[], p: number): number {
 async function startServer(
   dir: string,
   env: Record<string, string>,
-): Promise<{ url: string; stop: () => void; pid: number }> {
+): Promise<{ url: string; stop: () => Promise<void>; pid: number }> {
   const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
