@@ -25,7 +25,14 @@ import {
   type ForwardOutcome,
   type Upstream,
 } from './forward.js';
-import { judgeHandshake, type AcceptedPeer, type HandshakeRules, type HandshakeVerdict } from './handshake.js';
+import {
+  judgePresented,
+  presentedBy,
+  type AcceptedPeer,
+  type HandshakeRules,
+  type HandshakeVerdict,
+  type Presented,
+} from './handshake.js';
 import { clientCertChainHeader, clientCertHeader, upstreamRequestHeaders, xfccHeader } from './headers.js';
 import { listenerFiles, loadListenerMaterial, type LoadedListenerMaterial } from './material.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
@@ -87,6 +94,7 @@ interface State {
 
 interface Conn {
   readonly listener: string;
+  readonly presented: Presented;
   readonly address: string;
   readonly peerLabel: string;
   verdict: HandshakeVerdict;
@@ -247,10 +255,11 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const address = socket.remoteAddress ?? 'unknown';
     const peerLabel = `${address}:${socket.remotePort ?? 0}`;
     const ls = state.listeners.get(listener);
+    const presented = presentedBy(socket);
     const verdict: HandshakeVerdict = ls
-      ? judgeHandshake(socket, ls.rules, clock.now())
+      ? judgePresented(presented, ls.rules, clock.now())
       : { ok: false, reason: 'LISTENER_GONE', detail: 'listener removed' };
-    conns.set(socket, { listener, address, peerLabel, verdict });
+    conns.set(socket, { listener, presented, address, peerLabel, verdict });
     if (!verdict.ok) {
       handshakeRefused(listener, address, peerLabel, verdict);
       socket.destroy();
@@ -671,7 +680,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       for (const socket of set) {
         const conn = conns.get(socket);
         if (!conn || !ls) continue;
-        const verdict = judgeHandshake(socket, ls.rules, clock.now());
+        const verdict = judgePresented(conn.presented, ls.rules, clock.now());
         if (verdict.ok) {
           conn.verdict = verdict;
           continue;

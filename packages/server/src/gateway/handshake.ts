@@ -57,12 +57,14 @@ export interface HandshakeRules {
   readonly describeLeaf: (der: Uint8Array) => { subject: string; uris: readonly string[] };
 }
 
-function partialFrom(result: VerifyResult | undefined, peer: DetailedPeerCertificate | undefined): PartialPeer {
+function partialFrom(
+  result: VerifyResult | undefined,
+  info: { readonly fingerprint: string; readonly serial: string } | undefined,
+): PartialPeer {
   const leaf = result?.path[0];
   return {
-    fingerprint:
-      leaf?.fingerprint ?? (peer?.fingerprint256 ? peer.fingerprint256.replace(/:/g, '').toLowerCase() : undefined),
-    serial: leaf?.serial ?? (typeof peer?.serialNumber === 'string' ? peer.serialNumber.toLowerCase() : undefined),
+    fingerprint: leaf?.fingerprint ?? info?.fingerprint,
+    serial: leaf?.serial ?? info?.serial,
     issuer: leaf?.issuer,
     identity: result?.identity?.value,
   };
@@ -79,15 +81,44 @@ function validatedIntermediates(result: VerifyResult, presented: readonly Uint8A
   return presented.filter((der) => wanted.has(createHash('sha256').update(der).digest('hex')));
 }
 
-/** Judges a socket right after its handshake. Never throws; time is an argument. */
-export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
+/** What a peer presented in its handshake, captured once (re-judged on reload without touching the socket). */
+export interface Presented {
+  readonly authorized: boolean;
+  readonly opensslError: string;
+  readonly chain: { leaf: Uint8Array; intermediates: Uint8Array[] } | undefined;
+  /** Fingerprint and serial OpenSSL read from the presented leaf (for refusals the verifier could not parse). */
+  readonly leafInfo: { readonly fingerprint: string; readonly serial: string } | undefined;
+}
+
+export function presentedBy(socket: HandshakeSocket): Presented {
   let raw: DetailedPeerCertificate | undefined;
   try {
     raw = socket.getPeerCertificate(true);
   } catch {
     raw = undefined;
   }
-  const chain = peerChain(raw);
+  return {
+    authorized: socket.authorized,
+    opensslError: opensslReason(socket.authorizationError),
+    chain: peerChain(raw),
+    leafInfo:
+      raw && typeof raw.fingerprint256 === 'string' && raw.fingerprint256 !== ''
+        ? {
+            fingerprint: raw.fingerprint256.replace(/:/g, '').toLowerCase(),
+            serial: raw.serialNumber.toLowerCase(),
+          }
+        : undefined,
+  };
+}
+
+/** Judges a socket right after its handshake. Never throws; time is an argument. */
+export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
+  return judgePresented(presentedBy(socket), rules, at);
+}
+
+/** Judges what a peer presented under the given rules at `at`. */
+export function judgePresented(presented: Presented, rules: HandshakeRules, at: Date): HandshakeVerdict {
+  const { chain, leafInfo: raw } = presented;
   if (!chain) {
     if (rules.anonymous) return { ok: true, peer: undefined, reason: 'anonymous' };
     return { ok: false, reason: 'NO_CERTIFICATE', detail: 'the client presented no certificate' };
@@ -110,8 +141,8 @@ export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, a
     maxDepth: rules.maxDepth,
   });
   const first = result.reasons[0];
-  if (!socket.authorized) {
-    const why = opensslReason(socket.authorizationError);
+  if (!presented.authorized) {
+    const why = presented.opensslError;
     return {
       ok: false,
       reason: first?.code ?? 'TLS_NOT_AUTHORIZED',

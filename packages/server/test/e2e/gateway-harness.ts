@@ -6,11 +6,11 @@
 import { once } from 'node:events';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { connect, type TLSSocket } from 'node:tls';
+import { TLSSocket, connect } from 'node:tls';
 import { stringify } from 'yaml';
 import type { GatewayAuditRecord, GatewayReloadResult, RunningGateway } from '../../src/index.js';
 import { startGateway } from '../../src/index.js';
@@ -176,7 +176,7 @@ export interface Harness {
 
 export async function startHarness(
   extra: { routes: unknown[] } & ConfigShape,
-  opts: { now?: () => Date; pki?: Pki } = {},
+  opts: { now?: () => Date; pki?: Pki; sighup?: boolean } = {},
 ): Promise<Harness> {
   const pki = opts.pki ?? makePki();
   const upstream = await startUpstream();
@@ -185,7 +185,7 @@ export async function startHarness(
   const gw = await startGateway({
     configFile,
     env: {},
-    sighup: false,
+    sighup: opts.sighup ?? false,
     log: (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
     ...(opts.now ? { clock: { now: opts.now } } : {}),
   });
@@ -233,7 +233,16 @@ export interface Response {
 export function get(
   h: { port: number; pki: Pki },
   pathAndQuery: string,
-  opts: { client?: Client; method?: string; headers?: Record<string, string>; body?: string; host?: string } = {},
+  opts: {
+    client?: Client;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string;
+    host?: string;
+    agent?: Agent;
+    /** Receives the server certificate's SHA-256 (hex) seen on the connection. */
+    onServerCert?: (fingerprint: string) => void;
+  } = {},
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
@@ -244,11 +253,15 @@ export function get(
         method: opts.method ?? 'GET',
         servername: 'localhost',
         ca: h.pki.ca.root.pem,
-        agent: false,
+        agent: opts.agent ?? false,
         headers: { host: opts.host ?? 'localhost', ...opts.headers },
         ...(opts.client ? { cert: opts.client.chainPem, key: opts.client.keyPem } : {}),
       },
       (res) => {
+        if (opts.onServerCert && res.socket instanceof TLSSocket) {
+          const fp = res.socket.getPeerCertificate().fingerprint256;
+          opts.onServerCert(fp.replace(/:/g, '').toLowerCase());
+        }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
