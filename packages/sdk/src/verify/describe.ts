@@ -31,7 +31,6 @@ const WORDS: Readonly<Record<ReasonCode, string>> = {
   INTERMEDIATE_EKU: 'A CA in the path restricts extended key usage and excludes this purpose.',
   SAN_MISSING: 'The leaf has no subjectAltName; mutual never falls back to the subject CN.',
   SAN_INVALID: 'A subjectAltName entry is malformed or not allowed here.',
-  COMMON_NAME_INVALID: 'The subject CN contradicts the subjectAltName.',
   NAME_MISMATCH: 'The leaf is not valid for the expected name.',
   NAME_CONSTRAINT_VIOLATION: 'A name is outside what a CA name constraint allows.',
   NAME_CONSTRAINT_INVALID: 'A CA name constraint is malformed.',
