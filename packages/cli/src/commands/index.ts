@@ -3,6 +3,7 @@ import type { CliContext } from '../context.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
+import { registerGatewayCommands } from './gateway.js';
 import { registerTokenCommands } from './token.js';
 import { registerUpCommand } from './up.js';
 import { registerVerifyCommand } from './verify.js';
@@ -15,4 +16,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerTokenCommands(program, ctx);
   registerVerifyCommand(program, ctx);
   registerAuditCommands(program, ctx);
+  registerGatewayCommands(program, ctx);
 }
