@@ -28,7 +28,14 @@ export {
   type Validity,
   type ValidityInput,
 } from './validity.js';
-export { validateNames, type DistinguishedName, type SubjectNames, type ValidatedNames } from './names.js';
+export {
+  validateNames,
+  parseIp,
+  formatIp,
+  type DistinguishedName,
+  type SubjectNames,
+  type ValidatedNames,
+} from './names.js';
 export {
   buildCrl,
   parseCrl,
