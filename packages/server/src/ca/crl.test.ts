@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type Store } from '../store/index.js';
-import { createRevocationState, RESUME_MARGIN_MS, type CrlBuilder, type FeedEvent } from './crl.js';
+import { createRevocationState, type CrlBuilder, type FeedEvent } from './crl.js';
+import { createRevocationService } from './revoke.js';
 import { createCaHierarchy } from './hierarchy.js';
 
 const NOW = new Date('2031-05-04T10:00:00Z');
@@ -50,7 +51,7 @@ async function setup() {
     crlLifetimeMs: DAY,
   });
   let n = 0;
-  const revoked = async (o: { issuer?: string; notAfter?: Date; at?: Date; reason?: string } = {}) => {
+  const issued = async (o: { issuer?: string; notAfter?: Date } = {}) => {
     const serial = ((1n << 120n) + BigInt(++n)).toString(16); // canonical: no leading zeros
     await store.reserveSerial({
       serial,
@@ -73,18 +74,23 @@ async function setup() {
       spkiSha256: 'ab',
       issuedAt: NOW,
     });
+    return serial;
+  };
+  /** Revoked directly in the inventory, without an audit record (as before this instance started). */
+  const revoked = async (o: { issuer?: string; notAfter?: Date; at?: Date; reason?: string } = {}) => {
+    const serial = await issued(o);
     await store.markRevoked(serial, { reason: o.reason ?? 'keyCompromise', revokedAt: o.at ?? new Date(now) });
     return serial;
   };
-  return { store, state, calls, revoked, setNow: (d: Date) => (now = d.getTime()) };
+  return { store, state, calls, issued, revoked, clock, setNow: (d: Date) => (now = d.getTime()) };
 }
 
 describe('revocation state and CRLs', () => {
-  it('refresh loads every revocation and publishes each level with its own entries; numbers increase', async () => {
+  it('start loads every revocation and publishes each level with its own entries; numbers increase', async () => {
     const { state, calls, revoked } = await setup();
     const leaf = await revoked();
     const intermediateCert = await revoked({ issuer: ROOT, reason: 'caCompromise' });
-    await state.refresh();
+    await state.start(0n);
     expect(state.crl('intermediate')).toMatchObject({ number: 1n, entries: 1, etag: '"intermediate-1"' });
     expect(state.crl('root')).toMatchObject({ number: 1n, entries: 1 });
     const byLevel = (der: Uint8Array) => calls.filter((c) => c.issuer.certificateDer === der).at(-1);
@@ -97,33 +103,35 @@ describe('revocation state and CRLs', () => {
     expect(state.crl('intermediate')?.number).toBe(2n);
   });
 
-  it('add() republishes only the level of the new entry, and a feed listener hears each serial once', async () => {
-    const { state, revoked, store } = await setup();
-    await state.refresh();
+  it('sync() follows the audit log: revocations by any instance, in commit order, once each; only touched CRLs republish', async () => {
+    const { state, issued, store, clock } = await setup();
+    const start = await store.appendAudit({ at: NOW, actor: 't', action: 'ca.start', subject: 'x', details: {} });
+    await state.start(start.seq);
     const heard: FeedEvent[] = [];
     state.onEvent((e) => heard.push(e));
-    const serial = await revoked();
-    const rec = await store.getCertificate(serial);
-    const entry = {
-      serial,
-      issuerFingerprint: INT,
-      revokedAt: rec?.revokedAt ?? NOW,
-      reason: 'keyCompromise' as const,
-      notAfter: rec?.notAfter ?? NOW,
-    };
-    await state.add(entry);
-    await state.add(entry);
-    await state.refresh();
-    expect(heard.map((e) => e.entry.serial)).toEqual([serial]);
-    expect(state.crl('intermediate')?.entries).toBe(1);
-    expect(state.crl('root')?.number).toBe(2n); // refresh twice; add() did not touch it
-    expect(state.crl('intermediate')?.number).toBe(3n);
+    // Two "instances": two revocation services on one store, only this state listening.
+    const here = createRevocationService({ store, clock, protectedFingerprints: new Set() });
+    const elsewhere = createRevocationService({ store, clock, protectedFingerprints: new Set() });
+    const a = await issued();
+    const b = await issued();
+    await elsewhere.revoke({ serial: a, reason: 'keyCompromise', by: { kind: 'admin', serial: 'ad' } });
+    await here.revoke({ serial: b, reason: 'superseded', by: { kind: 'admin', serial: 'ad' } });
+    await state.sync();
+    await state.sync();
+    expect(heard.map((e) => [e.entry.serial, e.entry.reason])).toEqual([
+      [a, 'keyCompromise'],
+      [b, 'superseded'],
+    ]);
+    expect(BigInt(heard[0]?.id ?? '0')).toBeGreaterThan(start.seq);
+    expect(BigInt(heard[1]?.id ?? '0')).toBeGreaterThan(BigInt(heard[0]?.id ?? '0'));
+    expect(state.crl('intermediate')).toMatchObject({ number: 2n, entries: 2 });
+    expect(state.crl('root')?.number).toBe(1n);
   });
 
   it('keeps revoked-but-unexpired entries; drops them once the certificate has expired', async () => {
     const { state, revoked, setNow } = await setup();
     await revoked({ notAfter: new Date(NOW.getTime() + 2 * DAY) });
-    await state.refresh();
+    await state.start(0n);
     expect(state.crl('intermediate')?.entries).toBe(1);
     setNow(new Date(NOW.getTime() + 2 * DAY)); // valid through notAfter inclusive
     await state.refresh();
@@ -133,18 +141,22 @@ describe('revocation state and CRLs', () => {
     expect(state.crl('intermediate')?.entries).toBe(0);
   });
 
-  it('serves all revocations to a new subscriber, and on resume those after the last id plus a margin before it', async () => {
-    const { state, revoked } = await setup();
-    const a = await revoked({ at: new Date(NOW.getTime() - 10 * RESUME_MARGIN_MS) });
-    const b = await revoked({ at: new Date(NOW.getTime() - 1000) });
-    const c = await revoked({ at: NOW });
-    await state.refresh();
+  it('resumes exactly after Last-Event-ID; an id from before this instance started, or garbage, replays everything', async () => {
+    const { state, issued, revoked, store, clock } = await setup();
+    const old = await revoked();
+    const start = await store.appendAudit({ at: NOW, actor: 't', action: 'ca.start', subject: 'x', details: {} });
+    await state.start(start.seq);
+    const svc = createRevocationService({ store, clock, protectedFingerprints: new Set() });
+    const serials = [await issued(), await issued(), await issued()];
+    for (const serial of serials)
+      await svc.revoke({ serial, reason: 'unspecified', by: { kind: 'admin', serial: 'ad' } });
+    await state.sync();
     const all = state.since(undefined);
-    expect(all.map((e) => e.entry.serial)).toEqual([a, b, c]);
-    const afterB = state.since(all[1]?.id);
-    expect(afterB.map((e) => e.entry.serial)).toEqual([c]);
-    const afterA = state.since(all[0]?.id);
-    expect(afterA.map((e) => e.entry.serial)).toEqual([b, c]);
-    expect(state.since('garbage').map((e) => e.entry.serial)).toEqual([a, b, c]);
+    expect(all.map((e) => e.entry.serial)).toEqual([old, ...serials]);
+    expect(all[0]?.id).toBe(start.seq.toString());
+    expect(state.since(all[1]?.id).map((e) => e.entry.serial)).toEqual(serials.slice(1));
+    expect(state.since(all[3]?.id)).toEqual([]);
+    expect(state.since((start.seq - 1n).toString())).toHaveLength(4);
+    expect(state.since('garbage')).toHaveLength(4);
   });
 });

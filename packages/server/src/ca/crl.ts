@@ -41,71 +41,96 @@ export interface RevocationStateDeps {
   readonly store: CaStore;
   readonly clock: Clock;
   readonly levels: readonly CrlLevel[];
-  /** Absent: revocations are still tracked and fed, but no CRL is published. */
-  readonly builder?: CrlBuilder;
+  readonly builder: CrlBuilder;
   /** nextUpdate − thisUpdate. */
   readonly crlLifetimeMs: number;
 }
 
-/** A revocation as the feed sends it, with its resumable id. */
+/** A revocation as the feed sends it: its id is the sequence number of its audit record. */
 export interface FeedEvent {
   readonly id: string;
   readonly entry: RevokedEntry;
 }
 
 export interface RevocationState {
-  /** Reloads every revocation from the store (other instances' too), then republishes every level. */
+  /**
+   * Starts from `baselineSeq`, the sequence of an audit record this instance has just written:
+   * every revocation committed before it is loaded from the inventory; later ones arrive by sync().
+   */
+  start(baselineSeq: bigint): Promise<void>;
+  /**
+   * Picks up revocations committed since the last sync — here or by another instance — by reading
+   * the audit log in chain (commit) order, pushes each to the feed in that order and republishes
+   * the CRLs they touch. Cheap when nothing happened: one indexed query.
+   */
+  sync(): Promise<void>;
+  /** Reloads every revocation from the inventory and republishes every level (the CRL timer). */
   refresh(): Promise<void>;
-  /** Records a revocation just committed here and republishes the CRL of its issuer. */
-  add(entry: RevokedEntry): Promise<void>;
   crl(level: 'root' | 'intermediate'): PublishedCrl | undefined;
   /**
-   * Revocations after `lastEventId` (all when undefined), oldest first; on resume also those of the
-   * minute before it (RESUME_MARGIN_MS), as ordering by revocation time is only approximate.
+   * Events after `lastEventId`, in order. Without an id, or with one from before this instance
+   * started, every known revocation (events are idempotent by serial).
    */
   since(lastEventId: string | undefined): FeedEvent[];
-  /** Called for each revocation the first time this instance learns of it. */
+  /** Called for each revocation the first time this instance learns of it, in audit order. */
   onEvent(listener: (event: FeedEvent) => void): () => void;
   readonly size: number;
 }
 
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 
-/** On resume, revocations up to this long before Last-Event-ID are sent again. */
-export const RESUME_MARGIN_MS = 60_000;
-
-export const feedId = (e: RevokedEntry): string => `${e.revokedAt.getTime()}-${e.serial}`;
-
-function parseFeedId(id: string): { ms: number; serial: string } | undefined {
-  const m = /^(\d{1,15})-([0-9a-f]{1,128})$/.exec(id);
-  if (!m?.[1] || !m[2]) return undefined;
-  return { ms: Number(m[1]), serial: m[2] };
-}
-
 const order = (a: RevokedEntry, b: RevokedEntry): number =>
   a.revokedAt.getTime() - b.revokedAt.getTime() || (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0);
 
+const AUDIT_PAGE = 1000;
+
 /**
- * What this CA instance knows about revocations: the list, the CRL of each level (rebuilt on every
- * revocation and on refresh, CRL number strictly increasing through the store) and the feed.
- * Entries stay on the CRL until their certificate expires. Rebuilds are serialized.
+ * What this CA instance knows about revocations: the list, the CRL of each level (rebuilt when a
+ * revocation arrives and on refresh, CRL number strictly increasing through the store) and the
+ * feed, ordered by the audit log so that a resumed subscriber misses nothing. Entries stay on the
+ * CRL until their certificate expires. All work is serialized.
  */
 export function createRevocationState(deps: RevocationStateDeps): RevocationState {
   const entries = new Map<string, RevokedEntry>();
+  const feed: { seq: bigint; entry: RevokedEntry }[] = [];
+  const feedBySerial = new Map<string, { seq: bigint; entry: RevokedEntry }>();
   const published = new Map<'root' | 'intermediate', PublishedCrl>();
   const listeners = new Set<(event: FeedEvent) => void>();
   const levelByFingerprint = new Map(deps.levels.map((l) => [sha256(l.certificateDer), l] as const));
+  let baseline = 0n;
+  let lastSeq = 0n;
   let chain: Promise<unknown> = Promise.resolve();
 
-  const learn = (entry: RevokedEntry): void => {
-    if (entries.has(entry.serial)) return;
+  const eventOf = (item: { seq: bigint; entry: RevokedEntry }): FeedEvent => ({
+    id: item.seq.toString(),
+    entry: item.entry,
+  });
+
+  /** Events go out after the CRLs were republished: whoever hears of a revocation finds it on the CRL. */
+  let pending: FeedEvent[] = [];
+
+  /** Records a revocation once; true when it was new. */
+  const learn = (entry: RevokedEntry, seq: bigint): boolean => {
+    const known = feedBySerial.get(entry.serial);
+    if (known !== undefined) {
+      // Loaded from the inventory at start, then seen in the audit log: keep its real place.
+      if (known.seq === baseline && seq > baseline) known.seq = seq;
+      return false;
+    }
     entries.set(entry.serial, entry);
-    const event = { id: feedId(entry), entry };
-    for (const l of listeners) l(event);
+    const item = { seq, entry };
+    feed.push(item);
+    feedBySerial.set(entry.serial, item);
+    pending.push(eventOf(item));
+    return true;
+  };
+  const emit = (): void => {
+    const events = pending;
+    pending = [];
+    for (const event of events) for (const l of listeners) l(event);
   };
 
   async function publish(level: CrlLevel): Promise<void> {
-    if (!deps.builder) return;
     const fingerprint = sha256(level.certificateDer);
     const now = deps.clock.now();
     const revoked = [...entries.values()]
@@ -151,35 +176,56 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
         ...(cursor === undefined ? {} : { cursor }),
       });
       const found = page.items.map(entryOf).filter((e): e is RevokedEntry => e !== undefined);
-      for (const e of found.sort(order)) learn(e);
+      // Revocations already in the inventory but unknown here are older than the baseline or were
+      // committed meanwhile; either way they are sent with the baseline as id (idempotent by serial).
+      for (const e of found.sort(order)) learn(e, baseline);
       if (page.nextCursor === null) return;
       cursor = page.nextCursor;
     }
   }
 
+  async function syncNow(): Promise<void> {
+    const touched = new Set<CrlLevel>();
+    for (;;) {
+      const records = await deps.store.listAudit({ afterSeq: lastSeq, limit: AUDIT_PAGE });
+      for (const record of records) {
+        lastSeq = record.seq;
+        if (record.action !== 'certificate.revoke') continue;
+        const certificate = await deps.store.getCertificate(record.subject);
+        const entry = certificate === undefined ? undefined : entryOf(certificate);
+        if (entry === undefined) continue;
+        const level = levelByFingerprint.get(entry.issuerFingerprint);
+        if (learn(entry, record.seq) && level) touched.add(level);
+      }
+      if (records.length < AUDIT_PAGE) break;
+    }
+    for (const level of touched) await publish(level);
+    emit();
+  }
+
   return {
+    start: (baselineSeq) =>
+      serialized(async () => {
+        baseline = baselineSeq;
+        lastSeq = baselineSeq;
+        await loadAll();
+        await syncNow(); // places revocations committed while loading at their audit position
+        for (const level of deps.levels) await publish(level);
+        emit();
+      }),
+    sync: () => serialized(syncNow),
     refresh: () =>
       serialized(async () => {
+        await syncNow();
         await loadAll();
         for (const level of deps.levels) await publish(level);
-      }),
-    add: (entry) =>
-      serialized(async () => {
-        if (entries.has(entry.serial)) return;
-        learn(entry);
-        const level = levelByFingerprint.get(entry.issuerFingerprint);
-        if (level) await publish(level);
+        emit();
       }),
     crl: (level) => published.get(level),
     since(lastEventId) {
-      const all = [...entries.values()].sort(order);
-      const last = lastEventId === undefined ? undefined : parseFeedId(lastEventId);
-      if (last === undefined) return all.map((entry) => ({ id: feedId(entry), entry }));
-      // Revocation times order events only roughly (the same millisecond, clocks of several
-      // instances): replay a margin before the last event too. Events are idempotent by serial.
-      return all
-        .filter((e) => e.revokedAt.getTime() >= last.ms - RESUME_MARGIN_MS && e.serial !== last.serial)
-        .map((entry) => ({ id: feedId(entry), entry }));
+      const n = lastEventId !== undefined && /^\d{1,19}$/.test(lastEventId) ? BigInt(lastEventId) : undefined;
+      const items = n === undefined || n < baseline ? [...feed] : feed.filter((item) => item.seq > n);
+      return items.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)).map(eventOf);
     },
     onEvent(listener) {
       listeners.add(listener);

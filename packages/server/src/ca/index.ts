@@ -63,7 +63,6 @@ export {
 } from './revoke.js';
 export {
   createRevocationState,
-  feedId,
   type RevocationState,
   type CrlBuilder,
   type CrlEntryInput,

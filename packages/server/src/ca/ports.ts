@@ -86,6 +86,11 @@ export interface CaStore extends CertificateStore, AuditSink {
     limit?: number;
     cursor?: string;
   }): Promise<{ items: CaCertificateRecord[]; nextCursor: string | null }>;
+  /** Audit records after `afterSeq`, in chain order (the order their transactions committed). */
+  listAudit(options?: {
+    afterSeq?: bigint;
+    limit?: number;
+  }): Promise<readonly { readonly seq: bigint; readonly action: string; readonly subject: string }[]>;
   transaction<T>(fn: (tx: CaStore) => Promise<T>): Promise<T>;
 }
 

@@ -59,6 +59,8 @@ export interface CaServer {
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
 const PENDING_ABANDONED_MS = 10 * 60_000;
+/** How often revocations committed by other instances (sharing the database) are picked up. */
+const REVOCATION_POLL_MS = 1000;
 /** The delegated OCSP responder certificate: a new key at every start, renewed at 2/3 of this. */
 const RESPONDER_LIFETIME_MS = 7 * 24 * 3_600_000;
 
@@ -327,8 +329,26 @@ async function serve(
     builder: crlBuilder,
     crlLifetimeMs: cfg.crl.lifetime,
   });
-  revocation.onRevoked((entry) => revocationState.add(entry));
-  await revocationState.refresh();
+  // Revocations reach the CRL, OCSP and the feed through the audit log, in commit order — the
+  // ones committed here at once, other instances' within REVOCATION_POLL_MS.
+  revocation.onRevoked(() => revocationState.sync());
+
+  // The configuration in effect, audited at every start (a changed file shows as a changed hash);
+  // its sequence number is where this instance starts following the audit log.
+  const started = await store.appendAudit({
+    at: clock.now(),
+    actor: 'ca-server',
+    action: 'ca.start',
+    subject: url,
+    details: {
+      configFile: ca.loaded.file,
+      configSha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
+      listen: { host, port: bound },
+      publicUrl: url,
+      tokenKeyId: tokens.keyId,
+    },
+  });
+  await revocationState.start(started.seq);
 
   const metrics = createCaMetrics();
   const app = await buildCaApp(
@@ -378,22 +398,14 @@ async function serve(
     },
   );
 
-  // The configuration in effect, audited at every start (a changed file shows as a changed hash).
-  await store.appendAudit({
-    at: clock.now(),
-    actor: 'ca-server',
-    action: 'ca.start',
-    subject: url,
-    details: {
-      configFile: ca.loaded.file,
-      configSha256: createHash('sha256').update(JSON.stringify(config)).digest('hex'),
-      listen: { host, port: bound },
-      publicUrl: url,
-      tokenKeyId: tokens.keyId,
-    },
-  });
-
   const refresh = (): Promise<void> => revocationState.refresh();
+  const pollTimer = setInterval(() => {
+    revocationState.sync().catch((err: unknown) => {
+      app.log.error({ err }, 'revocation sync failed');
+    });
+  }, REVOCATION_POLL_MS);
+  pollTimer.unref();
+  timers.push(pollTimer);
   const refreshTimer = setInterval(() => {
     refresh().catch((err: unknown) => {
       app.log.error({ err }, 'CRL refresh failed');

@@ -136,7 +136,9 @@ describe('ca server: OCSP', () => {
       chainFile,
     ]);
     expect(out.stdout + out.stderr).toContain(`${file}: revoked`);
-    expect(parseCrl(new Uint8Array(crlReply.body)).revoked.map((e) => e.serialHex.replace(/^(00)+/, ''))).toContain(leaf.serial);
+    expect(parseCrl(new Uint8Array(crlReply.body)).revoked.map((e) => e.serialHex.replace(/^0+(?=.)/, ''))).toContain(
+      leaf.serial,
+    );
     console.log(
       `revoke → "revoked" in OCSP and CRL: ${(t2 - t0).toFixed(1)} ms from sending the revoke; the revoke answered after ${(t1 - t0).toFixed(1)} ms (commit, audit, CRL rebuilt, feed pushed), both answers fetched ${(t2 - t1).toFixed(1)} ms later (new TLS connections)`,
     );

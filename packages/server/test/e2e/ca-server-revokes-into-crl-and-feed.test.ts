@@ -29,8 +29,8 @@ afterAll(async () => {
 });
 
 const HOUR = 3_600_000;
-/** Serials are recorded as the INTEGER's content octets (a leading 00 keeps them positive); tools print them without it. */
-const bare = (serial: string): string => serial.replace(/^(00)+/, '');
+/** Serials are keyed without leading zeros; tools print the INTEGER's content octets (a leading 0 or 00). */
+const bare = (serial: string): string => serial.replace(/^0+(?=.)/, '');
 
 async function crlFiles(): Promise<{ leafCrl: string; rootCrl: string; number: string }> {
   const inter = await call(ca, { path: '/v1/crl' });
@@ -208,7 +208,7 @@ describe('ca server: revocation', () => {
     await ca.server.refreshRevocations();
   });
 
-  it('pushes each revocation on GET /v1/revocations as it commits, resumes after Last-Event-ID, and is in the CRL by the time revoke answers', async () => {
+  it('pushes each revocation on GET /v1/revocations as it commits, resumes exactly after Last-Event-ID, and is in the CRL by the time revoke answers', async () => {
     const feed = await subscribe(ca, '/v1/revocations');
     expect(feed.status).toBe(200);
     await feed.live;
@@ -243,15 +243,9 @@ describe('ca server: revocation', () => {
     feed.close();
     expect((await call(ca, { path: '/v1/revoke', body: { serial: g.serial }, ...admin(ca) })).status).toBe(200);
     const resumed = await subscribe(ca, '/v1/revocations', { 'last-event-id': lastId });
-    await resumed.live;
-    const replayed: { serial: string; reason: string }[] = [];
-    for (;;) {
-      const ev = JSON.parse((await resumed.next()).data) as { serial: string; reason: string };
-      replayed.push(ev);
-      if (ev.serial === g.serial) break;
-    }
-    expect(replayed.at(-1)).toMatchObject({ serial: g.serial, reason: 'unspecified' });
-    expect(replayed.map((e) => e.serial)).not.toContain(f.serial); // the event it already had
+    const first = await resumed.next();
+    expect(JSON.parse(first.data)).toMatchObject({ serial: g.serial, reason: 'unspecified' });
+    expect(BigInt(first.id)).toBeGreaterThan(BigInt(lastId));
     resumed.close();
   });
 });

@@ -294,6 +294,7 @@ export function subscribe(
   ca: TestCa,
   path: string,
   headers: Record<string, string> = {},
+  base?: string,
 ): Promise<{ next(): Promise<SseEvent>; live: Promise<void>; close(): void; status: number }> {
   return new Promise((resolve, reject) => {
     const queue: SseEvent[] = [];
@@ -302,7 +303,7 @@ export function subscribe(
     const live = new Promise<void>((r) => {
       markLive = r;
     });
-    const req = httpsRequest(new URL(path, ca.server.url), {
+    const req = httpsRequest(new URL(path, base ?? ca.server.url), {
       ca: ca.server.rootPem,
       agent: false,
       headers: { accept: 'text/event-stream', ...headers },
