@@ -188,6 +188,8 @@ const revocationSourceSchema = z.union([
     url: z.url({ protocol: /^https?$/ }),
     /** How often the URL is polled (with If-None-Match). */
     interval: duration('interval', 24 * 3_600_000).default(30_000),
+    /** PEM file of the CA certificates that authenticate an https URL (default: the system's). */
+    ca: z.string().min(1).optional(),
   }),
 ]);
 
@@ -229,6 +231,11 @@ export const gatewayConfigSchema = z
         sources: z.array(revocationSourceSchema).default([]),
         /** After a CRL's nextUpdate plus this grace the gateway refuses that issuer's clients. */
         grace: duration('grace').default(3_600_000),
+        /**
+         * Which issuers of a client chain must have a verified CRL that is not stale: 'leaf' (the
+         * leaf's issuer) or 'all' (every CA of the path). Other levels are checked when a CRL exists.
+         */
+        require: z.enum(['leaf', 'all']).default('leaf'),
         /** Issuers (as `mutual verify` prints them) for which stale revocation data is ignored. */
         failOpen: z.array(z.string().min(1)).default([]),
       })

@@ -162,11 +162,15 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   async function buildState(loaded: LoadedGatewayConfig, prev: State | undefined): Promise<State> {
     const cfg = loaded.config;
-    const revocation = await createRevocation(loaded, clock, prev?.revocation, (source, ok, error) => {
+    const holder: { revocation?: Revocation } = {};
+    const revocation = await createRevocation(loaded, prev?.revocation, (source, ok, error, changed) => {
       metrics.revocationData(source, ok ? clock.now() : undefined);
-      if (!ok) log('warn', 'revocation source failed', { source, error });
-      events.emit('revocation', { source, ok });
+      if (!ok) log('warn', 'revocation source failed; keeping its last CRL', { source, error });
+      // New revocation data applies to open connections too: they are judged again.
+      if (changed && started && state.revocation === holder.revocation) rejudgeOpenConnections();
+      events.emit('revocation', { source, ok, changed });
     });
+    holder.revocation = revocation;
     const listeners = new Map<string, ListenerState>();
     try {
       for (const l of cfg.listeners) {
@@ -177,7 +181,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
           maxDepth: l.clientAuth.maxChainDepth,
           anonymous: policy.anonymous,
           pins: compilePins(l.clientAuth.pins),
-          revocation: (result, chain, at) => revocation.check(result, chain, at),
+          revocation: (result, chain, at) => revocation.check(result, chain, material.anchors, at),
           describeLeaf,
         };
         listeners.set(l.name, { config: l, material, policy, rules });
@@ -214,7 +218,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     };
   }
 
+  let started = false;
   let state = await buildState(options.loaded, undefined);
+  started = true;
 
   const audit = (record: Omit<GatewayAuditRecord, 'time'>): void => {
     const full: GatewayAuditRecord = { time: clock.now().toISOString(), ...record };

@@ -50,7 +50,7 @@ export interface HandshakeRules {
   /** Revocation: undefined when the path may be used, else the reason and detail. */
   readonly revocation: (
     result: VerifyResult,
-    chain: { leaf: Uint8Array; intermediates: Uint8Array[] },
+    chain: { leaf: Uint8Array; intermediates: readonly Uint8Array[] },
     at: Date,
   ) => { reason: string; detail: string } | undefined;
   /** Extra details of a certificate (subject, URIs) read from its DER. */

@@ -105,6 +105,8 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
       }
     },
     revocationData: (source, updatedAt) => {
+      // A failed load keeps the age of the last good data growing.
+      if (updatedAt === undefined && revocationAt.get(source) !== undefined) return;
       revocationAt.set(source, updatedAt);
     },
   };
