@@ -72,6 +72,10 @@ describe('issuance', () => {
     expect(new Date(leaf.validFrom).getTime()).toBe(NOW.getTime() - 60_000);
     expect(new Date(leaf.validTo).getTime()).toBe(NOW.getTime() + 86_400_000);
     expect(issued.serial).toMatch(/^[0-9a-f]{32,40}$/);
+    // The result and its audit record commit together.
+    const audit = await store.listAudit();
+    expect(audit.map((a) => [a.action, a.subject])).toEqual([['certificate.issue', issued.serial]]);
+    expect(audit[0]?.details).toMatchObject({ profile: 'server', identity: 'api.internal', requester: 'test' });
   });
 
   it('never lets a certificate out without its record: when recording the result fails, nothing is returned', async () => {
@@ -99,6 +103,7 @@ describe('issuance', () => {
     ).rejects.toThrow();
     const pending = await store.listPending(new Date(NOW.getTime() + 1));
     expect(pending).toHaveLength(1);
+    expect((await store.listAudit()).map((a) => a.action)).not.toContain('certificate.issue');
     expect(pending[0]?.pem).toBeNull();
   });
 
