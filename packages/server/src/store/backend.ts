@@ -15,4 +15,10 @@ export interface Backend {
   /** A driver or I/O failure as ERR_STORE_UNAVAILABLE / ERR_STORE_FULL, or ERR_INTERNAL_UNEXPECTED for anything else. */
   classify(error: unknown): MutualError;
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * Whether the connection is still inside the transaction it began. SQLite ends a transaction by
+   * itself on some errors (I/O, full disk); a group commit must then refuse the whole group rather
+   * than go on in autocommit mode. Absent: the database keeps the transaction (PostgreSQL).
+   */
+  readonly inTransaction?: () => boolean;
 }

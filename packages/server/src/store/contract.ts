@@ -626,6 +626,127 @@ export function describeStoreContract(
       }
     });
 
+    describe('group commit (concurrent write transactions share one commit)', () => {
+      it('rolls back only the failing callers: the others commit, each failure is reported as its own', async () => {
+        const { store } = await fresh();
+        const taken = await issue(store);
+        const takenFingerprint = (await store.getCertificate(taken.serial))?.fingerprintSha256 ?? '';
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 40 }, async (_, i) => {
+            const intent = makeIntent();
+            const failure = new Error(`caller ${i} failed after writing`);
+            try {
+              await store.transaction(async (tx) => {
+                await tx.reserveSerial(intent);
+                expect(await tx.consumeToken(`tok-${intent.serial}`, NOW, intent.serial)).toBe(true);
+                await tx.appendAudit({
+                  at: NOW,
+                  actor: `c${i}`,
+                  action: 'certificate.issue',
+                  subject: intent.serial,
+                  details: { i },
+                });
+                if (i % 4 === 1) throw failure;
+                // A database error inside the callback (a unique violation aborts a PostgreSQL transaction).
+                if (i % 4 === 2)
+                  await tx.completeIssuance(intent.serial, { ...completion(), fingerprintSha256: takenFingerprint });
+                if (i % 4 === 3) await tx.reserveSerial(makeIntent({ serial: taken.serial }));
+              });
+            } catch (error) {
+              if (i % 4 === 1) expect(error).toBe(failure);
+              throw error;
+            }
+            return intent.serial;
+          }),
+        );
+        const kept: string[] = [];
+        outcomes.forEach((outcome, i) => {
+          if (i % 4 === 0) {
+            expect(outcome.status).toBe('fulfilled');
+            if (outcome.status === 'fulfilled') kept.push(outcome.value);
+          } else {
+            expect(outcome.status).toBe('rejected');
+            if (outcome.status === 'rejected' && i % 4 === 2) {
+              expect(outcome.reason).toMatchObject({ code: 'ERR_STORE_FINGERPRINT_CONFLICT' });
+            }
+            if (outcome.status === 'rejected' && i % 4 === 3) {
+              expect(outcome.reason).toMatchObject({ code: 'ERR_STORE_SERIAL_CONFLICT' });
+            }
+          }
+        });
+        expect(kept).toHaveLength(10);
+        for (const serial of kept) expect(await store.getCertificate(serial)).toMatchObject({ status: 'pending' });
+        const page = await store.listCertificates({ now: NOW, states: ['pending'] });
+        expect(page.items.map((c) => c.serial).sort()).toEqual([...kept].sort());
+        // The failed callers' tokens were not consumed; the kept ones were.
+        for (const serial of kept) expect(await store.consumeToken(`tok-${serial}`, NOW)).toBe(false);
+        // Gap-free: the rolled-back audit records left no holes in the sequence.
+        const audit = await store.listAudit();
+        expect(audit.map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(i + 1)));
+        expect(audit.map((r) => r.subject).sort()).toEqual([...kept].sort());
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 10 });
+      });
+
+      it('resolves a caller only once its work is committed: another connection already sees it', async () => {
+        const { db, store } = await fresh();
+        const seen = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => {
+            const intent = makeIntent();
+            const write =
+              i % 3 === 0
+                ? store.reserveSerial(intent)
+                : store.transaction(async (tx) => {
+                    await tx.reserveSerial(intent);
+                    await tx.appendAudit({ at: NOW, actor: 'a', action: 'b', subject: intent.serial, details: {} });
+                  });
+            return write.then(() => db.query(`select status from certificates where serial = '${intent.serial}'`));
+          }),
+        );
+        for (const rows of seen) expect(rows).toEqual([{ status: 'pending' }]);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 20 });
+      });
+
+      it('keeps exactly one winner when concurrent transactions race for one serial and one token', async () => {
+        const { store } = await fresh();
+        const serial = serialHex();
+        const jti = `tok-${hex(8)}`;
+        const { fulfilled, rejected } = await settle(
+          Array.from({ length: 30 }, (_, i) =>
+            store.transaction(async (tx) => {
+              await tx.reserveSerial(makeIntent({ serial, requester: `r${i}` }));
+              if (!(await tx.consumeToken(jti, NOW, serial))) throw new Error('token replayed');
+              await tx.appendAudit({ at: NOW, actor: `r${i}`, action: 'token.use', subject: jti, details: {} });
+            }),
+          ),
+        );
+        expect(fulfilled).toBe(1);
+        for (const error of rejected) expect(error).toMatchObject({ code: 'ERR_STORE_SERIAL_CONFLICT' });
+
+        const tokenOnly = await Promise.all(
+          Array.from({ length: 30 }, () =>
+            store.transaction(async (tx) => {
+              const intent = makeIntent();
+              await tx.reserveSerial(intent);
+              return tx.consumeToken(`${jti}-2`, NOW, intent.serial);
+            }),
+          ),
+        );
+        expect(tokenOnly.filter(Boolean)).toHaveLength(1);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+      });
+
+      it('commits what was queued before close, and refuses writes after it', async () => {
+        const { store, another } = await fresh();
+        const intents = Array.from({ length: 10 }, () => makeIntent());
+        const writes = intents.map((intent) => store.reserveSerial(intent));
+        await store.close();
+        await Promise.all(writes);
+        await expectCode(store.reserveSerial(makeIntent()), 'ERR_STORE_UNAVAILABLE');
+        const reopened = await another();
+        for (const intent of intents) expect(await reopened.getCertificate(intent.serial)).toBeDefined();
+      });
+    });
+
     describe('lifecycle', () => {
       it('keeps data across close and reopen, and refuses calls once closed', async () => {
         const { store, another } = await fresh();

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { MutualError, isMutualError } from '@mutual/sdk';
 import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import { AUDIT_GENESIS_HASH, auditRecordHash, canonicalJson } from './audit-chain.js';
@@ -190,11 +190,31 @@ const SEARCH_COLUMNS = [
   'requester',
 ] as const;
 
+/** At most this many write transactions share one commit, so a long queue still commits often. */
+const MAX_GROUP = 256;
+const SAVEPOINT = 'mutual_member';
+
+/** A write transaction waiting for the next group commit. */
+interface WriteJob {
+  readonly fn: (tx: KyselyStore) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  /** The caller's async context, so the callback runs as if called where `transaction` was. */
+  readonly caller: AsyncResource;
+}
+
 /** Shared by a root store and the transaction stores it hands out. */
 interface Shared {
   readonly backend: Backend;
   readonly activeTx: AsyncLocalStorage<KyselyStore>;
   closed: boolean;
+  /** Write transactions waiting for the next group; see `#group`. */
+  readonly queue: WriteJob[];
+  /** A group is scheduled or being written and committed. */
+  busy: boolean;
+  /** Called once the queue is empty and no group runs (close waits for that). */
+  readonly idle: (() => void)[];
+  closing?: Promise<void>;
 }
 
 /**
@@ -217,7 +237,11 @@ export class KyselyStore implements Store {
   }
 
   static create(backend: Backend): KyselyStore {
-    return new KyselyStore({ backend, activeTx: new AsyncLocalStorage(), closed: false }, backend.db, false);
+    return new KyselyStore(
+      { backend, activeTx: new AsyncLocalStorage(), closed: false, queue: [], busy: false, idle: [] },
+      backend.db,
+      false,
+    );
   }
 
   #checkUsable(): void {
@@ -248,15 +272,15 @@ export class KyselyStore implements Store {
     }
   }
 
-  /** Runs `fn` inside a transaction started by `begin`, or inside the current one when already in one. */
-  async #within<T>(begin: string, fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
+  /** Runs `fn` inside a read-only snapshot transaction, or inside the current one when already in one. */
+  async #snapshot<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
     this.#checkUsable();
     if (this.#inTx) return fn(this);
     const { backend, activeTx } = this.#shared;
     let fromCallback: { error: unknown } | undefined;
     try {
       return await this.#db.connection().execute(async (conn) => {
-        await sql.raw(begin).execute(conn);
+        await sql.raw(backend.beginSnapshot).execute(conn);
         const tx = new KyselyStore(this.#shared, conn, true);
         try {
           let result: T;
@@ -284,8 +308,123 @@ export class KyselyStore implements Store {
     }
   }
 
+  /**
+   * Runs `fn` as a write transaction: inside the current one when already in one, else queued for
+   * the next group commit. Resolves only after the COMMIT that holds its work has returned (durable:
+   * synchronous=FULL on SQLite, the server's own fsync on PostgreSQL).
+   */
+  async #write<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
+    this.#checkUsable();
+    if (this.#inTx) return fn(this);
+    if (this.#shared.closing !== undefined) {
+      throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closing.' });
+    }
+    const shared = this.#shared;
+    return new Promise<T>((resolve, reject) => {
+      shared.queue.push({
+        fn,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        caller: new AsyncResource('mutual.store.write'),
+      });
+      this.#schedule();
+    });
+  }
+
+  /**
+   * Starts the next group once the event loop has handled what is already waiting (I/O callbacks,
+   * promise continuations): whatever arrived while the previous commit was in flight goes in together.
+   */
+  #schedule(): void {
+    const shared = this.#shared;
+    if (shared.busy) return;
+    if (shared.queue.length === 0) {
+      for (const wake of shared.idle.splice(0)) wake();
+      return;
+    }
+    shared.busy = true;
+    setImmediate(() => {
+      void this.#group().finally(() => {
+        shared.busy = false;
+        this.#schedule();
+      });
+    });
+  }
+
+  /**
+   * Group commit: one BEGIN … COMMIT for every queued write transaction (up to MAX_GROUP), each in
+   * its own SAVEPOINT, so a failing callback rolls back only its own work and is refused at once.
+   * The others resolve only after the shared COMMIT has returned; if BEGIN, a savepoint or COMMIT
+   * fails, or the database ended the transaction by itself, every one of them is refused and
+   * nothing of the group is kept.
+   */
+  async #group(): Promise<void> {
+    const shared = this.#shared;
+    const { backend, activeTx } = shared;
+    // Whatever is queued now; what arrives while this group runs and commits goes in the next one.
+    const group = shared.queue.splice(0, MAX_GROUP);
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown } | undefined)[] = [];
+    const stillOpen = (): void => {
+      if (backend.inTransaction !== undefined && !backend.inTransaction()) {
+        throw new MutualError('ERR_STORE_UNAVAILABLE', {
+          message: 'The database ended the transaction by itself (I/O error or full disk).',
+        });
+      }
+    };
+    try {
+      if (shared.closed) throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closed.' });
+      await this.#db.connection().execute(async (conn) => {
+        await sql.raw(backend.beginWrite).execute(conn);
+        try {
+          for (const job of group) {
+            await sql.raw(`savepoint ${SAVEPOINT}`).execute(conn);
+            const tx = new KyselyStore(shared, conn, true);
+            let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
+            try {
+              const value = await job.caller.runInAsyncScope(() => activeTx.run(tx, () => job.fn(tx)));
+              outcome = { ok: true, value };
+            } catch (error) {
+              outcome = { ok: false, error };
+            } finally {
+              tx.#ended = true;
+            }
+            stillOpen();
+            if (outcome.ok) {
+              await sql.raw(`release savepoint ${SAVEPOINT}`).execute(conn);
+            } else {
+              // Only this caller's work is undone; it learns so at once, the others go on.
+              await sql.raw(`rollback to savepoint ${SAVEPOINT}`).execute(conn);
+              await sql.raw(`release savepoint ${SAVEPOINT}`).execute(conn);
+              job.reject(outcome.error);
+            }
+            results.push(outcome);
+          }
+          stillOpen();
+          await sql.raw('commit').execute(conn);
+        } catch (error) {
+          await sql
+            .raw('rollback')
+            .execute(conn)
+            .catch(() => undefined);
+          throw error;
+        }
+      });
+    } catch (error) {
+      // Nothing of this group was kept: every caller not yet refused is refused now.
+      const refusal = isMutualError(error) ? error : backend.classify(error);
+      group.forEach((job, i) => {
+        if (results[i]?.ok !== false) job.reject(refusal);
+      });
+      return;
+    }
+    group.forEach((job, i) => {
+      const result = results[i];
+      if (result?.ok === true) job.resolve(result.value);
+    });
+  }
+
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
-    return this.#within(this.#shared.backend.beginWrite, fn);
+    return this.#write(fn);
   }
 
   async #explainUnchanged(serial: string, expected: CertificateStatus): Promise<never> {
@@ -301,6 +440,7 @@ export class KyselyStore implements Store {
   }
 
   async reserveSerial(intent: IssuanceIntent): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.reserveSerial(intent));
     const serial = serialId(intent.serial);
     if (serial !== intent.serial)
       throw invalid('serial', 'serial must be canonical lowercase hexadecimal (no leading zeros).');
@@ -340,6 +480,7 @@ export class KyselyStore implements Store {
   }
 
   async completeIssuance(serialIn: string, r: CompletedIssuance): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.completeIssuance(serialIn, r));
     const serial = serialId(serialIn);
     const fingerprint = hexId('fingerprintSha256', r.fingerprintSha256, 64);
     const spki = hexId('spkiSha256', r.spkiSha256, 64);
@@ -372,6 +513,7 @@ export class KyselyStore implements Store {
   }
 
   async failIssuance(serialIn: string, reason: string): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.failIssuance(serialIn, reason));
     const serial = serialId(serialIn);
     nonEmpty('reason', reason);
     await this.#run(async () => {
@@ -387,6 +529,7 @@ export class KyselyStore implements Store {
   }
 
   async markRevoked(serialIn: string, r: Revocation): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.markRevoked(serialIn, r));
     const serial = serialId(serialIn);
     const revokedAt = millis('revokedAt', r.revokedAt);
     nonEmpty('reason', r.reason);
@@ -523,6 +666,7 @@ export class KyselyStore implements Store {
   }
 
   async consumeToken(jti: string, at: Date, bySerial?: string): Promise<boolean> {
+    if (!this.#inTx) return this.#write((tx) => tx.consumeToken(jti, at, bySerial));
     nonEmpty('jti', jti, 1024);
     const usedAt = millis('at', at);
     const serial = bySerial === undefined ? null : hexId('bySerial', bySerial, MAX_SERIAL_HEX);
@@ -538,6 +682,7 @@ export class KyselyStore implements Store {
   }
 
   async nextCrlNumber(issuerFingerprint: string): Promise<bigint> {
+    if (!this.#inTx) return this.#write((tx) => tx.nextCrlNumber(issuerFingerprint));
     nonEmpty('issuerFingerprint', issuerFingerprint);
     return this.#run(async () => {
       const row = await this.#db
@@ -572,7 +717,7 @@ export class KyselyStore implements Store {
         cause: error,
       });
     }
-    return this.#within(this.#shared.backend.beginWrite, (tx) =>
+    return this.#write((tx) =>
       tx.#run(async () => {
         let headQuery = tx.#db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
         if (tx.#shared.backend.rowLocks) headQuery = headQuery.forUpdate();
@@ -615,7 +760,7 @@ export class KyselyStore implements Store {
   }
 
   async verifyAuditChain(): Promise<AuditChainVerdict> {
-    return this.#within(this.#shared.backend.beginSnapshot, (tx) =>
+    return this.#snapshot((tx) =>
       tx.#run(async () => {
         let expected = 1;
         let prevHash = AUDIT_GENESIS_HASH;
@@ -692,12 +837,17 @@ export class KyselyStore implements Store {
     if (this.#inTx) {
       throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'close() is not allowed inside a transaction.' });
     }
-    if (this.#shared.closed) return;
-    this.#shared.closed = true;
-    try {
-      await this.#shared.backend.db.destroy();
-    } catch (error) {
-      throw this.#shared.backend.classify(error);
-    }
+    const shared = this.#shared;
+    shared.closing ??= (async () => {
+      // Write transactions already queued still commit (their callers are waiting for that); new ones are refused.
+      if (shared.busy || shared.queue.length > 0) await new Promise<void>((wake) => shared.idle.push(wake));
+      shared.closed = true;
+      try {
+        await shared.backend.db.destroy();
+      } catch (error) {
+        throw shared.backend.classify(error);
+      }
+    })();
+    await shared.closing;
   }
 }

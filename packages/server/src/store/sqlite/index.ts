@@ -59,6 +59,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     rowLocks: false,
     classify: classifySqliteError,
     isUniqueViolation,
+    inTransaction: () => sqlite.inTransaction,
   };
   try {
     const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
