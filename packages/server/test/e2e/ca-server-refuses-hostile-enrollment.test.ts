@@ -15,6 +15,7 @@ import {
   errorCode,
   mintToken,
   opensslCsr,
+  opensslCsrForKey,
   run,
   startTestCa,
   type TestCa,
@@ -171,6 +172,29 @@ describe('ca server: hostile enrollment requests', () => {
     expect((await call(ca, { path: '/v1/sign', body: { token, csr } })).status).toBe(201);
   });
 
+  it('refuses a CSR without proof of possession and one with a weak key; the token stays unused', async () => {
+    const token = await mintToken(ca, { dns: ['x.internal'] });
+    const { csr } = opensslCsr(ca, 'pop', 'DNS:x.internal');
+    // Flip one bit of the signature: the request no longer proves possession of its key.
+    const der = Buffer.from(csr.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+    der[der.length - 5] = (der[der.length - 5] ?? 0) ^ 0x01;
+    const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    const pop = await call(ca, { path: '/v1/sign', body: { token, csr: forged } });
+    expect([pop.status, errorCode(pop)]).toEqual([422, 'ERR_CSR_SIGNATURE_INVALID']);
+    const weakKey = ca.work('weak.key');
+    expect(
+      run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', weakKey]).status,
+    ).toBe(0);
+    const weak = await call(ca, {
+      path: '/v1/sign',
+      body: { token, csr: opensslCsrForKey(ca, 'weak', weakKey, 'DNS:x.internal') },
+    });
+    expect(weak.status).toBeGreaterThanOrEqual(400);
+    expect(weak.status).toBeLessThan(500);
+    expect(errorCode(weak)).toMatch(/^ERR_(KEY_WEAK|CSR_)/);
+    expect((await call(ca, { path: '/v1/sign', body: { token, csr } })).status).toBe(201);
+  });
+
   it('audits every refusal with its code, and never a token', () => {
     const refusals = ca.audit().filter((a) => a.action === 'sign.refused');
     const codes = new Set(refusals.map((a) => a.details['code']));
@@ -185,6 +209,7 @@ describe('ca server: hostile enrollment requests', () => {
       'ERR_HTTP_INVALID_REQUEST',
       'ERR_HTTP_MALFORMED_BODY',
       'ERR_HTTP_UNSUPPORTED_MEDIA_TYPE',
+      'ERR_CSR_SIGNATURE_INVALID',
     ]) {
       expect(codes, code).toContain(code);
     }
