@@ -73,6 +73,8 @@ const AUDITED = new Map([
 ]);
 
 const OCSP_MAX_BYTES = 8 * 1024;
+/** Open revocation streams per instance; more are refused with 503 (a gateway needs one). */
+const MAX_SUBSCRIBERS = 1000;
 
 function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value ?? {});
@@ -300,6 +302,10 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
   });
 
   app.get('/v1/revocations', (request, reply) => {
+    if (streams.size >= MAX_SUBSCRIBERS) {
+      const busy = new MutualError('ERR_HTTP_NOT_READY', { message: 'Too many revocation streams are open.' });
+      return reply.code(busy.status).header('retry-after', '5').send({ error: busy.toPublic() });
+    }
     const header = request.headers['last-event-id'];
     const lastEventId = typeof header === 'string' && header.length <= 200 ? header : undefined;
     reply.hijack();
