@@ -361,7 +361,9 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
   app.post('/v1/tokens', async (request, reply) => {
     const actor = await admin(request);
     const body = parseWith(tokenRequest, request.body);
-    const ttlMs = lifetimeOf(body.ttl);
+    // The contract fills in a default ttl; an absent one means this CA's `server.tokens.ttl`.
+    const ttlGiven = (request.body as { ttl?: unknown } | null)?.ttl !== undefined;
+    const ttlMs = ttlGiven ? lifetimeOf(body.ttl) : undefined;
     const minted = await deps.tokens.mint({
       names: body.names,
       profile: body.profile,

@@ -16,7 +16,7 @@ import {
 
 let ca: TestCa;
 beforeAll(async () => {
-  ca = await startTestCa({ serverYaml: '  tokens: { ttl: 5m, maxTtl: 1h }\n' });
+  ca = await startTestCa({ serverYaml: '  tokens: { ttl: 7m, maxTtl: 1h }\n' });
 });
 afterAll(async () => {
   await ca.close();
@@ -51,6 +51,14 @@ describe('ca server: admin inventory and tokens', () => {
     });
     expect((claims.exp ?? 0) * 1000).toBe(new Date(body.expiresAt).getTime());
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(600);
+    // Without a ttl, the CA's server.tokens.ttl applies (7m here).
+    const dflt = await call(ca, {
+      path: '/v1/tokens',
+      body: { names: { dns: ['api.internal'] }, profile: 'server' },
+      ...admin(ca),
+    });
+    const c2 = decodeJwt(tokenResponse.parse(dflt.json()).token);
+    expect((c2.exp ?? 0) - (c2.iat ?? 0)).toBe(420);
   });
 
   it('refuses a ttl over server.tokens.maxTtl, names outside the policy, unknown fields, and non-admins', async () => {
