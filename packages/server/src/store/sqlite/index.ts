@@ -1,7 +1,7 @@
 import { closeSync, constants, openSync } from 'node:fs';
 import { MutualError } from '@mutual/sdk';
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
 import type { Backend } from '../backend.js';
 import { KyselyStore } from '../kysely-store.js';
 import { migrate } from '../migrations/index.js';
@@ -35,6 +35,29 @@ export function classifySqliteError(error: unknown): MutualError {
 
 const isUniqueViolation = (error: unknown): boolean => /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/.test(codeOf(error));
 
+/** Prepared statements kept per SQL text: Kysely prepares every query anew, which costs more than running it. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/** The connection as Kysely sees it, with prepared statements reused (least recently used dropped past the cap). */
+function cachingStatements(sqlite: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = cache.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) {
+          const oldest = cache.keys().next();
+          if (oldest.done !== true) cache.delete(oldest.value);
+        }
+      } else cache.delete(text);
+      cache.set(text, statement);
+      return statement;
+    },
+  };
+}
+
 /**
  * Opens (creating when missing) a SQLite store: WAL, synchronous=FULL, foreign keys on, a busy timeout
  * for other processes' writes, and the schema migrated. One process should own a file's writes; readers
@@ -53,7 +76,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   }
   const backend: Backend = {
     dialect: 'sqlite',
-    db: new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }),
+    db: new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }),
     beginWrite: 'begin immediate',
     beginSnapshot: 'begin deferred',
     rowLocks: false,
