@@ -11,7 +11,7 @@ import type { CliContext } from './context.js';
  * `--context-dir`, else $MUTUAL_CONTEXT_DIR, else ~/.config/mutual.
  */
 const contextSchema = z.strictObject({
-  caUrl: z.string().url(),
+  caUrl: z.url(),
   fingerprint: z.string().regex(/^[0-9a-f]{64}$/),
   root: z.string(),
   cert: z.string().optional(),

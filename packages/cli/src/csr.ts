@@ -11,12 +11,12 @@ const ALGORITHMS: Record<
   }
 > = {
   p256: {
-    gen: { name: 'ECDSA', namedCurve: 'P-256' } as webcrypto.EcKeyGenParams,
-    sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams,
+    gen: { name: 'ECDSA', namedCurve: 'P-256' },
+    sign: { name: 'ECDSA', hash: 'SHA-256' },
   },
   p384: {
-    gen: { name: 'ECDSA', namedCurve: 'P-384' } as webcrypto.EcKeyGenParams,
-    sign: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams,
+    gen: { name: 'ECDSA', namedCurve: 'P-384' },
+    sign: { name: 'ECDSA', hash: 'SHA-384' },
   },
   rsa2048: { gen: rsa(2048), sign: { name: 'RSASSA-PKCS1-v1_5' } },
   rsa3072: { gen: rsa(3072), sign: { name: 'RSASSA-PKCS1-v1_5' } },

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import type { z } from 'zod';
 import {
   certificateResponse,
@@ -281,7 +280,7 @@ export async function bootstrapCa(
     });
   }
   const base = new URL(url);
-  const body = await new Promise<{ json: string; socket: TLSSocket }>((resolve, reject) => {
+  const body = await new Promise<{ json: string }>((resolve, reject) => {
     const req = httpsRequest(
       {
         method: 'GET',
@@ -296,7 +295,7 @@ export async function bootstrapCa(
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          resolve({ json: Buffer.concat(chunks).toString('utf8'), socket: res.socket as TLSSocket });
+          resolve({ json: Buffer.concat(chunks).toString('utf8') });
         });
       },
     );
