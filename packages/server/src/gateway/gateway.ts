@@ -375,8 +375,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     peer: AcceptedPeer | undefined,
     conn: Conn,
   ): void {
-    const prior = headers['x-forwarded-for'];
-    headers['x-forwarded-for'] = prior === undefined ? conn.address : `${String(prior)}, ${conn.address}`;
+    // The gateway is the edge: a client's own X-Forwarded-For is replaced, never extended.
+    headers['x-forwarded-for'] = conn.address;
     headers['x-forwarded-proto'] = 'https';
     if (!peer) return;
     const fwd = route.config.forwardIdentity;

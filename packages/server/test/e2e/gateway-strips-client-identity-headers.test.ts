@@ -56,7 +56,7 @@ describe('gateway strips every client-sent identity header and sets its own', ()
     const res = await raw(
       h,
       web,
-      `GET /both/x HTTP/1.1\r\nHost: localhost\r\n${SPOOFED.join('\r\n')}\r\nConnection: close\r\n\r\n`,
+      `GET /both/x HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 6.6.6.6\r\n${SPOOFED.join('\r\n')}\r\nConnection: close\r\n\r\n`,
     );
     expect(res).toMatch(/^HTTP\/1\.1 200/);
     const got = lastUpstream().headers;
@@ -73,6 +73,7 @@ describe('gateway strips every client-sent identity header and sets its own', ()
     expect(got['client-cert']).toBe(`:${Buffer.from(web.cert.der).toString('base64')}:`);
     expect(got['client-cert-chain']).toBe(`:${Buffer.from(h.pki.ca.intermediate.der).toString('base64')}:`);
     expect(got['x-forwarded-proto']).toBe('https');
+    expect(got['x-forwarded-for']).toBe('127.0.0.1');
   });
 
   it('forwards no identity header at all when the route asks for none', async () => {
