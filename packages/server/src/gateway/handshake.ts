@@ -105,7 +105,7 @@ export function presentedBy(socket: HandshakeSocket): Presented {
       raw && typeof raw.fingerprint256 === 'string' && raw.fingerprint256 !== ''
         ? {
             fingerprint: raw.fingerprint256.replace(/:/g, '').toLowerCase(),
-            serial: raw.serialNumber.toLowerCase(),
+            serial: raw.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''), // canonical, as the CA keys serials
           }
         : undefined,
   };
