@@ -21,4 +21,6 @@ export interface Backend {
    * than go on in autocommit mode. Absent: the database keeps the transaction (PostgreSQL).
    */
   readonly inTransaction?: () => boolean;
+  /** Whether several parameterless statements may be sent as one (`a; b`), saving round trips. */
+  readonly multiStatement: boolean;
 }

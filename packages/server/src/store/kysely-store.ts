@@ -374,10 +374,20 @@ export class KyselyStore implements Store {
     try {
       if (shared.closed) throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closed.' });
       await this.#db.connection().execute(async (conn) => {
-        await sql.raw(backend.beginWrite).execute(conn);
+        // Transaction control waits to travel with the next statement that must run (PostgreSQL: one round trip).
+        const pending: string[] = [backend.beginWrite];
+        const flush = async (...next: string[]): Promise<void> => {
+          const statements = pending.splice(0).concat(next);
+          if (backend.multiStatement) await sql.raw(statements.join('; ')).execute(conn);
+          else for (const statement of statements) await sql.raw(statement).execute(conn);
+        };
+        let savepoint = false;
         try {
           for (const job of group) {
-            await sql.raw(`savepoint ${SAVEPOINT}`).execute(conn);
+            // After a rollback to it, the savepoint is still there and is used again.
+            if (savepoint) await flush();
+            else await flush(`savepoint ${SAVEPOINT}`);
+            savepoint = true;
             const tx = new KyselyStore(shared, conn, true);
             let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
             try {
@@ -390,17 +400,17 @@ export class KyselyStore implements Store {
             }
             stillOpen();
             if (outcome.ok) {
-              await sql.raw(`release savepoint ${SAVEPOINT}`).execute(conn);
+              pending.push(`release savepoint ${SAVEPOINT}`);
+              savepoint = false;
             } else {
               // Only this caller's work is undone; it learns so at once, the others go on.
-              await sql.raw(`rollback to savepoint ${SAVEPOINT}`).execute(conn);
-              await sql.raw(`release savepoint ${SAVEPOINT}`).execute(conn);
+              await flush(`rollback to savepoint ${SAVEPOINT}`);
               job.reject(outcome.error);
             }
             results.push(outcome);
           }
           stillOpen();
-          await sql.raw('commit').execute(conn);
+          await flush('commit');
         } catch (error) {
           await sql
             .raw('rollback')

@@ -68,6 +68,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     rowLocks: true,
     classify: classifyPostgresError,
     isUniqueViolation,
+    multiStatement: true,
   };
   try {
     await migrate(backend);

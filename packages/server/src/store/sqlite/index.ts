@@ -82,6 +82,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     rowLocks: false,
     classify: classifySqliteError,
     isUniqueViolation,
+    multiStatement: false,
     inTransaction: () => sqlite.inTransaction,
   };
   try {
