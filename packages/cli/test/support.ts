@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, watch } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -103,5 +103,35 @@ export function waitExit(child: ChildProcess): Promise<number | null> {
       child.once('exit', (code) => {
         resolve(code);
       });
+  });
+}
+
+/** Resolves once `file` contains `text` (watching the file, never sleeping); rejects after `timeoutMs`. */
+export function waitForFileContaining(file: string, text: string, timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      try {
+        const content = readFileSync(file, 'utf8');
+        if (content.includes(text)) {
+          resolve(content);
+          return true;
+        }
+      } catch {
+        // not there yet
+      }
+      return false;
+    };
+    if (check()) return;
+    const watcher = watch(path.dirname(file), () => {
+      if (check()) done();
+    });
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${file} did not come to contain ${text}`));
+    }, timeoutMs);
+    const done = (): void => {
+      clearTimeout(timer);
+      watcher.close();
+    };
   });
 }

@@ -1,18 +1,18 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, run, startUntil, tempDir, waitExit, waitForFileContaining } from '../support.js';
 
 describe('mutual up', () => {
-  it('creates a CA, serves an mTLS endpoint that admits the demo client and refuses anonymous callers, and stops on Ctrl-C', async () => {
+  it('creates a CA, runs it online, and puts the gateway in front of a demo service: the demo client is let in, another identity gets 403, no certificate is refused; Ctrl-C stops it', async () => {
     const work = tempDir();
     const up = await startUntil(
       process.execPath,
-      [BIN, 'up', '--port', '0', '--ca-port', '0'],
-      /listening on https:\/\/localhost:(\d+)\//,
+      [BIN, 'up', '--port', '0', '--ca-port', '0', '--admin-port', '0'],
+      /Press Ctrl-C to stop/,
       { cwd: work },
     );
-    const port = up.match[1] ?? '';
+    const port = /listening on https:\/\/localhost:(\d+)\//.exec(up.output())?.[1] ?? '';
     try {
       const dir = path.join(work, '.mutual');
       expect(statSync(path.join(dir, 'root.key')).mode & 0o777).toBe(0o600);
@@ -30,7 +30,29 @@ describe('mutual up', () => {
         `https://localhost:${port}/`,
       ]);
       expect(ok.code, ok.stderr).toBe(0);
-      expect(JSON.parse(ok.stdout)).toMatchObject({ hello: 'spiffe://mutual.local/demo/client', kind: 'spiffe' });
+      expect(JSON.parse(ok.stdout)).toMatchObject({
+        hello: 'spiffe://mutual.local/demo/client',
+        via: 'mutual gateway',
+      });
+      // Another identity of the same CA passes the handshake but not the route's allow-list.
+      const other = await run('curl', [
+        '-sS',
+        '--cacert',
+        root,
+        '--cert',
+        path.join(dir, 'certs', 'demo-other.crt'),
+        '--key',
+        path.join(dir, 'certs', 'demo-other.key'),
+        '-w',
+        '%{http_code}',
+        `https://localhost:${port}/`,
+      ]);
+      expect(other.stdout).toBe('{"error":{"code":"ERR_GATEWAY_FORBIDDEN"}}403');
+      const audit = await waitForFileContaining(
+        path.join(dir, 'gateway-audit.jsonl'),
+        '"reason":"identity-not-allowed"',
+      );
+      expect(audit).toContain('"decision":"deny"');
       const refused = await run('curl', ['-sS', '--fail', '--cacert', root, `https://localhost:${port}/`]);
       expect(refused.code).not.toBe(0);
       expect(up.output()).toContain('curl --cacert');
@@ -48,8 +70,8 @@ describe('mutual up', () => {
     // A second start reuses the CA and the certificates.
     const again = await startUntil(
       process.execPath,
-      [BIN, 'up', '--port', '0', '--ca-port', '0'],
-      /listening on https:\/\/localhost:(\d+)\//,
+      [BIN, 'up', '--port', '0', '--ca-port', '0', '--admin-port', '0'],
+      /Press Ctrl-C to stop/,
       { cwd: work },
     );
     again.child.kill('SIGINT');
