@@ -191,6 +191,20 @@ const revocationSourceSchema = z.union([
     /** PEM file of the CA certificates that authenticate an https URL (default: the system's). */
     ca: z.string().min(1).optional(),
   }),
+  z.strictObject({
+    /**
+     * Base URL of a mutual CA: its revocation feed (GET /v1/revocations, server-sent events) is
+     * followed, and its CRLs (/v1/crl, /v1/crl/root) are polled alongside so a missed event is caught.
+     */
+    feed: z
+      .url({ protocol: /^https$/ })
+      .refine((u) => !/[?#]/.test(u), 'an https:// URL without query or fragment')
+      .transform((u) => u.replace(/\/+$/, '')),
+    /** PEM file of the CA's root certificate(s) that authenticate the CA's TLS certificate. */
+    ca: z.string().min(1),
+    /** How often the CRLs are polled (with If-None-Match). */
+    interval: duration('interval', 24 * 3_600_000).default(30_000),
+  }),
 ]);
 
 export const gatewayConfigSchema = z

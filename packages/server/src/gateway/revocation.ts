@@ -3,11 +3,16 @@
  * counts for an issuer only once its signature verifies with that issuer's key; an issuer that must
  * be covered and is not, or whose CRL is past nextUpdate plus the grace, is refused (fail closed)
  * unless it is listed in `failOpen`.
+ *
+ * A `feed` source follows a mutual CA's revocation feed (server-sent events, resumed with
+ * Last-Event-ID, reconnected with backoff): a revoked serial counts from the moment its event
+ * arrives. The same CA's CRLs are polled alongside, so a missed event is still caught and the
+ * staleness rules above apply to the feed source as to any CRL URL.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
-import { MutualError, readDerObjects, readFileCapped, type VerifyResult } from '@mutual/sdk';
+import { CaClient, MutualError, readDerObjects, readFileCapped, type VerifyResult } from '@mutual/sdk';
 import type { LoadedGatewayConfig } from '../config/index.js';
 import { parseCrl, verifyCrlSignature, type ParsedCrl } from '../pki/index.js';
 
@@ -28,6 +33,19 @@ export interface Revocation {
 
 /** Called after each load attempt; `changed` when the source's CRL is new. */
 export type RevocationListener = (source: string, ok: boolean, error: string | undefined, changed: boolean) => void;
+
+/** The state of one followed revocation feed, carried across reloads. */
+interface Feed {
+  readonly name: string;
+  lastEventId: string | undefined;
+  /** serial (no leading zeros) → fingerprints of the issuers that revoked it. */
+  readonly revoked: Map<string, Set<string>>;
+  abort: AbortController | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const FEED_BACKOFF = { initialMs: 250, maxMs: 30_000 } as const;
+const MAX_FEED_ENTRIES = 1_000_000;
 
 interface LoadedCrl {
   readonly parsed: ParsedCrl;
@@ -114,7 +132,11 @@ export async function createRevocation(
   const failOpen = new Set(cfg.failOpen);
   const sources: Source[] = [];
   const previous = (prev as { sources?: readonly Source[] } | undefined)?.sources ?? [];
+  const previousFeeds = (prev as { feeds?: readonly Feed[] } | undefined)?.feeds ?? [];
+  const feeds: Feed[] = [];
   let closed = false;
+  /** URL sources polled: CRL URLs, and the CRLs of each feed's CA. */
+  const polled: { url: string; ca: string | undefined; interval: number; feed: string | undefined }[] = [];
 
   for (const s of cfg.sources) {
     if ('file' in s) {
@@ -132,10 +154,24 @@ export async function createRevocation(
       const old = previous.find((p) => p.name === file);
       sources.push({ name: file, kind: 'file', crl, etag: undefined, timer: undefined });
       onSource(file, true, undefined, old?.crl?.fingerprint !== crl.fingerprint);
+    } else if ('url' in s) {
+      polled.push({ url: s.url, ca: s.ca, interval: s.interval, feed: undefined });
     } else {
-      const old = previous.find((p) => p.name === s.url);
-      sources.push({ name: s.url, kind: 'url', crl: old?.crl, etag: old?.etag, timer: undefined });
+      for (const crlPath of ['/v1/crl', '/v1/crl/root'])
+        polled.push({ url: `${s.feed}${crlPath}`, ca: s.ca, interval: s.interval, feed: s.feed });
+      const old = previousFeeds.find((f) => f.name === s.feed);
+      feeds.push({
+        name: s.feed,
+        lastEventId: old?.lastEventId,
+        revoked: new Map<string, Set<string>>(old ? old.revoked : []),
+        abort: undefined,
+        timer: undefined,
+      });
     }
+  }
+  for (const p of polled) {
+    const old = previous.find((x) => x.name === p.url);
+    sources.push({ name: p.url, kind: 'url', crl: old?.crl, etag: old?.etag, timer: undefined });
   }
 
   const caOf = async (file: string | undefined): Promise<Buffer | undefined> =>
@@ -162,10 +198,13 @@ export async function createRevocation(
   };
 
   const started: Promise<void>[] = [];
-  for (const s of cfg.sources) {
-    if (!('url' in s)) continue;
+  const pollNow = new Map<string, () => void>();
+  for (const s of polled) {
     const source = sources.find((x) => x.name === s.url) as Source;
     const ca = await caOf(s.ca);
+    pollNow.set(s.url, () => {
+      void poll(source, s.url, ca, s.interval);
+    });
     const loop = (): void => {
       source.timer = setTimeout(() => {
         void poll(source, s.url, ca, s.interval).finally(() => {
@@ -181,6 +220,75 @@ export async function createRevocation(
     if (!source.crl) started.push(first);
   }
   await Promise.all(started);
+
+  for (const s of cfg.sources) {
+    if (!('feed' in s)) continue;
+    const feed = feeds.find((f) => f.name === s.feed) as Feed;
+    followFeed(feed, await caOf(s.ca), () => {
+      for (const p of polled) if (p.feed === s.feed) pollNow.get(p.url)?.();
+    });
+  }
+
+  /**
+   * Follows one feed until closed. Events arriving together are applied as one change; after a
+   * disconnect the CRLs are polled at once and the stream is resumed from the last event id.
+   */
+  function followFeed(feed: Feed, ca: Buffer | undefined, pollCrls: () => void): void {
+    const client = new CaClient({ url: feed.name, ca: ca ?? '', timeoutMs: 60_000 });
+    let backoff: number = FEED_BACKOFF.initialMs;
+    let pending = false;
+    const notify = (): void => {
+      if (pending) return;
+      pending = true;
+      setImmediate(() => {
+        pending = false;
+        if (!closed) onSource(feed.name, true, undefined, true);
+      });
+    };
+    const connect = (): void => {
+      if (closed) return;
+      const abort = new AbortController();
+      feed.abort = abort;
+      client
+        .followRevocations(
+          (event, id) => {
+            backoff = FEED_BACKOFF.initialMs;
+            if (id !== undefined) feed.lastEventId = id;
+            const serial = stripZeros(event.serial);
+            let issuers = feed.revoked.get(serial);
+            if (!issuers) {
+              if (feed.revoked.size >= MAX_FEED_ENTRIES) feed.revoked.clear(); // the CRLs still hold them
+              feed.revoked.set(serial, (issuers = new Set()));
+            }
+            issuers.add(event.issuerFingerprint.toLowerCase());
+            notify();
+          },
+          { signal: abort.signal, ...(feed.lastEventId === undefined ? {} : { lastEventId: feed.lastEventId }) },
+        )
+        .then(
+          () => {
+            if (!closed) onSource(feed.name, false, 'the revocation feed ended', false);
+          },
+          (err: unknown) => {
+            if (!closed) onSource(feed.name, false, err instanceof Error ? err.message : String(err), false);
+          },
+        )
+        .finally(() => {
+          if (closed) return;
+          pollCrls();
+          const wait = backoff / 2 + Math.random() * (backoff / 2);
+          backoff = Math.min(backoff * 2, FEED_BACKOFF.maxMs);
+          feed.timer = setTimeout(connect, wait);
+          feed.timer.unref();
+        });
+    };
+    connect();
+  }
+
+  const feedRevoked = (serial: string, issuerFp: string): boolean => {
+    for (const f of feeds) if (f.revoked.get(stripZeros(serial))?.has(issuerFp)) return true;
+    return false;
+  };
 
   const verified = new Map<string, boolean>();
   const crlsFor = (issuerFp: string, issuerDer: Uint8Array): LoadedCrl[] => {
@@ -199,10 +307,20 @@ export async function createRevocation(
     return out;
   };
 
-  const revocation: Revocation & { sources: readonly Source[] } = {
+  const revocation: Revocation & { sources: readonly Source[]; feeds: readonly Feed[] } = {
     sources,
+    feeds,
     check(result, chain, anchors, at) {
       if (sources.length === 0) return undefined;
+      for (let i = 0; i + 1 < result.path.length; i++) {
+        const cert = result.path[i];
+        const issuer = result.path[i + 1];
+        if (cert && issuer && feedRevoked(cert.serial, issuer.fingerprint))
+          return {
+            reason: 'REVOKED',
+            detail: `serial ${cert.serial} is revoked by ${issuer.subject} (revocation feed)`,
+          };
+      }
       const derByFp = new Map<string, Uint8Array>();
       for (const der of [chain.leaf, ...chain.intermediates, ...anchors])
         derByFp.set(createHash('sha256').update(der).digest('hex'), der);
@@ -239,6 +357,10 @@ export async function createRevocation(
     close: () => {
       closed = true;
       for (const s of sources) if (s.timer) clearTimeout(s.timer);
+      for (const f of feeds) {
+        if (f.timer) clearTimeout(f.timer);
+        f.abort?.abort();
+      }
     },
   };
   return revocation;
