@@ -6,6 +6,7 @@
 import { bytesEqual } from './der.js';
 import { KU, hasKu, type Cert } from './certificate.js';
 import { checkKey, type KeyCheck } from './crypto.js';
+import { Lru } from './lru.js';
 import { constraintValid, isMailbox, isSanDnsName, isUri } from './names.js';
 import { OID } from './oids.js';
 import type { ReasonCode } from './types.js';
@@ -40,10 +41,18 @@ export const MAX_NAMES = 1024;
 const commonMemo = new WeakMap<Cert, readonly Problem[]>();
 const keyMemo = new WeakMap<Cert, KeyCheck>();
 
+/** Judged keys by SPKI hash: certificates sharing a key (cross-signs, renewals) share one KeyObject. */
+const keyBySpki = new Lru<string, KeyCheck>(1024);
+
 export function keyOf(cert: Cert, minRsaBits: number): KeyCheck {
   let k = keyMemo.get(cert);
   if (!k) {
-    k = checkKey(cert, minRsaBits);
+    const spkiKey = `${minRsaBits}:${cert.spkiSha256}`;
+    k = keyBySpki.get(spkiKey);
+    if (!k) {
+      k = checkKey(cert, minRsaBits);
+      keyBySpki.set(spkiKey, k);
+    }
     keyMemo.set(cert, k);
   }
   return k;

@@ -249,13 +249,17 @@ export function decTime(buf: Uint8Array, t: Tlv): number {
   const mm = digits(s, rest + 6, 2);
   const ss = digits(s, rest + 8, 2);
   if (mon < 1 || mon > 12 || day < 1 || hh > 23 || mm > 59 || ss > 59) throw new Malformed('time field range');
-  const dim = new Date(Date.UTC(year, mon, 0)).getUTCDate();
-  if (day > dim) throw new Malformed('day of month');
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const dim = mon === 2 ? (leap ? 29 : 28) : DAYS_IN_MONTH[mon - 1];
+  if (day > (dim as number)) throw new Malformed('day of month');
+  if (year >= 100) return Date.UTC(year, mon - 1, day, hh, mm, ss) / 1000;
   const d = new Date(0);
   d.setUTCFullYear(year, mon - 1, day);
   d.setUTCHours(hh, mm, ss, 0);
-  return Math.floor(d.getTime() / 1000);
+  return d.getTime() / 1000;
 }
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function latin1(buf: Uint8Array, t: Tlv): string {
   return Buffer.from(buf.buffer, buf.byteOffset + t.vs, t.end - t.vs).toString('latin1');

@@ -95,6 +95,8 @@ interface Ctx {
   exhausted: boolean;
   readonly reasons: Reason[];
   readonly seen: Set<string>;
+  /** Sorted issuer candidates per (issuer name, authority key id), built once per verification. */
+  readonly candidates: Map<string, readonly { readonly cert: Cert; readonly anchor: boolean }[]>;
 }
 
 function addReason(
@@ -275,6 +277,7 @@ export class PathVerifier implements Verifier {
       exhausted: false,
       reasons: [],
       seen: new Set(),
+      candidates: new Map(),
     };
     if (badCrls.length > 0) {
       return fail('CRL_INVALID', `a CRL does not parse: ${badCrls[0] ?? ''}`);
@@ -345,11 +348,16 @@ export class PathVerifier implements Verifier {
       return undefined;
     }
     const akid = cur.authorityKeyId?.keyId;
-    const rank = (c: Cert): number => (akid && c.subjectKeyId && bytesEqual(akid, c.subjectKeyId) ? 0 : 1);
-    const candidates: { cert: Cert; anchor: boolean }[] = [
-      ...[...anchors].sort((a, b) => rank(a) - rank(b)).map((cert) => ({ cert, anchor: true })),
-      ...[...untrusted].sort((a, b) => rank(a) - rank(b)).map((cert) => ({ cert, anchor: false })),
-    ];
+    const memoKey = `${cur.issuer.key}|${akid ? hex(akid) : ''}`;
+    let candidates = ctx.candidates.get(memoKey);
+    if (!candidates) {
+      const rank = (c: Cert): number => (akid && c.subjectKeyId && bytesEqual(akid, c.subjectKeyId) ? 0 : 1);
+      candidates = [
+        ...[...anchors].sort((a, b) => rank(a) - rank(b)).map((cert) => ({ cert, anchor: true })),
+        ...[...untrusted].sort((a, b) => rank(a) - rank(b)).map((cert) => ({ cert, anchor: false })),
+      ];
+      ctx.candidates.set(memoKey, candidates);
+    }
     for (const { cert, anchor } of candidates) {
       if (ctx.exhausted) return undefined;
       if (ctx.budgetCandidates-- <= 0) {
