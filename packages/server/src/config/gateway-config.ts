@@ -149,8 +149,22 @@ const rateSchema = z.strictObject({
   burst: z.number().int().min(1).max(1e7),
 });
 
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253}[A-Za-z0-9])?):(\d{1,5})$/;
+const hostPort = z.string().refine((v) => {
+  const m = HOST_PORT.exec(v);
+  return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 65535;
+}, 'expected host:port (an IPv6 address in brackets)');
+
 const listenerSchema = z.strictObject({
   name,
+  /** http: requests are routed (routes); tcp: each authorized connection is relayed to `upstream`. */
+  mode: z.enum(['http', 'tcp']).default('http'),
+  /** tcp mode: who may connect. An empty list admits nobody. */
+  allow: z.array(allowSchema).optional(),
+  /** tcp mode: host:port the bytes of each admitted connection are relayed to. */
+  upstream: hostPort.optional(),
+  /** tcp mode: send a PROXY protocol v2 header carrying the peer's address and verified identity. */
+  proxyProtocol: z.enum(['off', 'v2']).default('off'),
   listen: listenSchema,
   tls: z.strictObject({
     /** PEM: the server certificate, optionally followed by its chain. */
@@ -268,6 +282,30 @@ export const gatewayConfigSchema = z
       if (l.listen.port !== 0 && ports.has(addr))
         ctx.addIssue({ code: 'custom', path: ['listeners', i, 'listen'], message: `${addr} is used twice` });
       ports.add(addr);
+      if (l.mode === 'tcp') {
+        if (l.upstream === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'upstream'],
+            message: 'a tcp listener needs upstream',
+          });
+        if (l.routes.length > 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'routes'],
+            message: 'a tcp listener has no routes: put its allow rules on the listener',
+          });
+      } else {
+        for (const key of ['allow', 'upstream'] as const)
+          if (l[key] !== undefined)
+            ctx.addIssue({ code: 'custom', path: ['listeners', i, key], message: `${key} is for mode: tcp` });
+        if (l.proxyProtocol !== 'off')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'proxyProtocol'],
+            message: 'proxyProtocol is for mode: tcp',
+          });
+      }
       const routes = new Set<string>();
       l.routes.forEach((r, j) => {
         if (routes.has(r.name))

@@ -7,7 +7,8 @@ import type { Writable } from 'node:stream';
 
 export interface GatewayAuditRecord {
   readonly time: string;
-  readonly type: 'request' | 'handshake';
+  /** request (http mode), connection (tcp mode), handshake (refused handshakes and closed connections). */
+  readonly type: 'request' | 'connection' | 'handshake';
   readonly listener: string;
   /** Source address and port. */
   readonly peer: string;
@@ -18,7 +19,7 @@ export interface GatewayAuditRecord {
   readonly route: string | null;
   readonly method: string | null;
   readonly path: string | null;
-  /** allow | deny | audit-deny (request); refused (handshake). */
+  /** allow | deny | audit-deny (request); allow | deny (connection); refused (handshake). */
   readonly decision: string;
   readonly reason: string;
   /** One line of detail for the operator (a verifier message, an OpenSSL error). */

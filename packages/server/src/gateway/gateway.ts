@@ -13,7 +13,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { MutualError, extractIdentity } from '@mutual/sdk';
 import { loadGatewayConfig, type GatewayListenerConfig, type LoadedGatewayConfig } from '../config/index.js';
 import { createAuditSink, type AuditSink, type GatewayAuditRecord } from './audit.js';
@@ -41,6 +41,25 @@ import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './p
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { createRevocation, type Revocation } from './revocation.js';
 import { secureContextOptions } from './tls-options.js';
+import { commonNameOf, proxyV2Header, relay, splitHostPort } from './tcp.js';
+
+const TCP_CONNECT_TIMEOUT_MS = 5_000;
+
+/** A tcp listener's allow rules as the one route of its policy (so both modes decide alike). */
+function tcpPolicy(l: GatewayListenerConfig): Policy {
+  return compilePolicy([
+    {
+      name: 'tcp',
+      path: { prefix: '/' },
+      mode: 'enforce',
+      anonymous: false,
+      allow: [...(l.allow ?? [])],
+      pins: [],
+      upstream: 'tcp',
+      forwardIdentity: { xfcc: false, clientCert: false },
+    },
+  ]);
+}
 
 export interface GatewayClock {
   now(): Date;
@@ -175,7 +194,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     try {
       for (const l of cfg.listeners) {
         const material = await loadListenerMaterial(loaded, l);
-        const policy = compilePolicy(l.routes);
+        const policy = l.mode === 'tcp' ? tcpPolicy(l) : compilePolicy(l.routes);
         const rules: HandshakeRules = {
           verifier: material.verifier,
           maxDepth: l.clientAuth.maxChainDepth,
@@ -292,6 +311,74 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     if (code === 'ECONNRESET' || code === 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING') return 'CLIENT_CLOSED';
     if (/timed? ?out/i.test(err.message)) return 'HANDSHAKE_TIMEOUT';
     return 'TLS_HANDSHAKE_FAILED';
+  }
+
+  // ---- tcp mode ------------------------------------------------------------------------------
+
+  function tcpDecision(ls: ListenerState, conn: Conn): { decision: string; reason: string } {
+    const peer = conn.verdict.ok ? conn.verdict.peer : undefined;
+    const d = ls.policy.decide(undefined, '/', 'CONNECT', peer);
+    return { decision: d.decision, reason: d.reason };
+  }
+
+  function auditConnection(listener: string, conn: Conn, decision: string, reason: string, started: number): void {
+    const peer = conn.verdict.ok ? conn.verdict.peer : undefined;
+    metrics.request(listener, 'tcp', decision, 0, (performance.now() - started) / 1000);
+    audit({
+      type: 'connection',
+      listener,
+      peer: conn.peerLabel,
+      identity: peer?.value ?? null,
+      serial: peer?.serial ?? null,
+      fingerprint: peer?.fingerprint ?? null,
+      issuer: peer?.issuer ?? null,
+      route: null,
+      method: null,
+      path: null,
+      decision,
+      reason,
+      status: null,
+      latencyMs: Math.round((performance.now() - started) * 1e3) / 1e3,
+    });
+  }
+
+  /** After an accepted handshake on a tcp listener: authorize by identity, then relay. */
+  function onTcpConnection(listener: string, socket: TLSSocket): void {
+    const started = performance.now();
+    const conn = connOf(socket);
+    const ls = state.listeners.get(listener);
+    if (!conn || !ls || !conn.verdict.ok) return; // refused and audited by the handshake judge
+    const d = tcpDecision(ls, conn);
+    if (d.decision !== 'allow') {
+      auditConnection(listener, conn, 'deny', d.reason, started);
+      socket.destroy();
+      return;
+    }
+    const peer = conn.verdict.peer;
+    const preface =
+      ls.config.proxyProtocol === 'v2' && peer
+        ? proxyV2Header(
+            { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+            { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+            {
+              identity: peer.value,
+              subject: peer.subject,
+              commonName: commonNameOf(peer.subject),
+              fingerprintHex: peer.fingerprint,
+              tlsVersion: socket.getProtocol() ?? undefined,
+              cipher: socket.getCipher().standardName,
+            },
+          )
+        : undefined;
+    relay(socket, splitHostPort(ls.config.upstream ?? ''), preface, TCP_CONNECT_TIMEOUT_MS, (outcome) => {
+      auditConnection(
+        listener,
+        conn,
+        outcome.ok ? 'allow' : 'deny',
+        outcome.ok ? d.reason : `${d.reason};${outcome.reason}`,
+        started,
+      );
+    });
   }
 
   // ---- requests ------------------------------------------------------------------------------
@@ -560,10 +647,41 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   // ---- listeners -----------------------------------------------------------------------------
 
-  const servers = new Map<string, HttpsServer>();
+  const servers = new Map<string, HttpsServer | TlsServer>();
   const httpCfg = options.loaded.config.http;
   for (const l of options.loaded.config.listeners) {
     const ls = state.listeners.get(l.name) as ListenerState;
+    if (l.mode === 'tcp') {
+      const server = createTlsServer({
+        ...secureContextOptions(ls.material),
+        requestCert: true,
+        rejectUnauthorized: false,
+        handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
+      });
+      server.on('connection', (socket: Socket) => {
+        const address = socket.remoteAddress ?? 'unknown';
+        if (state.failedHandshakes?.exhausted(address, clock.now().getTime())) {
+          metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
+          socket.destroy();
+        }
+      });
+      server.on('secureConnection', (socket: TLSSocket) => {
+        socket.on('error', () => undefined);
+        onSecureConnection(l.name, socket);
+        onTcpConnection(l.name, socket);
+      });
+      server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+        const address = socket.remoteAddress ?? 'unknown';
+        handshakeRefused(l.name, address, `${address}:${socket.remotePort ?? 0}`, {
+          ok: false,
+          reason: tlsErrorReason(err),
+          detail: err.code ?? err.message,
+        });
+      });
+      servers.set(l.name, server);
+      metrics.serverCertificate(l.name, ls.material.serverNotAfter);
+      continue;
+    }
     const server = createHttpsServer(
       {
         ...secureContextOptions(ls.material),
@@ -646,7 +764,12 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     res.writeHead(404).end();
   });
 
-  const listen = (server: HttpServer | HttpsServer, host: string, port: number, name: string): Promise<number> =>
+  const listen = (
+    server: HttpServer | HttpsServer | TlsServer,
+    host: string,
+    port: number,
+    name: string,
+  ): Promise<number> =>
     new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         reject(new MutualError('ERR_GATEWAY_LISTEN_FAILED', { details: { listener: name, host, port }, cause: err }));
@@ -664,7 +787,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const l of options.loaded.config.listeners) {
       ports.push({
         name: l.name,
-        port: await listen(servers.get(l.name) as HttpsServer, l.listen.host, l.listen.port, l.name),
+        port: await listen(servers.get(l.name) as HttpsServer | TlsServer, l.listen.host, l.listen.port, l.name),
       });
     }
     const a = options.loaded.config.admin.listen;
@@ -689,6 +812,14 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         const verdict = judgePresented(conn.presented, ls.rules, clock.now());
         if (verdict.ok) {
           conn.verdict = verdict;
+          if (ls.config.mode === 'tcp') {
+            const d = tcpDecision(ls, conn);
+            if (d.decision !== 'allow') {
+              auditConnection(listener, conn, 'deny', `open connection closed: ${d.reason}`, performance.now());
+              set.delete(socket);
+              socket.destroy();
+            }
+          }
           continue;
         }
         conn.verdict = verdict;
@@ -704,9 +835,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   function fixedPartsChanged(next: LoadedGatewayConfig): string | undefined {
     const cur = state.loaded.config;
-    const a = cur.listeners.map((l) => [l.name, l.listen.host, l.listen.port]);
-    const b = next.config.listeners.map((l) => [l.name, l.listen.host, l.listen.port]);
-    if (!sameJson(a, b)) return 'listeners (names, hosts, ports)';
+    const a = cur.listeners.map((l) => [l.name, l.mode, l.listen.host, l.listen.port]);
+    const b = next.config.listeners.map((l) => [l.name, l.mode, l.listen.host, l.listen.port]);
+    if (!sameJson(a, b)) return 'listeners (names, modes, hosts, ports)';
     if (!sameJson(cur.admin, next.config.admin)) return 'the admin listener';
     if (cur.http.maxHeaderSize !== next.config.http.maxHeaderSize) return 'http.maxHeaderSize';
     return undefined;
@@ -727,9 +858,11 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const [name, server] of servers) {
       const ls = nextState.listeners.get(name) as ListenerState;
       server.setSecureContext(secureContextOptions(ls.material));
-      server.headersTimeout = next.config.http.headersTimeout;
-      server.requestTimeout = next.config.http.requestTimeout;
-      server.keepAliveTimeout = next.config.http.keepAliveTimeout;
+      if ('headersTimeout' in server) {
+        server.headersTimeout = next.config.http.headersTimeout;
+        server.requestTimeout = next.config.http.requestTimeout;
+        server.keepAliveTimeout = next.config.http.keepAliveTimeout;
+      }
       metrics.serverCertificate(name, ls.material.serverNotAfter);
     }
     if (prev.revocation !== nextState.revocation) prev.revocation.close();
@@ -782,7 +915,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
             s.close(() => {
               resolve();
             });
-            s.closeAllConnections();
+            if ('closeAllConnections' in s) s.closeAllConnections();
           }),
       );
       // Upgraded (WebSocket) sockets have left the HTTP server: close them too.
