@@ -3,9 +3,12 @@
  *   ca [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      durable issuances per second through the CA's HTTP API (POST /v1/sign, P-256, one-time tokens),
  *      with p50/p99 latency, against `mutual ca serve` running as its own process.
+ *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
+ *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
  */
 import 'reflect-metadata';
 import { runCaBench } from './ca.js';
+import { runStoreBench } from './store.js';
 
 const [name = 'ca', ...rest] = process.argv.slice(2);
 const arg = (flag: string, fallback: string): string => {
@@ -13,12 +16,13 @@ const arg = (flag: string, fallback: string): string => {
   return i >= 0 ? (rest[i + 1] ?? fallback) : fallback;
 };
 
-if (name === 'ca') {
+const benches = { ca: runCaBench, store: runStoreBench } as const;
+if (name === 'ca' || name === 'store') {
   const stores = arg('--store', 'both');
   for (const store of stores === 'both' ? (['sqlite', 'postgres'] as const) : [stores as 'sqlite' | 'postgres']) {
-    await runCaBench({ store, n: Number(arg('--n', '3000')), concurrency: Number(arg('--concurrency', '32')) });
+    await benches[name]({ store, n: Number(arg('--n', '3000')), concurrency: Number(arg('--concurrency', '32')) });
   }
 } else {
-  console.error(`unknown benchmark "${name}" (known: ca)`);
+  console.error(`unknown benchmark "${name}" (known: ca, store)`);
   process.exitCode = 2;
 }
