@@ -24,4 +24,5 @@ export {
   type AuditRecord,
 } from './store/index.js';
 export { loadGatewayConfig, gatewayConfigSchema, type GatewayConfig } from './config/index.js';
+export type { TunnelConnectionEvent } from './tunnel/index.js';
 export type { GatewayAuditRecord, GatewayCheckReport, ReloadResult as GatewayReloadResult } from './gateway/index.js';

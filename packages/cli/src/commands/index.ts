@@ -5,6 +5,7 @@ import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
 import { registerGatewayCommands } from './gateway.js';
 import { registerTokenCommands } from './token.js';
+import { registerTunnelCommand } from './tunnel.js';
 import { registerUpCommand } from './up.js';
 import { registerVerifyCommand } from './verify.js';
 
@@ -17,4 +18,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerVerifyCommand(program, ctx);
   registerAuditCommands(program, ctx);
   registerGatewayCommands(program, ctx);
+  registerTunnelCommand(program, ctx);
 }

@@ -50,4 +50,16 @@ export const gatewayErrors = {
     message: 'The gateway could not listen on a configured address.',
     doc: 'Another process uses the port, or the address is not local. details.listener names the listener.',
   },
+  ERR_TUNNEL_MATERIAL_INVALID: {
+    kind: 'config',
+    status: 500,
+    message: 'The certificate, key or trust bundle of the tunnel is invalid.',
+    doc: 'A file given to `mutual tunnel` (--cert, --key, --ca) is missing or does not parse, the trust bundle holds no certificate, or the key does not match the certificate. On reload the old material is kept.',
+  },
+  ERR_TUNNEL_LISTEN_FAILED: {
+    kind: 'unavailable',
+    status: 500,
+    message: 'The tunnel could not listen on its local address.',
+    doc: 'Another process uses the port given with --listen, or the address is not local.',
+  },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,0 +1,80 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { MutualError } from '@mutual/sdk';
+import { loadServer } from '../server.js';
+import type { CliContext } from '../context.js';
+import { waitForStop } from '../process.js';
+
+interface TunnelCliOptions {
+  listen?: string;
+  target?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  expectSpiffeId?: string;
+  expectName?: string;
+  servername?: string;
+  watch?: boolean;
+}
+
+export function registerTunnelCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('tunnel')
+    .description('Carry plain local TCP connections to a server over mutual TLS, verifying the server identity')
+    .option('--listen <host:port>', 'local address plain clients connect to (e.g. 127.0.0.1:15432)')
+    .option('--target <host:port>', 'the mTLS server')
+    .option('--cert <file>', 'PEM: client certificate followed by its intermediates')
+    .option('--key <file>', 'PEM: the client private key')
+    .option('--ca <file>', 'PEM: trust anchors for the server chain')
+    .option('--expect-spiffe-id <id>', 'the server must be an X509-SVID for exactly this SPIFFE ID')
+    .option('--expect-name <name>', 'the server certificate must carry this DNS name or IP address')
+    .option('--servername <name>', 'SNI to send (default: --expect-name when it is a DNS name)')
+    .option('--no-watch', 'do not reload the certificate, key and trust bundle when their files change')
+    .addHelpText(
+      'after',
+      '\nEach connection is accepted only when OpenSSL and mutual’s verifier both accept the server chain and its identity.\nOne JSON line per connection on stderr. See docs/reference/gateway.md (Tunnel).',
+    )
+    .action(async (opts: TunnelCliOptions) => {
+      const missing = (['listen', 'target', 'cert', 'key', 'ca'] as const).filter((k) => opts[k] === undefined);
+      if (missing.length > 0) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+          message: `Missing ${missing.map((k) => `--${k}`).join(', ')}.`,
+        });
+      }
+      if (opts.expectSpiffeId === undefined && opts.expectName === undefined) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+          message: 'Say which server to expect with --expect-spiffe-id <id> or --expect-name <name>.',
+        });
+      }
+      const { startTunnel } = await loadServer();
+      const resolve = (f: string | undefined): string => path.resolve(ctx.cwd, f ?? '');
+      const tunnel = await startTunnel({
+        listen: opts.listen ?? '',
+        target: opts.target ?? '',
+        certFile: resolve(opts.cert),
+        keyFile: resolve(opts.key),
+        caFile: resolve(opts.ca),
+        ...(opts.expectSpiffeId === undefined ? {} : { expectSpiffeId: opts.expectSpiffeId }),
+        ...(opts.expectName === undefined ? {} : { expectName: opts.expectName }),
+        ...(opts.servername === undefined ? {} : { servername: opts.servername }),
+        watch: opts.watch !== false,
+        now: ctx.now,
+      });
+      const line = (level: string, message: string, fields: object): void => {
+        ctx.stderr(`${JSON.stringify({ time: ctx.now().toISOString(), level, message, ...fields })}\n`);
+      };
+      tunnel.events.on('connection', (e: { ok: boolean }) => {
+        line(e.ok ? 'info' : 'warn', e.ok ? 'connection relayed' : 'server refused', e);
+      });
+      tunnel.events.on('reload', (r: { ok: boolean; error?: MutualError }) => {
+        if (r.ok) line('info', 'certificate reloaded', {});
+        else line('error', 'reload refused; keeping the running certificate', { code: r.error?.code });
+      });
+      const stopped = waitForStop();
+      const host = (opts.listen ?? '').replace(/:\d+$/, '');
+      ctx.stderr(`mutual tunnel ready: ${host}:${tunnel.port} → ${opts.target ?? ''} (mTLS)\n`);
+      await stopped;
+      await tunnel.close();
+      ctx.stderr('Stopped.\n');
+    });
+}
