@@ -112,4 +112,49 @@ describe('gateway: revocation feed', () => {
       await h.close();
     }
   });
+  it('after the CA restarts, the feed reconnects (resuming from its last event) and a new revocation still closes the connection', async () => {
+    const web = await enroll(ca, 'feed-web-2', `URI:${WEB}`, { uri: [WEB] });
+    const pki = makePki();
+    const h = await startHarness(
+      {
+        routes: [{ name: 'api', path: { prefix: '/' }, allow: [{ spiffeId: WEB }], upstream: 'app' }],
+        listener: { clientAuth: { trustBundles: [ca.files.root] } },
+        revocation: { sources: [{ feed: ca.server.url, ca: ca.files.root }] },
+      },
+      { pki },
+    );
+    try {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const first = await getOver(h, agent, web);
+      expect(first.status).toBe(200);
+      const closed = once(first.socket, 'close');
+      const feedUrl = ca.server.url.replace(/\/+$/, '');
+      const dropped = new Promise<void>((resolve) => {
+        const on = (e: { source: string; ok: boolean }): void => {
+          if (e.source === feedUrl && !e.ok) {
+            h.gw.gateway.events.off('revocation', on);
+            resolve();
+          }
+        };
+        h.gw.gateway.events.on('revocation', on);
+      });
+      await ca.restart();
+      await dropped; // the gateway saw its feed end
+      const closedByGateway = h.audit(
+        (a) =>
+          a.type === 'handshake' &&
+          a.reason === 'REVOKED' &&
+          (a.detail ?? '').startsWith('open connection closed') &&
+          bare(a.serial) === bare(web.serial),
+      );
+      expect((await call(ca, { path: '/v1/revoke', body: { serial: web.serial }, ...admin(ca) })).status).toBe(200);
+      await closedByGateway;
+      await closed;
+      await expect(getOver(h, new Agent({ keepAlive: false }), web)).rejects.toThrow();
+      expect(h.logs.some((l) => l.includes('revocation source failed'))).toBe(true);
+      agent.destroy();
+    } finally {
+      await h.close();
+    }
+  });
 });
