@@ -1,102 +1,11 @@
 import { existsSync } from 'node:fs';
-import { X509Certificate as NodeX509 } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
 import path from 'node:path';
 import type { Command } from 'commander';
-import * as x509 from '@peculiar/x509';
-import {
-  MutualError,
-  describePublicKey,
-  extractIdentity,
-  readDerObjects,
-  readFileCapped,
-  type Identity,
-} from '@mutual/sdk';
+import { MutualError, readDerObjects, readFileCapped } from '@mutual/sdk';
 import type { CliContext } from '../context.js';
-import { colonHex, formatTimeLeft, json } from '../output/index.js';
-
-const KU_NAMES: [number, string][] = [
-  [x509.KeyUsageFlags.digitalSignature, 'digitalSignature'],
-  [x509.KeyUsageFlags.nonRepudiation, 'contentCommitment'],
-  [x509.KeyUsageFlags.keyEncipherment, 'keyEncipherment'],
-  [x509.KeyUsageFlags.dataEncipherment, 'dataEncipherment'],
-  [x509.KeyUsageFlags.keyAgreement, 'keyAgreement'],
-  [x509.KeyUsageFlags.keyCertSign, 'keyCertSign'],
-  [x509.KeyUsageFlags.cRLSign, 'cRLSign'],
-  [x509.KeyUsageFlags.encipherOnly, 'encipherOnly'],
-  [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
-];
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'serverAuth',
-  '1.3.6.1.5.5.7.3.2': 'clientAuth',
-  '1.3.6.1.5.5.7.3.3': 'codeSigning',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping',
-  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
-  '2.5.29.37.0': 'anyExtendedKeyUsage',
-};
-
-export interface CertificateView {
-  index: number;
-  role: 'leaf' | 'intermediate' | 'root' | 'certificate';
-  subject: string;
-  issuer: string;
-  identity: { kind: Identity['kind']; value: string | null };
-  sans: { dns: string[]; ip: string[]; uri: string[]; email: string[] };
-  serial: string;
-  notBefore: string;
-  notAfter: string;
-  timeLeft: string;
-  expired: boolean;
-  notYetValid: boolean;
-  key: string;
-  keyUsage: string[];
-  extendedKeyUsage: string[];
-  basicConstraints: { ca: boolean; pathLength: number | null } | null;
-  fingerprintSha256: string;
-  spkiSha256: string;
-  selfSigned: boolean;
-}
-
-/** A readable description of one certificate, all fields read from its DER. */
-export function describeCertificate(der: Uint8Array, index: number, now: Date): CertificateView {
-  const identity = extractIdentity(der);
-  const cert = new x509.X509Certificate(der);
-  const ku = cert.getExtension(x509.KeyUsagesExtension);
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  const node = new NodeX509(der);
-  const selfSigned = node.checkIssued(node);
-  const role =
-    selfSigned && bc?.ca === true
-      ? 'root'
-      : index === 0 && bc?.ca !== true
-        ? 'leaf'
-        : bc?.ca === true
-          ? 'intermediate'
-          : 'certificate';
-  return {
-    index,
-    role,
-    subject: identity.subject,
-    issuer: identity.issuer,
-    identity: { kind: identity.kind, value: identity.value },
-    sans: { dns: identity.dnsNames, ip: identity.ipAddresses, uri: identity.uris, email: identity.emails },
-    serial: identity.serialHex,
-    notBefore: identity.notBefore.toISOString(),
-    notAfter: identity.notAfter.toISOString(),
-    timeLeft: formatTimeLeft(identity.notAfter, now),
-    expired: identity.notAfter.getTime() < now.getTime(),
-    notYetValid: identity.notBefore.getTime() > now.getTime(),
-    key: describePublicKey(node.publicKey).label,
-    keyUsage: ku ? KU_NAMES.filter(([flag]) => (ku.usages & flag) !== 0).map(([, n]) => n) : [],
-    extendedKeyUsage: eku ? eku.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)) : [],
-    basicConstraints: bc ? { ca: bc.ca, pathLength: bc.pathLength ?? null } : null,
-    fingerprintSha256: identity.fingerprintSha256,
-    spkiSha256: identity.spkiSha256,
-    selfSigned,
-  };
-}
+import type { CertificateView } from './describe-certificate.js';
+import { colonHex, json } from '../output/index.js';
 
 function render(view: CertificateView, count: number): string {
   const row = (k: string, v: string): string => `  ${k.padEnd(18)} ${v}\n`;
@@ -199,6 +108,7 @@ export function registerCertInspect(cert: Command, ctx: CliContext): void {
         : await fetchPeerChain(source, opts.servername, 10_000);
       if (ders.length === 0) throw new MutualError('ERR_PEM_EMPTY', { details: { source } });
       const now = ctx.now();
+      const { describeCertificate } = await import('./describe-certificate.js');
       const views = ders.map((der, i) => describeCertificate(der, i, now));
       if (opts.json === true) {
         ctx.stdout(json(views));

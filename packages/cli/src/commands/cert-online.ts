@@ -15,7 +15,6 @@ import {
 import { REVOCATION_REASONS, type RevocationReason } from '@mutual/sdk/contract';
 import type { CliContext } from '../context.js';
 import { caClientFrom, withClientOptions, type ClientOptions } from '../client-context.js';
-import { createKeyAndCsr } from '../csr.js';
 import { classifyNames, fileBaseFor } from '../names.js';
 import { collect, keyTypeArg } from '../options.js';
 import { formatTimeLeft } from '../output/index.js';
@@ -82,6 +81,7 @@ export function registerOnlineCertCommands(cert: Command, ctx: CliContext): void
         if (existsSync(f)) throw new MutualError('ERR_FILE_EXISTS', { details: { file: f } });
     }
     const client = await caClientFrom(ctx, opts);
+    const { createKeyAndCsr } = await import('../csr.js');
     const { privateKey, csrPem } = await createKeyAndCsr(opts.keyType, requested);
     const res = await client.sign({
       token,
@@ -113,6 +113,7 @@ export function registerOnlineCertCommands(cert: Command, ctx: CliContext): void
     const id = extractIdentity(leaf);
     const client = await caClientFrom(ctx, { ...opts, cert: certFile, key: keyFile });
     const keyType: KeyType = opts.keyType ?? (await currentKeyType(keyFile));
+    const { createKeyAndCsr } = await import('../csr.js');
     const { privateKey, csrPem } = await createKeyAndCsr(keyType, {
       dns: id.dnsNames,
       ip: id.ipAddresses,
