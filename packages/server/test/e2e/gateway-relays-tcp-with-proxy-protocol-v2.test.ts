@@ -1,7 +1,10 @@
 // TCP mode: the gateway verifies the client, authorizes its identity against the listener's allow
 // rules and relays bytes to a real TCP echo server, first sending a PROXY protocol v2 header that
 // the upstream here parses itself. Refused identities never reach the upstream; every decision is audited.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -156,7 +159,7 @@ async function roundTrip(socket: TLSSocket, text: string): Promise<string> {
 describe('gateway: tcp mode', () => {
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
-    for (const c of cleanup.splice(0)) await c();
+    for (const c of cleanup.splice(0).reverse()) await c();
   });
 
   it('relays an allowed identity’s bytes after a PROXY v2 header carrying its address and verified identity', async () => {
@@ -214,5 +217,58 @@ describe('gateway: tcp mode', () => {
     expect(await roundTrip(ok, 'plain relay')).toBe('plain relay');
     expect(echo.connections()).toBe(1);
     ok.destroy();
+  });
+  it('openssl s_client with an allowed certificate gets its bytes echoed through the relay', async () => {
+    const pki = makePki();
+    const echo = await startEcho(false);
+    cleanup.push(() => echo.close());
+    const g = await startTcpGateway(pki, echo.port, 'off');
+    cleanup.push(() => g.gw.close());
+    const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
+    const chainFile = path.join(pki.dir, 'intermediate.pem');
+    writeFileSync(chainFile, pki.ca.intermediate.pem);
+    const child = spawn(
+      'openssl',
+      [
+        's_client',
+        '-quiet',
+        '-connect',
+        `127.0.0.1:${g.port}`,
+        '-servername',
+        'localhost',
+        '-CAfile',
+        pki.trustFile,
+        '-verify_return_error',
+        '-cert',
+        web.certFile,
+        '-key',
+        web.keyFile,
+        '-cert_chain',
+        chainFile,
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    cleanup.push(async () => {
+      if (child.exitCode === null) {
+        const exited = once(child, 'exit');
+        child.kill();
+        await exited;
+      }
+    });
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const echoed = new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('hello from openssl')) resolve();
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`openssl exited ${String(code)} before the echo: ${err}`));
+      });
+    });
+    child.stdin.write('hello from openssl\n');
+    await echoed;
+    expect((await g.audit((a) => a.type === 'connection')).decision).toBe('allow');
   });
 });
