@@ -114,7 +114,7 @@ export const caErrors = {
     kind: 'refused',
     status: 401,
     message: 'The enrollment token was minted for another CA endpoint.',
-    doc: "A token is bound to the sign URL of one CA (`server.publicUrl` + `/v1/sign`). Use a token minted by this CA, or fix `server.publicUrl`.",
+    doc: 'A token is bound to the sign URL of one CA (`server.publicUrl` + `/v1/sign`). Use a token minted by this CA, or fix `server.publicUrl`.',
   },
   ERR_TOKEN_REPLAYED: {
     kind: 'refused',
@@ -144,7 +144,7 @@ export const caErrors = {
     kind: 'refused',
     status: 401,
     message: 'The client certificate was not issued by this CA.',
-    doc: 'Only certificates in this CA\'s inventory (matched by SHA-256 fingerprint) can be renewed; a look-alike with the same subject and serial from another CA is refused.',
+    doc: "Only certificates in this CA's inventory (matched by SHA-256 fingerprint) can be renewed; a look-alike with the same subject and serial from another CA is refused.",
   },
   ERR_RENEW_CERT_EXPIRED: {
     kind: 'refused',
@@ -162,7 +162,7 @@ export const caErrors = {
     kind: 'refused',
     status: 403,
     message: 'This certificate cannot be renewed through the API.',
-    doc: 'CA certificates and the CA\'s own server and responder certificates are not renewable by their holders.',
+    doc: "CA certificates and the CA's own server and responder certificates are not renewable by their holders.",
   },
   ERR_RENEW_SAME_KEY: {
     kind: 'refused',
@@ -216,7 +216,7 @@ export const caErrors = {
     kind: 'refused',
     status: 401,
     message: 'The client certificate is not valid here.',
-    doc: 'The certificate is not in this CA\'s inventory, or it is expired or revoked. The audit log says which.',
+    doc: "The certificate is not in this CA's inventory, or it is expired or revoked. The audit log says which.",
   },
   ERR_AUTH_NOT_ADMIN: {
     kind: 'refused',
