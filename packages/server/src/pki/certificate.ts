@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { assertAcceptableKey, describePublicKey, encodePem, MutualError } from '@mutual/sdk';
 import { signerFor } from './algorithms.js';
-import { spkiBytes } from './keycache.js';
+import { cachedSigner, spkiBytes } from './keycache.js';
 import {
   bitString,
   boolean,
@@ -139,12 +139,14 @@ const issuerCache = new WeakMap<Uint8Array, IssuerInfo>();
 
 const spkiOf = spkiBytes;
 
-/** Reads and checks an issuer certificate once per DER buffer (cached by identity). */
+/** Reads and checks an issuer certificate once per DER buffer (cached by identity), and each key once. */
 function issuerInfo(issuer: Issuer): IssuerInfo {
-  let info = issuerCache.get(issuer.certificateDer);
-  if (!info) {
-    try {
-      const cert = parseCertificate(issuer.certificateDer);
+  return cachedSigner(
+    issuerCache,
+    issuer,
+    'issuer',
+    (der) => {
+      const cert = parseCertificate(der);
       const bc = findExtension(cert, OID.basicConstraints);
       const ku = findExtension(cert, OID.keyUsage);
       const ski = findExtension(cert, OID.subjectKeyIdentifier);
@@ -152,7 +154,7 @@ function issuerInfo(issuer: Issuer): IssuerInfo {
       if (ku && !decodeKeyUsage(ku.value).includes('keyCertSign'))
         throw issuerInvalid('The issuer certificate lacks the keyCertSign key usage.');
       if (!ski) throw issuerInvalid('The issuer certificate has no subject key identifier.');
-      info = {
+      return {
         subject: cert.subject.bytes,
         spki: cert.spki.bytes,
         keyId: decodeSubjectKeyIdentifier(ski.value),
@@ -160,19 +162,9 @@ function issuerInfo(issuer: Issuer): IssuerInfo {
         notAfter: cert.notAfter,
         matchedKeys: new WeakSet(),
       };
-    } catch (cause) {
-      if (cause instanceof MutualError) throw cause;
-      throw issuerInvalid('The issuer certificate could not be read.', cause);
-    }
-    issuerCache.set(issuer.certificateDer, info);
-  }
-  if (!info.matchedKeys.has(issuer.privateKey)) {
-    if (issuer.privateKey.type !== 'private') throw issuerInvalid('The issuer key is not a private key.');
-    if (!bytesEqual(spkiOf(issuer.privateKey), info.spki))
-      throw issuerInvalid('The issuer private key does not match the issuer certificate.');
-    info.matchedKeys.add(issuer.privateKey);
-  }
-  return info;
+    },
+    issuerInvalid,
+  );
 }
 
 const extension = (id: string, critical: boolean, value: Uint8Array): Uint8Array =>

@@ -30,7 +30,7 @@ import {
   x509Time,
   type DerNode,
 } from './der.js';
-import { spkiBytes } from './keycache.js';
+import { cachedSigner } from './keycache.js';
 import { OID } from './oids.js';
 import {
   decodeAuthorityKeyIdentifier,
@@ -146,10 +146,12 @@ const crlIssuers = new WeakMap<Uint8Array, CrlIssuerInfo>();
 
 /** Reads and checks a CRL issuer once per DER buffer: a CA with cRLSign and a key identifier. */
 function crlIssuerInfo(issuer: Issuer): CrlIssuerInfo {
-  let info = crlIssuers.get(issuer.certificateDer);
-  if (!info) {
-    try {
-      const cert = parseCertificate(issuer.certificateDer);
+  return cachedSigner(
+    crlIssuers,
+    issuer,
+    'CRL issuer',
+    (der) => {
+      const cert = parseCertificate(der);
       const bc = findExtension(cert, OID.basicConstraints);
       const ku = findExtension(cert, OID.keyUsage);
       const ski = findExtension(cert, OID.subjectKeyIdentifier);
@@ -157,25 +159,15 @@ function crlIssuerInfo(issuer: Issuer): CrlIssuerInfo {
       if (ku && !decodeKeyUsage(ku.value).includes('cRLSign'))
         throw issuerInvalid('The CRL issuer certificate lacks the cRLSign key usage.');
       if (!ski) throw issuerInvalid('The CRL issuer certificate has no subject key identifier.');
-      info = {
+      return {
         subject: cert.subject.bytes,
         keyId: decodeSubjectKeyIdentifier(ski.value),
         spki: cert.spki.bytes,
         matchedKeys: new WeakSet(),
       };
-    } catch (cause) {
-      if (cause instanceof MutualError) throw cause;
-      throw issuerInvalid('The CRL issuer certificate could not be read.', cause);
-    }
-    crlIssuers.set(issuer.certificateDer, info);
-  }
-  if (!info.matchedKeys.has(issuer.privateKey)) {
-    if (issuer.privateKey.type !== 'private') throw issuerInvalid('The CRL issuer key is not a private key.');
-    if (!bytesEqual(spkiBytes(issuer.privateKey), info.spki))
-      throw issuerInvalid('The CRL issuer private key does not match its certificate.');
-    info.matchedKeys.add(issuer.privateKey);
-  }
-  return info;
+    },
+    issuerInvalid,
+  );
 }
 
 const MAX_SERIAL = (1n << 159n) - 1n;

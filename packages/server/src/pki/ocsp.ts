@@ -30,7 +30,7 @@ import {
   sequenceOf,
   type DerNode,
 } from './der.js';
-import { spkiBytes } from './keycache.js';
+import { cachedSigner } from './keycache.js';
 import { OID } from './oids.js';
 import { keyIdentifier, parseCertificate, readExtension, type Extension } from './x509.js';
 
@@ -387,33 +387,25 @@ interface ResponderInfo {
 
 const responders = new WeakMap<Uint8Array, ResponderInfo>();
 
+const responderInvalid = (message: string, cause?: unknown): MutualError =>
+  new MutualError('ERR_PKI_ISSUER_INVALID', cause === undefined ? { message } : { message, cause });
+
 function responderInfo(responder: Issuer): ResponderInfo {
-  let info = responders.get(responder.certificateDer);
-  if (!info) {
-    try {
-      const cert = parseCertificate(responder.certificateDer);
-      info = {
+  return cachedSigner(
+    responders,
+    responder,
+    'OCSP responder',
+    (der) => {
+      const cert = parseCertificate(der);
+      return {
         certificateDer: cert.der,
         keyHash: keyIdentifier(cert.spki),
         spki: cert.spki.bytes,
         matchedKeys: new WeakSet(),
       };
-    } catch (cause) {
-      throw new MutualError('ERR_PKI_ISSUER_INVALID', {
-        message: 'The OCSP responder certificate could not be read.',
-        cause,
-      });
-    }
-    responders.set(responder.certificateDer, info);
-  }
-  if (!info.matchedKeys.has(responder.privateKey)) {
-    if (responder.privateKey.type !== 'private' || !bytesEqual(spkiBytes(responder.privateKey), info.spki))
-      throw new MutualError('ERR_PKI_ISSUER_INVALID', {
-        message: 'The OCSP responder private key does not match its certificate.',
-      });
-    info.matchedKeys.add(responder.privateKey);
-  }
-  return info;
+    },
+    responderInvalid,
+  );
 }
 
 function singleResponse(r: OcspSingleResponseInput): Uint8Array {
