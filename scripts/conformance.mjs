@@ -5,15 +5,15 @@
 // unsupported feature with its reason. Options: --limbo FILE, --jobs N (default 2),
 // --every N (sample), --no-build, --out-md FILE, --results FILE (reuse a harness run).
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { limboPaths, prepare, repoRoot, run, sdkSnapshot, verifierCommand } from './lib/limbo-setup.mjs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opt } = parseArgs({
   options: {
     limbo: { type: 'string' },
@@ -24,45 +24,9 @@ const { values: opt } = parseArgs({
     results: { type: 'string' },
   },
 });
-const shared = path.resolve(repoRoot, '../shared/conformance');
-const limbo = path.resolve(opt.limbo ?? path.join(shared, 'limbo-dev.json'));
-const harnessDir = path.join(shared, 'harness');
+const { limbo, harnessDir } = limboPaths(opt.limbo);
 const outMd = path.resolve(opt['out-md'] ?? path.join(repoRoot, 'docs', 'conformance.md'));
-if (!existsSync(limbo) || !existsSync(path.join(harnessDir, 'limbo-harness.mjs'))) {
-  console.error(`conformance data not found (${limbo}); the shared folder must sit beside the repository`);
-  process.exit(2);
-}
-
-function run(cmd, args, cwd = repoRoot) {
-  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' });
-  if (r.status !== 0) {
-    console.error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
-    process.exit(2);
-  }
-}
-
-if (!existsSync(path.join(harnessDir, 'node_modules'))) run('npm', ['ci', '--no-audit', '--no-fund'], harnessDir);
-if (!opt['no-build']) run('npx', ['tsc', '-b', 'packages/sdk']);
-
-const sdkSnapshot = path.join(repoRoot, '.tmp', 'conformance', 'sdk-dist');
-
-function verifierCommand() {
-  const probe = JSON.stringify({ id: 'probe', features: [], validation_kind: 'SERVER', trusted_certs: [] });
-  const cli = spawnSync('node', ['packages/cli/dist/bin.js', 'verify', '--limbo-case', '-'], {
-    cwd: repoRoot,
-    input: probe,
-    encoding: 'utf8',
-  });
-  if (/^(ACCEPT|REJECT|SKIP)\b/.test(cli.stdout ?? '')) return 'node packages/cli/dist/bin.js verify --limbo-case -';
-  mkdirSync(path.dirname(sdkSnapshot), { recursive: true });
-  // A snapshot of the built sdk, so a rebuild by someone else mid-run cannot break cases.
-  rmSync(sdkSnapshot, { recursive: true, force: true });
-  cpSync(path.join(repoRoot, 'packages/sdk/dist'), sdkSnapshot, { recursive: true });
-  console.error(
-    'note: the CLI is not built or does not answer; measuring through scripts/limbo-case.mjs (same verifier)',
-  );
-  return `node scripts/limbo-case.mjs ${path.relative(repoRoot, sdkSnapshot)}`;
-}
+prepare(harnessDir, opt['no-build']);
 
 const outDir = path.join(repoRoot, '.tmp', 'conformance');
 mkdirSync(outDir, { recursive: true });
