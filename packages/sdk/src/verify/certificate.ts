@@ -330,17 +330,7 @@ export function parseCertificate(der: Uint8Array): Cert {
     er.done();
     const seen = new Set<string>();
     for (const e of children(buf, seq)) {
-      if (e.tag !== T.SEQUENCE) throw new Malformed('Extension');
-      const xr = Reader.of(buf, e);
-      const oid = decOid(buf, xr.next(T.OID));
-      let critical = false;
-      const c = xr.optional(T.BOOLEAN);
-      if (c) {
-        critical = decBool(buf, c);
-        if (!critical) throw new Malformed('critical FALSE encoded (DER default)');
-      }
-      const value = bytes(buf, xr.next(T.OCTET_STRING));
-      xr.done();
+      const { oid, critical, value } = readExtension(buf, e);
       if (seen.has(oid)) duplicateExtension ??= oid;
       seen.add(oid);
       extensions.push({ oid, critical, value });
@@ -420,3 +410,22 @@ const ATTR_LABELS: Readonly<Record<string, string>> = {
   '0.9.2342.19200300.100.1.25': 'DC',
   '1.2.840.113549.1.9.1': 'emailAddress',
 };
+
+/** One Extension (certificate or CRL): OID, criticality (DEFAULT FALSE must not be encoded) and value. */
+export function readExtension(
+  buf: Uint8Array,
+  e: Parameters<typeof Reader.of>[1],
+): { oid: string; critical: boolean; value: Uint8Array } {
+  if (e.tag !== T.SEQUENCE) throw new Malformed('Extension');
+  const r = Reader.of(buf, e);
+  const oid = decOid(buf, r.next(T.OID));
+  let critical = false;
+  const c = r.optional(T.BOOLEAN);
+  if (c) {
+    critical = decBool(buf, c);
+    if (!critical) throw new Malformed('critical FALSE encoded (DER default)');
+  }
+  const value = bytes(buf, r.next(T.OCTET_STRING));
+  r.done();
+  return { oid, critical, value };
+}

@@ -12,7 +12,6 @@ import {
   children,
   decBitString,
   decBool,
-  decOid,
   decSmallUint,
   decTime,
   hex,
@@ -20,8 +19,7 @@ import {
   single,
   whole,
 } from './der.js';
-import { parseAlgId, type AlgId, type Name } from './certificate.js';
-import { parseName } from './certificate.js';
+import { parseAlgId, parseName, readExtension, type AlgId, type Name } from './certificate.js';
 import { OID } from './oids.js';
 
 export interface Crl {
@@ -52,17 +50,7 @@ function parseExts(
   const out: { oid: string; critical: boolean; value: Uint8Array }[] = [];
   const seen = new Set<string>();
   for (const e of children(buf, seq)) {
-    if (e.tag !== T.SEQUENCE) throw new Malformed('Extension');
-    const r = Reader.of(buf, e);
-    const oid = decOid(buf, r.next(T.OID));
-    let critical = false;
-    const c = r.optional(T.BOOLEAN);
-    if (c) {
-      critical = decBool(buf, c);
-      if (!critical) throw new Malformed('critical FALSE encoded (DER default)');
-    }
-    const value = bytes(buf, r.next(T.OCTET_STRING));
-    r.done();
+    const { oid, critical, value } = readExtension(buf, e);
     if (seen.has(oid)) throw new Malformed(`duplicate extension ${oid}`);
     seen.add(oid);
     out.push({ oid, critical, value });
