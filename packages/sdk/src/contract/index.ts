@@ -3,3 +3,4 @@
  * server, the CLI, the SDK client and the dashboard. Data shapes only: no I/O, no logic.
  */
 export * from './v1.js';
+export * from './v1-lifecycle.js';
