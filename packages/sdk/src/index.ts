@@ -12,3 +12,4 @@ export * from './identity/index.js';
 export * from './pkcs12/index.js';
 export * from './verify/index.js';
 export * from './ca-client/index.js';
+export * from './renewal/index.js';
