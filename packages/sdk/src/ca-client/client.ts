@@ -9,8 +9,11 @@ import {
   revokeResponse,
   rootsResponse,
   tokenResponse,
+  reportResponse,
   type CertificateResponse,
   type RenewRequest,
+  type ReportRequest,
+  type ReportResponse,
   type RevocationEvent,
   type RevokeRequest,
   type SignRequest,
@@ -91,6 +94,11 @@ export class CaClient {
     if (query.cursor !== undefined) params.set('cursor', query.cursor);
     const qs = params.toString();
     return this.#json('GET', `/v1/certificates${qs ? `?${qs}` : ''}`, undefined, certificatesResponse);
+  }
+
+  /** POST /v1/reports — a component's health and what it saw (mTLS with a CA-issued certificate). */
+  report(body: ReportRequest): Promise<ReportResponse> {
+    return this.#json('POST', '/v1/reports', body, reportResponse);
   }
 
   /** The DER CRL of the intermediate (`level: 'intermediate'`) or of the root. */
