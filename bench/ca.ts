@@ -25,7 +25,8 @@ async function startServer(
   dir: string,
   env: Record<string, string>,
 ): Promise<{ url: string; stop: () => Promise<void>; pid: number }> {
-  const child = spawn(process.execPath, [BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
+  const nodeArgs = (process.env['MUTUAL_BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
