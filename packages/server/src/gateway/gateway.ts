@@ -38,7 +38,8 @@ import { listenerFiles, loadListenerMaterial, type LoadedListenerMaterial } from
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { normalizeTarget } from './path.js';
 import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './policy.js';
-import { createRateLimiter, type RateLimiter } from './rate-limit.js';
+import { createRateLimiter, type Limiter, type Take } from './rate-limit.js';
+import { createRedisRateStore, type RateBucketName, type RedisRateStore } from './rate-limit-redis.js';
 import { createRevocation, type Revocation } from './revocation.js';
 import { secureContextOptions } from './tls-options.js';
 import { commonNameOf, proxyV2Header, relay, splitHostPort } from './tcp.js';
@@ -104,9 +105,11 @@ interface State {
   readonly loaded: LoadedGatewayConfig;
   readonly listeners: ReadonlyMap<string, ListenerState>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
-  readonly perIdentity: RateLimiter | undefined;
-  readonly perAddress: RateLimiter | undefined;
-  readonly failedHandshakes: RateLimiter | undefined;
+  readonly perIdentity: Limiter | undefined;
+  readonly perAddress: Limiter | undefined;
+  readonly failedHandshakes: Limiter | undefined;
+  /** The shared bucket store (Redis), when `rateLimits.store` names one. */
+  readonly rateStore: RedisRateStore | undefined;
   readonly revocation: Revocation;
   readonly audit: AuditSink;
 }
@@ -125,6 +128,7 @@ const BODIES: Readonly<Record<number, string>> = {
   403: FORBIDDEN,
   429: JSON.stringify({ error: { code: 'ERR_GATEWAY_RATE_LIMITED' } }),
   502: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_UNAVAILABLE' } }),
+  503: JSON.stringify({ error: { code: 'ERR_GATEWAY_RATE_LIMIT_UNAVAILABLE' } }),
   504: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_TIMEOUT' } }),
 };
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -132,6 +136,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   429: 'Too Many Requests',
   502: 'Bad Gateway',
+  503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };
 
@@ -214,13 +219,43 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       const old = prev?.upstreams.get(name);
       upstreams.set(name, old && sameJson(old.config, u) ? old : createUpstream(name, u));
     }
-    const limiter = (
-      spec: { rate: number; burst: number } | undefined,
-      old: RateLimiter | undefined,
-      oldSpec: { rate: number; burst: number } | undefined,
-    ): RateLimiter | undefined =>
-      spec === undefined ? undefined : old && sameJson(spec, oldSpec) ? old : createRateLimiter(spec);
     const prevLimits = prev?.loaded.config.rateLimits;
+    const storeCfg = cfg.rateLimits.store;
+    const sameStore = prev !== undefined && sameJson(storeCfg, prevLimits?.store);
+    let rateStore: RedisRateStore | undefined;
+    if (sameStore) rateStore = prev.rateStore;
+    else if (storeCfg !== 'memory') {
+      const r = storeCfg.redis;
+      rateStore = createRedisRateStore({
+        url: r.url,
+        keyPrefix: r.keyPrefix,
+        timeout: r.timeout,
+        failClosed: r.failClosed,
+        onState: (up, error) => {
+          metrics.rateLimitStore(up);
+          if (up) log('info', 'rate-limit store available', { store: 'redis' });
+          else
+            log('warn', 'redis unavailable: rate limits fall back to this process', {
+              store: 'redis',
+              failClosed: r.failClosed,
+              error,
+            });
+        },
+      });
+      // Requests are never held for Redis: until it answers, the fallback decides.
+      if (!(await rateStore.connected(Math.max(1_000, r.timeout))))
+        log('warn', 'redis unavailable at start: rate limits fall back to this process', { store: 'redis' });
+    }
+    const limiter = (
+      bucket: RateBucketName,
+      spec: { rate: number; burst: number } | undefined,
+      old: Limiter | undefined,
+      oldSpec: { rate: number; burst: number } | undefined,
+    ): Limiter | undefined => {
+      if (spec === undefined) return undefined;
+      if (old && sameStore && sameJson(spec, oldSpec)) return old;
+      return rateStore ? rateStore.limiter(bucket, spec) : createRateLimiter(spec);
+    };
     const audit =
       prev && prev.loaded.config.audit.file === cfg.audit.file
         ? prev.audit
@@ -229,9 +264,15 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       loaded,
       listeners,
       upstreams,
-      perIdentity: limiter(cfg.rateLimits.perIdentity, prev?.perIdentity, prevLimits?.perIdentity),
-      perAddress: limiter(cfg.rateLimits.perAddress, prev?.perAddress, prevLimits?.perAddress),
-      failedHandshakes: limiter(cfg.rateLimits.failedHandshakes, prev?.failedHandshakes, prevLimits?.failedHandshakes),
+      perIdentity: limiter('identity', cfg.rateLimits.perIdentity, prev?.perIdentity, prevLimits?.perIdentity),
+      perAddress: limiter('address', cfg.rateLimits.perAddress, prev?.perAddress, prevLimits?.perAddress),
+      failedHandshakes: limiter(
+        'handshake',
+        cfg.rateLimits.failedHandshakes,
+        prev?.failedHandshakes,
+        prevLimits?.failedHandshakes,
+      ),
+      rateStore,
       revocation,
       audit,
     };
@@ -256,7 +297,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     verdict: HandshakeVerdict & { ok: false },
   ): void {
     metrics.handshake(listener, 'refused', verdict.reason);
-    state.failedHandshakes?.take(address, clock.now().getTime());
+    // A shared store answers later; the take never rejects (its fallback decides on errors).
+    void state.failedHandshakes?.take(address, clock.now().getTime());
     audit({
       type: 'handshake',
       listener,
@@ -274,6 +316,40 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       status: null,
       latencyMs: null,
     });
+  }
+
+  /** A new connection from an address whose failed-handshake bucket is empty: closed, audited. */
+  function dropIfExhausted(listener: string, socket: Socket): void {
+    const limiter = state.failedHandshakes;
+    if (!limiter) return;
+    const address = socket.remoteAddress ?? 'unknown';
+    const drop = (): void => {
+      metrics.handshake(listener, 'refused', 'RATE_LIMITED');
+      audit({
+        type: 'handshake',
+        listener,
+        peer: `${address}:${socket.remotePort ?? 0}`,
+        identity: null,
+        serial: null,
+        fingerprint: null,
+        issuer: null,
+        route: null,
+        method: null,
+        path: null,
+        decision: 'refused',
+        reason: 'RATE_LIMITED',
+        detail: 'the failed-handshake limit of this address is reached: closed before the handshake',
+        status: null,
+        latencyMs: null,
+      });
+      socket.destroy();
+    };
+    const exhausted = limiter.exhausted(address, clock.now().getTime());
+    if (exhausted === true) drop();
+    else if (exhausted instanceof Promise)
+      void exhausted.then((yes) => {
+        if (yes && !socket.destroyed) drop();
+      });
   }
 
   function onSecureConnection(listener: string, socket: TLSSocket): void {
@@ -419,8 +495,11 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     | { ok: true; route: CompiledRoute; upstream: Upstream; target: string; ls: ListenerState; st: State }
     | { ok: false; status: number; retryAfter?: number };
 
-  /** Everything before forwarding: framing, rate limits, path, route, authorization. */
-  function gate(req: IncomingMessage, ctx: RequestContext): Gate {
+  /**
+   * Everything before forwarding: framing, rate limits, path, route, authorization. Synchronous
+   * with memory buckets; a promise only when a shared store (Redis) is asked.
+   */
+  function gate(req: IncomingMessage, ctx: RequestContext): Gate | Promise<Gate> {
     const st = state;
     const ls = st.listeners.get(ctx.listener);
     const nowMs = clock.now().getTime();
@@ -429,30 +508,41 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       ctx.reason = reason;
       return retryAfter === undefined ? { ok: false, status } : { ok: false, status, retryAfter };
     };
+    const limited = (t: Take, reason: string): Gate | undefined => {
+      if (t.ok) return undefined;
+      if (t.unavailable === true) return deny(503, 'deny', 'rate-limit-store-unavailable');
+      return deny(429, 'deny', reason, t.retryAfterSeconds);
+    };
     if (!ls) return deny(403, 'deny', 'listener-gone');
     const te = req.headers['transfer-encoding'];
     if (te !== undefined && (req.headers['content-length'] !== undefined || te.trim().toLowerCase() !== 'chunked'))
       return deny(400, 'deny', 'ambiguous-framing');
-    if (st.perAddress) {
-      const t = st.perAddress.take(ctx.conn.address, nowMs);
-      if (!t.ok) return deny(429, 'deny', 'rate-limited-address', t.retryAfterSeconds);
-    }
-    const target = normalizeTarget(req.url ?? '');
-    if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
-    ctx.path = target.path;
-    const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
-    ctx.route = decision.route?.name ?? null;
-    ctx.decision = decision.decision;
-    ctx.reason = decision.reason;
-    if (decision.decision === 'deny') return { ok: false, status: 403 };
-    if (st.perIdentity) {
+
+    const afterAddress = (): Gate | Promise<Gate> => {
+      const target = normalizeTarget(req.url ?? '');
+      if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
+      ctx.path = target.path;
+      const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
+      ctx.route = decision.route?.name ?? null;
+      ctx.decision = decision.decision;
+      ctx.reason = decision.reason;
+      if (decision.decision === 'deny') return { ok: false, status: 403 };
+      const upstream = st.upstreams.get(decision.route.config.upstream);
+      const pass = (): Gate =>
+        upstream
+          ? { ok: true, route: decision.route, upstream, target: target.path + target.query, ls, st }
+          : deny(502, 'deny', 'upstream-missing');
+      if (!st.perIdentity) return pass();
       const key = ctx.peer ? (ctx.peer.value ?? ctx.peer.fingerprint) : `anonymous:${ctx.conn.address}`;
       const t = st.perIdentity.take(key, nowMs);
-      if (!t.ok) return deny(429, 'deny', 'rate-limited-identity', t.retryAfterSeconds);
-    }
-    const upstream = st.upstreams.get(decision.route.config.upstream);
-    if (!upstream) return deny(502, 'deny', 'upstream-missing');
-    return { ok: true, route: decision.route, upstream, target: target.path + target.query, ls, st };
+      if (t instanceof Promise) return t.then((v) => limited(v, 'rate-limited-identity') ?? pass());
+      return limited(t, 'rate-limited-identity') ?? pass();
+    };
+
+    if (!st.perAddress) return afterAddress();
+    const t = st.perAddress.take(ctx.conn.address, nowMs);
+    if (t instanceof Promise) return t.then((v) => limited(v, 'rate-limited-address') ?? afterAddress());
+    return limited(t, 'rate-limited-address') ?? afterAddress();
   }
 
   function identityHeaders(
@@ -510,6 +600,22 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     };
     const method = req.method ?? '';
     const g = gate(req, ctx);
+    if (g instanceof Promise) {
+      void g.then((resolved) => {
+        if (req.socket.destroyed) {
+          ctx.reason = `${ctx.reason};client-closed`;
+          record(ctx, method, 0);
+          return;
+        }
+        respond(req, res, ctx, method, resolved);
+      });
+      return;
+    }
+    respond(req, res, ctx, method, g);
+  }
+
+  function respond(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, method: string, g: Gate): void {
+    const conn = ctx.conn;
     if (!g.ok) {
       const body = BODIES[g.status] ?? FORBIDDEN;
       const headers: Record<string, string> = {
@@ -628,21 +734,28 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       refuse(400);
       return;
     }
-    const g = gate(req, ctx);
-    if (!g.ok) {
-      refuse(g.status, g.retryAfter);
-      return;
-    }
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
-    identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
-    forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
-      if (!outcome.ok) {
-        ctx.reason = `${ctx.reason};${outcome.reason}`;
-        refuse(outcome.status);
+    const proceed = (g: Gate): void => {
+      if (!g.ok) {
+        refuse(g.status, g.retryAfter);
         return;
       }
-      record(ctx, method, outcome.status);
-    });
+      upgrade(g);
+    };
+    const upgrade = (g: Gate & { ok: true }): void => {
+      const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
+      identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
+      forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
+        if (!outcome.ok) {
+          ctx.reason = `${ctx.reason};${outcome.reason}`;
+          refuse(outcome.status);
+          return;
+        }
+        record(ctx, method, outcome.status);
+      });
+    };
+    const g = gate(req, ctx);
+    if (g instanceof Promise) void g.then(proceed);
+    else proceed(g);
   }
 
   // ---- listeners -----------------------------------------------------------------------------
@@ -659,11 +772,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
       });
       server.on('connection', (socket: Socket) => {
-        const address = socket.remoteAddress ?? 'unknown';
-        if (state.failedHandshakes?.exhausted(address, clock.now().getTime())) {
-          metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
-          socket.destroy();
-        }
+        dropIfExhausted(l.name, socket);
       });
       server.on('secureConnection', (socket: TLSSocket) => {
         socket.on('error', () => undefined);
@@ -700,12 +809,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       },
     );
     server.prependListener('connection', (socket: Socket) => {
-      const limiter = state.failedHandshakes;
-      const address = socket.remoteAddress ?? 'unknown';
-      if (limiter?.exhausted(address, clock.now().getTime())) {
-        metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
-        socket.destroy();
-      }
+      dropIfExhausted(l.name, socket);
     });
     server.prependListener('secureConnection', (socket: TLSSocket) => {
       onSecureConnection(l.name, socket);
@@ -796,6 +900,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const s of servers.values()) s.close();
     admin.close();
     state.revocation.close();
+    state.rateStore?.close();
     await state.audit.close();
     throw err;
   }
@@ -866,6 +971,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       metrics.serverCertificate(name, ls.material.serverNotAfter);
     }
     if (prev.revocation !== nextState.revocation) prev.revocation.close();
+    if (prev.rateStore !== nextState.rateStore) prev.rateStore?.close();
     if (prev.audit !== nextState.audit) await prev.audit.close();
     rejudgeOpenConnections();
     return { ok: true };
@@ -923,6 +1029,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       await Promise.all(closed);
       for (const u of state.upstreams.values()) u.agent.destroy();
       state.revocation.close();
+      state.rateStore?.close();
       await state.audit.close();
     },
   };

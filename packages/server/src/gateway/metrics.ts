@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   serverCertificate(listener: string, notAfter: Date): void;
   clientCertificate(identity: string, fingerprint: string, notAfter: Date): void;
   revocationData(source: string, updatedAt: Date | undefined): void;
+  /** The shared rate-limit store (Redis) answers (true) or not (false). */
+  rateLimitStore(up: boolean): void;
 }
 
 const MAX_CLIENT_CERTS = 512;
@@ -42,6 +44,12 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     name: 'mutual_gateway_reloads_total',
     help: 'Reloads of configuration and material by outcome.',
     labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: 'mutual_gateway_rate_limit_store_up',
+    help: 'Whether the shared rate-limit store (Redis) answers: 1 yes, 0 no (this process falls back to its own buckets).',
+    labelNames: ['store'],
     registers: [registry],
   });
   const serverNotAfter = new Map<string, Date>();
@@ -103,6 +111,9 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
         const oldest = clientNotAfter.keys().next();
         if (oldest.done !== true) clientNotAfter.delete(oldest.value);
       }
+    },
+    rateLimitStore: (up) => {
+      storeUp.set({ store: 'redis' }, up ? 1 : 0);
     },
     revocationData: (source, updatedAt) => {
       // A failed load keeps the age of the last good data growing.
