@@ -299,6 +299,11 @@ export const gatewayConfigSchema = z
       .prefault({}),
     /** Reload certificates, keys, trust bundles, CRL files and this file when they change. */
     watch: z.boolean().default(true),
+    /**
+     * Processes serving the listeners (node:cluster shares each listening socket): a number, or
+     * `auto` for one per available core. 1 runs everything in one process.
+     */
+    workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();

@@ -75,6 +75,8 @@ export interface CreateGatewayOptions {
   readonly log?: GatewayLog;
   /** Where audit records go when `audit.file` is "-". */
   readonly stdout?: Writable;
+  /** Serve the admin listener (default true; the workers of a multi-process gateway leave it to the primary). */
+  readonly admin?: boolean;
 }
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly error: MutualError };
@@ -87,6 +89,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Every file the running configuration reads (watched for hot reload). */
   files(): string[];
+  /** Every listener listens and every revocation source has loaded once (what /readyz says). */
+  ready(): boolean;
   /** Re-reads the config file and all material; on any error keeps the running state. */
   reload(): Promise<ReloadResult>;
   /** Re-reads material and revocation data with a configuration already validated. */
@@ -836,6 +840,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   // ---- admin ---------------------------------------------------------------------------------
 
   let closing = false;
+  const isReady = (): boolean =>
+    [...servers.values()].every((s) => s.listening) && !closing && state.revocation.ready();
   const admin: HttpServer = createHttpServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET') {
@@ -847,8 +853,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       return;
     }
     if (path === '/readyz') {
-      const listening = [...servers.values()].every((s) => s.listening);
-      const ready = listening && !closing && state.revocation.ready();
+      const ready = isReady();
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
@@ -895,7 +900,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       });
     }
     const a = options.loaded.config.admin.listen;
-    adminPort = await listen(admin, a.host, a.port, 'admin');
+    if (options.admin !== false) adminPort = await listen(admin, a.host, a.port, 'admin');
   } catch (err) {
     for (const s of servers.values()) s.close();
     admin.close();
@@ -945,6 +950,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     if (!sameJson(a, b)) return 'listeners (names, modes, hosts, ports)';
     if (!sameJson(cur.admin, next.config.admin)) return 'the admin listener';
     if (cur.http.maxHeaderSize !== next.config.http.maxHeaderSize) return 'http.maxHeaderSize';
+    if (cur.workers !== next.config.workers) return 'workers';
     return undefined;
   }
 
@@ -1011,6 +1017,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       ...state.loaded.config.listeners.flatMap((l) => listenerFiles(state.loaded, l)),
       ...state.revocation.files(),
     ],
+    ready: isReady,
     reload: () => serialize(() => applyNow(loadGatewayConfig(state.loaded.file))),
     apply: (loaded) => serialize(() => applyNow(loaded)),
     close: async () => {

@@ -51,6 +51,8 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: 'Whether the shared rate-limit store (Redis) answers: 1 yes, 0 no (this process falls back to its own buckets).',
     labelNames: ['store'],
     registers: [registry],
+    // Workers of one gateway are summed by the primary's /metrics; a gauge says how to combine.
+    aggregator: 'min',
   });
   const serverNotAfter = new Map<string, Date>();
   const clientNotAfter = new Map<string, { identity: string; notAfter: Date }>();
@@ -60,6 +62,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: "Seconds until the gateway's own server certificate expires, by listener.",
     labelNames: ['listener'],
     registers: [registry],
+    aggregator: 'min',
     collect() {
       this.reset();
       const t = now().getTime();
@@ -71,6 +74,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: `Seconds until recently seen client certificates expire (the last ${MAX_CLIENT_CERTS}), by identity and fingerprint.`,
     labelNames: ['identity', 'fingerprint'],
     registers: [registry],
+    aggregator: 'min',
     collect() {
       this.reset();
       const t = now().getTime();
@@ -83,6 +87,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: 'Seconds since revocation data was last loaded, by source (-1: never loaded).',
     labelNames: ['source'],
     registers: [registry],
+    aggregator: 'max',
     collect() {
       this.reset();
       const t = now().getTime();
