@@ -5,9 +5,13 @@
  *      with p50/p99 latency, against `mutual ca serve` running as its own process.
  *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
+ *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
+ *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
+ *      keep-alive requests/s with p50/p99, added p99 over a direct request, RSS with idle connections.
  */
 import 'reflect-metadata';
 import { runCaBench } from './ca.js';
+import { runGatewayBench } from './gateway.js';
 import { runStoreBench } from './store.js';
 
 const [name = 'ca', ...rest] = process.argv.slice(2);
@@ -22,7 +26,16 @@ if (name === 'ca' || name === 'store') {
   for (const store of stores === 'both' ? (['sqlite', 'postgres'] as const) : [stores as 'sqlite' | 'postgres']) {
     await benches[name]({ store, n: Number(arg('--n', '3000')), concurrency: Number(arg('--concurrency', '32')) });
   }
+} else if (name === 'gateway') {
+  const i = rest.indexOf('--loadgen');
+  await runGatewayBench({
+    duration: Number(arg('--duration', '10')),
+    idle: Number(arg('--idle', '10000')),
+    workers: arg('--workers', 'auto'),
+    concurrency: Number(arg('--concurrency', '16')),
+    loadgen: i >= 0 ? rest[i + 1] : undefined,
+  });
 } else {
-  console.error(`unknown benchmark "${name}" (known: ca, store)`);
+  console.error(`unknown benchmark "${name}" (known: ca, store, gateway)`);
   process.exitCode = 2;
 }

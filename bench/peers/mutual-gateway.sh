@@ -4,7 +4,9 @@
 # Renders a gateway.yaml from the harness's environment (ECDSA chain on PEER_PORT, RSA-2048 chain on
 # PEER_RSA_PORT, client certificates from $PKI_DIR/<chain>/root.crt admitted by their SPIFFE ID
 # spiffe://bench.test/client, plain-HTTP upstream $BACKEND_ADDR) and runs the gateway in the foreground.
-# The gateway runs one process (PEER_WORKERS is not used yet: no cluster mode).
+# PEER_WORKERS (1 in the harness's pinned layout, 2 in the shared one) becomes --workers: with more
+# than one, the gateway is a node:cluster primary and its workers (all in the PID's process tree, so
+# the harness charges their CPU to the peer and stops them with it).
 set -eu
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cfg="${PEER_RUN_DIR:?}/gateway.yaml"
@@ -33,4 +35,4 @@ YAML
   echo "audit: { file: \"$PEER_RUN_DIR/audit.jsonl\" }"
   echo "watch: false"
 } > "$cfg"
-exec "${NODE_BIN:-node}" "$repo/packages/cli/dist/bin.js" gateway --config "$cfg"
+exec "${NODE_BIN:-node}" "$repo/packages/cli/dist/bin.js" gateway --config "$cfg" --workers "${PEER_WORKERS:-1}"

@@ -9,6 +9,20 @@ import { json } from '../output/index.js';
 interface GatewayOptions {
   config: string;
   json?: boolean;
+  workers?: string;
+}
+
+function parseWorkers(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!/^\d{1,3}$/.test(value) || n < 1 || n > 256) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+      message: 'Expected --workers <1-256|auto>.',
+      details: { workers: value },
+    });
+  }
+  return n;
 }
 
 export function registerGatewayCommands(program: Command, ctx: CliContext): void {
@@ -16,6 +30,10 @@ export function registerGatewayCommands(program: Command, ctx: CliContext): void
     .command('gateway')
     .description('Run the mTLS gateway: verify client certificates, authorize each request by identity, forward, audit')
     .option('--config <file>', 'gateway configuration (YAML or JSON)')
+    .option(
+      '--workers <n|auto>',
+      'processes serving the listeners (overrides `workers` of the config; auto: one per core)',
+    )
     .addHelpText(
       'after',
       '\nReloads certificates, keys, trust bundles and the configuration on file change and on SIGHUP.\nSee docs/reference/gateway.md for the configuration format.',
@@ -26,10 +44,12 @@ export function registerGatewayCommands(program: Command, ctx: CliContext): void
           message: 'Pass the configuration with --config <file>.',
         });
       }
-      const { startGateway } = await loadServer();
+      const workers = parseWorkers(opts.workers);
+      const { runGateway } = await loadServer();
       const configFile = path.resolve(ctx.cwd, opts.config);
-      const running = await startGateway({
+      const running = await runGateway({
         configFile,
+        ...(workers === undefined ? {} : { workers }),
         env: ctx.env,
         clock: { now: ctx.now },
         log: (level, message, fields) => {
@@ -43,6 +63,7 @@ export function registerGatewayCommands(program: Command, ctx: CliContext): void
         [
           `mutual gateway ready (${configFile})`,
           ...lines,
+          ...(running.workers > 1 ? [`  workers: ${running.workers} (pids ${running.pids().join(' ')})`] : []),
           `  admin: port ${running.adminPort} (/healthz /readyz /metrics)`,
           '',
         ].join('\n'),

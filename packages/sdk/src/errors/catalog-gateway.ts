@@ -20,6 +20,12 @@ export const gatewayErrors = {
     message: 'Too many requests.',
     doc: 'The client identity or source address used up its token bucket (`rateLimits` in gateway.yaml). Retry after the number of seconds in Retry-After.',
   },
+  ERR_GATEWAY_RATE_LIMIT_UNAVAILABLE: {
+    kind: 'unavailable',
+    status: 503,
+    message: 'The service is unavailable.',
+    doc: 'The shared rate-limit store (Redis, `rateLimits.store.redis`) did not answer within its timeout and the gateway is configured with `failClosed: true`, so it refuses rather than admitting requests it cannot count. Check Redis; with `failClosed: false` (the default) the gateway falls back to its own memory buckets instead.',
+  },
   ERR_GATEWAY_UPSTREAM_UNAVAILABLE: {
     kind: 'unavailable',
     status: 502,

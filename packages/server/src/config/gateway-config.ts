@@ -252,6 +252,35 @@ export const gatewayConfigSchema = z
         perAddress: rateSchema.optional(),
         /** Failed handshakes per source address; beyond them connections are closed before the handshake. */
         failedHandshakes: rateSchema.optional(),
+        /**
+         * Where the buckets live: `memory` (this process) or `{ redis: {...} }`, shared by every gateway
+         * (and every worker) using the same Redis and key prefix.
+         */
+        store: z
+          .union([
+            z.literal('memory'),
+            z.strictObject({
+              redis: z.strictObject({
+                /** redis://[:password@]host:port[/db] or rediss:// (TLS). */
+                url: z
+                  .url({ protocol: /^rediss?$/ })
+                  .refine((u) => !/[?#]/.test(u), 'a redis:// or rediss:// URL without query or fragment'),
+                /** Prefix of every key the gateway writes. */
+                keyPrefix: z
+                  .string()
+                  .regex(/^[\x21-\x7e]{0,64}$/, 'printable ASCII without spaces, at most 64 characters')
+                  .default('mutual:ratelimit:'),
+                /** Longest wait for Redis per decision; then the fallback below applies. */
+                timeout: duration('timeout', 5_000).default(50),
+                /**
+                 * Redis unreachable or slow: false (default) falls back to this process's memory buckets;
+                 * true answers requests with 503 instead.
+                 */
+                failClosed: z.boolean().default(false),
+              }),
+            }),
+          ])
+          .default('memory'),
       })
       .prefault({}),
     revocation: z
@@ -270,6 +299,11 @@ export const gatewayConfigSchema = z
       .prefault({}),
     /** Reload certificates, keys, trust bundles, CRL files and this file when they change. */
     watch: z.boolean().default(true),
+    /**
+     * Processes serving the listeners (node:cluster shares each listening socket): a number, or
+     * `auto` for one per available core. 1 runs everything in one process.
+     */
+    workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();
@@ -332,6 +366,7 @@ export type GatewayRouteConfig = GatewayListenerConfig['routes'][number];
 export type GatewayUpstreamConfig = GatewayConfig['upstreams'][string];
 export type GatewayPin = z.output<typeof pinSchema>;
 export type GatewayAllowRule = z.output<typeof allowSchema>;
+export type GatewayRateLimitStore = GatewayConfig['rateLimits']['store'];
 
 export interface LoadedGatewayConfig {
   readonly config: GatewayConfig;

@@ -33,5 +33,6 @@ export {
   type GatewayUpstreamConfig,
   type GatewayPin,
   type GatewayAllowRule,
+  type GatewayRateLimitStore,
   type LoadedGatewayConfig,
 } from './gateway-config.js';

@@ -38,7 +38,8 @@ import { listenerFiles, loadListenerMaterial, type LoadedListenerMaterial } from
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { normalizeTarget } from './path.js';
 import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './policy.js';
-import { createRateLimiter, type RateLimiter } from './rate-limit.js';
+import { createRateLimiter, type Limiter, type Take } from './rate-limit.js';
+import { createRedisRateStore, type RateBucketName, type RedisRateStore } from './rate-limit-redis.js';
 import { createRevocation, type Revocation } from './revocation.js';
 import { secureContextOptions } from './tls-options.js';
 import { commonNameOf, proxyV2Header, relay, splitHostPort } from './tcp.js';
@@ -74,6 +75,8 @@ export interface CreateGatewayOptions {
   readonly log?: GatewayLog;
   /** Where audit records go when `audit.file` is "-". */
   readonly stdout?: Writable;
+  /** Serve the admin listener (default true; the workers of a multi-process gateway leave it to the primary). */
+  readonly admin?: boolean;
 }
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly error: MutualError };
@@ -86,6 +89,8 @@ export interface Gateway {
   readonly metrics: GatewayMetrics;
   /** Every file the running configuration reads (watched for hot reload). */
   files(): string[];
+  /** Every listener listens and every revocation source has loaded once (what /readyz says). */
+  ready(): boolean;
   /** Re-reads the config file and all material; on any error keeps the running state. */
   reload(): Promise<ReloadResult>;
   /** Re-reads material and revocation data with a configuration already validated. */
@@ -104,9 +109,11 @@ interface State {
   readonly loaded: LoadedGatewayConfig;
   readonly listeners: ReadonlyMap<string, ListenerState>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
-  readonly perIdentity: RateLimiter | undefined;
-  readonly perAddress: RateLimiter | undefined;
-  readonly failedHandshakes: RateLimiter | undefined;
+  readonly perIdentity: Limiter | undefined;
+  readonly perAddress: Limiter | undefined;
+  readonly failedHandshakes: Limiter | undefined;
+  /** The shared bucket store (Redis), when `rateLimits.store` names one. */
+  readonly rateStore: RedisRateStore | undefined;
   readonly revocation: Revocation;
   readonly audit: AuditSink;
 }
@@ -125,6 +132,7 @@ const BODIES: Readonly<Record<number, string>> = {
   403: FORBIDDEN,
   429: JSON.stringify({ error: { code: 'ERR_GATEWAY_RATE_LIMITED' } }),
   502: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_UNAVAILABLE' } }),
+  503: JSON.stringify({ error: { code: 'ERR_GATEWAY_RATE_LIMIT_UNAVAILABLE' } }),
   504: JSON.stringify({ error: { code: 'ERR_GATEWAY_UPSTREAM_TIMEOUT' } }),
 };
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -132,6 +140,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   403: 'Forbidden',
   429: 'Too Many Requests',
   502: 'Bad Gateway',
+  503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };
 
@@ -214,13 +223,43 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       const old = prev?.upstreams.get(name);
       upstreams.set(name, old && sameJson(old.config, u) ? old : createUpstream(name, u));
     }
-    const limiter = (
-      spec: { rate: number; burst: number } | undefined,
-      old: RateLimiter | undefined,
-      oldSpec: { rate: number; burst: number } | undefined,
-    ): RateLimiter | undefined =>
-      spec === undefined ? undefined : old && sameJson(spec, oldSpec) ? old : createRateLimiter(spec);
     const prevLimits = prev?.loaded.config.rateLimits;
+    const storeCfg = cfg.rateLimits.store;
+    const sameStore = prev !== undefined && sameJson(storeCfg, prevLimits?.store);
+    let rateStore: RedisRateStore | undefined;
+    if (sameStore) rateStore = prev.rateStore;
+    else if (storeCfg !== 'memory') {
+      const r = storeCfg.redis;
+      rateStore = createRedisRateStore({
+        url: r.url,
+        keyPrefix: r.keyPrefix,
+        timeout: r.timeout,
+        failClosed: r.failClosed,
+        onState: (up, error) => {
+          metrics.rateLimitStore(up);
+          if (up) log('info', 'rate-limit store available', { store: 'redis' });
+          else
+            log('warn', 'redis unavailable: rate limits fall back to this process', {
+              store: 'redis',
+              failClosed: r.failClosed,
+              error,
+            });
+        },
+      });
+      // Requests are never held for Redis: until it answers, the fallback decides.
+      if (!(await rateStore.connected(Math.max(1_000, r.timeout))))
+        log('warn', 'redis unavailable at start: rate limits fall back to this process', { store: 'redis' });
+    }
+    const limiter = (
+      bucket: RateBucketName,
+      spec: { rate: number; burst: number } | undefined,
+      old: Limiter | undefined,
+      oldSpec: { rate: number; burst: number } | undefined,
+    ): Limiter | undefined => {
+      if (spec === undefined) return undefined;
+      if (old && sameStore && sameJson(spec, oldSpec)) return old;
+      return rateStore ? rateStore.limiter(bucket, spec) : createRateLimiter(spec);
+    };
     const audit =
       prev && prev.loaded.config.audit.file === cfg.audit.file
         ? prev.audit
@@ -229,9 +268,15 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       loaded,
       listeners,
       upstreams,
-      perIdentity: limiter(cfg.rateLimits.perIdentity, prev?.perIdentity, prevLimits?.perIdentity),
-      perAddress: limiter(cfg.rateLimits.perAddress, prev?.perAddress, prevLimits?.perAddress),
-      failedHandshakes: limiter(cfg.rateLimits.failedHandshakes, prev?.failedHandshakes, prevLimits?.failedHandshakes),
+      perIdentity: limiter('identity', cfg.rateLimits.perIdentity, prev?.perIdentity, prevLimits?.perIdentity),
+      perAddress: limiter('address', cfg.rateLimits.perAddress, prev?.perAddress, prevLimits?.perAddress),
+      failedHandshakes: limiter(
+        'handshake',
+        cfg.rateLimits.failedHandshakes,
+        prev?.failedHandshakes,
+        prevLimits?.failedHandshakes,
+      ),
+      rateStore,
       revocation,
       audit,
     };
@@ -256,7 +301,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     verdict: HandshakeVerdict & { ok: false },
   ): void {
     metrics.handshake(listener, 'refused', verdict.reason);
-    state.failedHandshakes?.take(address, clock.now().getTime());
+    // A shared store answers later; the take never rejects (its fallback decides on errors).
+    void state.failedHandshakes?.take(address, clock.now().getTime());
     audit({
       type: 'handshake',
       listener,
@@ -274,6 +320,40 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       status: null,
       latencyMs: null,
     });
+  }
+
+  /** A new connection from an address whose failed-handshake bucket is empty: closed, audited. */
+  function dropIfExhausted(listener: string, socket: Socket): void {
+    const limiter = state.failedHandshakes;
+    if (!limiter) return;
+    const address = socket.remoteAddress ?? 'unknown';
+    const drop = (): void => {
+      metrics.handshake(listener, 'refused', 'RATE_LIMITED');
+      audit({
+        type: 'handshake',
+        listener,
+        peer: `${address}:${socket.remotePort ?? 0}`,
+        identity: null,
+        serial: null,
+        fingerprint: null,
+        issuer: null,
+        route: null,
+        method: null,
+        path: null,
+        decision: 'refused',
+        reason: 'RATE_LIMITED',
+        detail: 'the failed-handshake limit of this address is reached: closed before the handshake',
+        status: null,
+        latencyMs: null,
+      });
+      socket.destroy();
+    };
+    const exhausted = limiter.exhausted(address, clock.now().getTime());
+    if (exhausted === true) drop();
+    else if (exhausted instanceof Promise)
+      void exhausted.then((yes) => {
+        if (yes && !socket.destroyed) drop();
+      });
   }
 
   function onSecureConnection(listener: string, socket: TLSSocket): void {
@@ -419,8 +499,11 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     | { ok: true; route: CompiledRoute; upstream: Upstream; target: string; ls: ListenerState; st: State }
     | { ok: false; status: number; retryAfter?: number };
 
-  /** Everything before forwarding: framing, rate limits, path, route, authorization. */
-  function gate(req: IncomingMessage, ctx: RequestContext): Gate {
+  /**
+   * Everything before forwarding: framing, rate limits, path, route, authorization. Synchronous
+   * with memory buckets; a promise only when a shared store (Redis) is asked.
+   */
+  function gate(req: IncomingMessage, ctx: RequestContext): Gate | Promise<Gate> {
     const st = state;
     const ls = st.listeners.get(ctx.listener);
     const nowMs = clock.now().getTime();
@@ -429,30 +512,41 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       ctx.reason = reason;
       return retryAfter === undefined ? { ok: false, status } : { ok: false, status, retryAfter };
     };
+    const limited = (t: Take, reason: string): Gate | undefined => {
+      if (t.ok) return undefined;
+      if (t.unavailable === true) return deny(503, 'deny', 'rate-limit-store-unavailable');
+      return deny(429, 'deny', reason, t.retryAfterSeconds);
+    };
     if (!ls) return deny(403, 'deny', 'listener-gone');
     const te = req.headers['transfer-encoding'];
     if (te !== undefined && (req.headers['content-length'] !== undefined || te.trim().toLowerCase() !== 'chunked'))
       return deny(400, 'deny', 'ambiguous-framing');
-    if (st.perAddress) {
-      const t = st.perAddress.take(ctx.conn.address, nowMs);
-      if (!t.ok) return deny(429, 'deny', 'rate-limited-address', t.retryAfterSeconds);
-    }
-    const target = normalizeTarget(req.url ?? '');
-    if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
-    ctx.path = target.path;
-    const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
-    ctx.route = decision.route?.name ?? null;
-    ctx.decision = decision.decision;
-    ctx.reason = decision.reason;
-    if (decision.decision === 'deny') return { ok: false, status: 403 };
-    if (st.perIdentity) {
+
+    const afterAddress = (): Gate | Promise<Gate> => {
+      const target = normalizeTarget(req.url ?? '');
+      if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
+      ctx.path = target.path;
+      const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
+      ctx.route = decision.route?.name ?? null;
+      ctx.decision = decision.decision;
+      ctx.reason = decision.reason;
+      if (decision.decision === 'deny') return { ok: false, status: 403 };
+      const upstream = st.upstreams.get(decision.route.config.upstream);
+      const pass = (): Gate =>
+        upstream
+          ? { ok: true, route: decision.route, upstream, target: target.path + target.query, ls, st }
+          : deny(502, 'deny', 'upstream-missing');
+      if (!st.perIdentity) return pass();
       const key = ctx.peer ? (ctx.peer.value ?? ctx.peer.fingerprint) : `anonymous:${ctx.conn.address}`;
       const t = st.perIdentity.take(key, nowMs);
-      if (!t.ok) return deny(429, 'deny', 'rate-limited-identity', t.retryAfterSeconds);
-    }
-    const upstream = st.upstreams.get(decision.route.config.upstream);
-    if (!upstream) return deny(502, 'deny', 'upstream-missing');
-    return { ok: true, route: decision.route, upstream, target: target.path + target.query, ls, st };
+      if (t instanceof Promise) return t.then((v) => limited(v, 'rate-limited-identity') ?? pass());
+      return limited(t, 'rate-limited-identity') ?? pass();
+    };
+
+    if (!st.perAddress) return afterAddress();
+    const t = st.perAddress.take(ctx.conn.address, nowMs);
+    if (t instanceof Promise) return t.then((v) => limited(v, 'rate-limited-address') ?? afterAddress());
+    return limited(t, 'rate-limited-address') ?? afterAddress();
   }
 
   function identityHeaders(
@@ -510,6 +604,22 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     };
     const method = req.method ?? '';
     const g = gate(req, ctx);
+    if (g instanceof Promise) {
+      void g.then((resolved) => {
+        if (req.socket.destroyed) {
+          ctx.reason = `${ctx.reason};client-closed`;
+          record(ctx, method, 0);
+          return;
+        }
+        respond(req, res, ctx, method, resolved);
+      });
+      return;
+    }
+    respond(req, res, ctx, method, g);
+  }
+
+  function respond(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, method: string, g: Gate): void {
+    const conn = ctx.conn;
     if (!g.ok) {
       const body = BODIES[g.status] ?? FORBIDDEN;
       const headers: Record<string, string> = {
@@ -628,21 +738,28 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       refuse(400);
       return;
     }
-    const g = gate(req, ctx);
-    if (!g.ok) {
-      refuse(g.status, g.retryAfter);
-      return;
-    }
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
-    identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
-    forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
-      if (!outcome.ok) {
-        ctx.reason = `${ctx.reason};${outcome.reason}`;
-        refuse(outcome.status);
+    const proceed = (g: Gate): void => {
+      if (!g.ok) {
+        refuse(g.status, g.retryAfter);
         return;
       }
-      record(ctx, method, outcome.status);
-    });
+      upgrade(g);
+    };
+    const upgrade = (g: Gate & { ok: true }): void => {
+      const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
+      identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
+      forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
+        if (!outcome.ok) {
+          ctx.reason = `${ctx.reason};${outcome.reason}`;
+          refuse(outcome.status);
+          return;
+        }
+        record(ctx, method, outcome.status);
+      });
+    };
+    const g = gate(req, ctx);
+    if (g instanceof Promise) void g.then(proceed);
+    else proceed(g);
   }
 
   // ---- listeners -----------------------------------------------------------------------------
@@ -659,11 +776,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
       });
       server.on('connection', (socket: Socket) => {
-        const address = socket.remoteAddress ?? 'unknown';
-        if (state.failedHandshakes?.exhausted(address, clock.now().getTime())) {
-          metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
-          socket.destroy();
-        }
+        dropIfExhausted(l.name, socket);
       });
       server.on('secureConnection', (socket: TLSSocket) => {
         socket.on('error', () => undefined);
@@ -700,12 +813,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       },
     );
     server.prependListener('connection', (socket: Socket) => {
-      const limiter = state.failedHandshakes;
-      const address = socket.remoteAddress ?? 'unknown';
-      if (limiter?.exhausted(address, clock.now().getTime())) {
-        metrics.handshake(l.name, 'refused', 'RATE_LIMITED');
-        socket.destroy();
-      }
+      dropIfExhausted(l.name, socket);
     });
     server.prependListener('secureConnection', (socket: TLSSocket) => {
       onSecureConnection(l.name, socket);
@@ -732,6 +840,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   // ---- admin ---------------------------------------------------------------------------------
 
   let closing = false;
+  const isReady = (): boolean =>
+    [...servers.values()].every((s) => s.listening) && !closing && state.revocation.ready();
   const admin: HttpServer = createHttpServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET') {
@@ -743,8 +853,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       return;
     }
     if (path === '/readyz') {
-      const listening = [...servers.values()].every((s) => s.listening);
-      const ready = listening && !closing && state.revocation.ready();
+      const ready = isReady();
       res
         .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
         .end(JSON.stringify({ status: ready ? 'ready' : 'not-ready' }));
@@ -791,11 +900,12 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       });
     }
     const a = options.loaded.config.admin.listen;
-    adminPort = await listen(admin, a.host, a.port, 'admin');
+    if (options.admin !== false) adminPort = await listen(admin, a.host, a.port, 'admin');
   } catch (err) {
     for (const s of servers.values()) s.close();
     admin.close();
     state.revocation.close();
+    state.rateStore?.close();
     await state.audit.close();
     throw err;
   }
@@ -840,6 +950,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     if (!sameJson(a, b)) return 'listeners (names, modes, hosts, ports)';
     if (!sameJson(cur.admin, next.config.admin)) return 'the admin listener';
     if (cur.http.maxHeaderSize !== next.config.http.maxHeaderSize) return 'http.maxHeaderSize';
+    if (cur.workers !== next.config.workers) return 'workers';
     return undefined;
   }
 
@@ -866,6 +977,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       metrics.serverCertificate(name, ls.material.serverNotAfter);
     }
     if (prev.revocation !== nextState.revocation) prev.revocation.close();
+    if (prev.rateStore !== nextState.rateStore) prev.rateStore?.close();
     if (prev.audit !== nextState.audit) await prev.audit.close();
     rejudgeOpenConnections();
     return { ok: true };
@@ -905,6 +1017,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       ...state.loaded.config.listeners.flatMap((l) => listenerFiles(state.loaded, l)),
       ...state.revocation.files(),
     ],
+    ready: isReady,
     reload: () => serialize(() => applyNow(loadGatewayConfig(state.loaded.file))),
     apply: (loaded) => serialize(() => applyNow(loaded)),
     close: async () => {
@@ -923,6 +1036,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       await Promise.all(closed);
       for (const u of state.upstreams.values()) u.agent.destroy();
       state.revocation.close();
+      state.rateStore?.close();
       await state.audit.close();
     },
   };

@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   serverCertificate(listener: string, notAfter: Date): void;
   clientCertificate(identity: string, fingerprint: string, notAfter: Date): void;
   revocationData(source: string, updatedAt: Date | undefined): void;
+  /** The shared rate-limit store (Redis) answers (true) or not (false). */
+  rateLimitStore(up: boolean): void;
 }
 
 const MAX_CLIENT_CERTS = 512;
@@ -44,6 +46,14 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const storeUp = new Gauge({
+    name: 'mutual_gateway_rate_limit_store_up',
+    help: 'Whether the shared rate-limit store (Redis) answers: 1 yes, 0 no (this process falls back to its own buckets).',
+    labelNames: ['store'],
+    registers: [registry],
+    // Workers of one gateway are summed by the primary's /metrics; a gauge says how to combine.
+    aggregator: 'min',
+  });
   const serverNotAfter = new Map<string, Date>();
   const clientNotAfter = new Map<string, { identity: string; notAfter: Date }>();
   const revocationAt = new Map<string, Date | undefined>();
@@ -52,6 +62,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: "Seconds until the gateway's own server certificate expires, by listener.",
     labelNames: ['listener'],
     registers: [registry],
+    aggregator: 'min',
     collect() {
       this.reset();
       const t = now().getTime();
@@ -63,6 +74,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: `Seconds until recently seen client certificates expire (the last ${MAX_CLIENT_CERTS}), by identity and fingerprint.`,
     labelNames: ['identity', 'fingerprint'],
     registers: [registry],
+    aggregator: 'min',
     collect() {
       this.reset();
       const t = now().getTime();
@@ -75,6 +87,7 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
     help: 'Seconds since revocation data was last loaded, by source (-1: never loaded).',
     labelNames: ['source'],
     registers: [registry],
+    aggregator: 'max',
     collect() {
       this.reset();
       const t = now().getTime();
@@ -103,6 +116,9 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
         const oldest = clientNotAfter.keys().next();
         if (oldest.done !== true) clientNotAfter.delete(oldest.value);
       }
+    },
+    rateLimitStore: (up) => {
+      storeUp.set({ store: 'redis' }, up ? 1 : 0);
     },
     revocationData: (source, updatedAt) => {
       // A failed load keeps the age of the last good data growing.

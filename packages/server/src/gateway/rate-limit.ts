@@ -1,6 +1,8 @@
 /**
  * Token buckets in memory, keyed by verified identity or by source address. Time is an argument;
  * the number of buckets is capped (least recently used dropped) so a flood of keys stays bounded.
+ * `Limiter` is what the gateway calls: the memory buckets answer synchronously, a shared store
+ * (rate-limit-redis.ts) with a promise.
  */
 
 export interface RateSpec {
@@ -9,7 +11,22 @@ export interface RateSpec {
   readonly burst: number;
 }
 
-export type Take = { readonly ok: true } | { readonly ok: false; readonly retryAfterSeconds: number };
+export type Take =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      readonly retryAfterSeconds: number;
+      /** The shared store could not be asked and the operator chose to fail closed (503). */
+      readonly unavailable?: true;
+    };
+
+/** A bucket set the gateway takes from: synchronous in memory, a promise for a shared store. */
+export interface Limiter {
+  take(key: string, nowMs: number): Take | Promise<Take>;
+  /** True when the key has no token left now (nothing is taken). */
+  exhausted(key: string, nowMs: number): boolean | Promise<boolean>;
+  close?(): void;
+}
 
 export interface RateLimiter {
   take(key: string, nowMs: number): Take;

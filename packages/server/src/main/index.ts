@@ -19,3 +19,4 @@ export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-se
 export { startGateway, checkGateway, type StartGatewayOptions, type RunningGateway } from './gateway.js';
 export { openCaStore } from './ca-store.js';
 export { startTunnel, type StartTunnelOptions, type RunningTunnel } from './tunnel.js';
+export { runGateway, resolveWorkers, type RunGatewayOptions, type RunningGatewayProcesses } from './gateway-cluster.js';

@@ -176,11 +176,11 @@ export interface Harness {
 
 export async function startHarness(
   extra: { routes: unknown[] } & ConfigShape,
-  opts: { now?: () => Date; pki?: Pki; sighup?: boolean } = {},
+  opts: { now?: () => Date; pki?: Pki; sighup?: boolean; configName?: string } = {},
 ): Promise<Harness> {
   const pki = opts.pki ?? makePki();
   const upstream = await startUpstream();
-  const configFile = writeConfig(pki, gatewayConfig(pki, upstream.url, extra));
+  const configFile = writeConfig(pki, gatewayConfig(pki, upstream.url, extra), opts.configName);
   const logs: string[] = [];
   const gw = await startGateway({
     configFile,

@@ -68,7 +68,9 @@ describe('gateway rate limits', () => {
     // Now even a valid client from this address is dropped until the bucket refills.
     await expect(get(h, '/x', { client: web })).rejects.toThrow();
     const refused = h.audits.filter((a) => a.type === 'handshake').map((a) => a.reason);
-    expect(refused).toEqual(['NO_CERTIFICATE', 'NO_CERTIFICATE']);
+    // The drop is audited too, and it does not take from the bucket it was refused by.
+    expect(refused).toEqual(['NO_CERTIFICATE', 'NO_CERTIFICATE', 'RATE_LIMITED']);
+    expect(h.audits.at(-1)).toMatchObject({ decision: 'refused', identity: null, status: null });
     t += 1000;
     expect((await get(h, '/x', { client: web })).status).toBe(200);
   });
