@@ -195,7 +195,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   // 2. TLS without a client certificate, and openssl's view of the same exchange.
   const [probe, ossl] = await Promise.all([
     tlsExchange(target, { timeoutMs: input.timeoutMs, settleMs: 0 }),
-    opensslProbe(target, input.timeoutMs, input.openssl),
+    opensslProbe(target, input.timeoutMs, input.openssl, tcp.ip),
   ]);
   let chain: Buffer[] = probe.chain;
   if (probe.secure) {

@@ -28,7 +28,7 @@ export function parseSClient(out: string): Omit<OpensslProbe, 'available'> {
         .map((l) => l.trim())
         .filter((l) => l !== ''),
     );
-  const chainSection = /\nCertificate chain\n([\s\S]*?)\n---/.exec(out)?.[1] ?? '';
+  const chainSection = /\nCertificate chain\n([\s\S]*?)\n---\n/.exec(out)?.[1] ?? '';
   const chainPem = [...chainSection.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map(
     (x) => x[0],
   );
@@ -40,9 +40,15 @@ export function parseSClient(out: string): Omit<OpensslProbe, 'available'> {
   };
 }
 
-export function opensslProbe(target: Target, timeoutMs: number, openssl = 'openssl'): Promise<OpensslProbe> {
+export function opensslProbe(
+  target: Target,
+  timeoutMs: number,
+  openssl = 'openssl',
+  ip?: string,
+): Promise<OpensslProbe> {
   return new Promise((resolve) => {
-    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    const addr = ip ?? target.host;
+    const host = addr.includes(':') ? `[${addr}]` : addr;
     const args = ['s_client', '-connect', `${host}:${target.port}`, '-msg', '-showcerts'];
     if (target.servername !== undefined) args.push('-servername', target.servername);
     let out = '';

@@ -8,6 +8,8 @@ export interface TcpResult {
   readonly code?: string | undefined;
   readonly message?: string | undefined;
   readonly address?: string | undefined;
+  /** The IP address that answered (openssl s_client does not fall back from ::1 to 127.0.0.1). */
+  readonly ip?: string | undefined;
 }
 
 export function tcpConnect(target: Target, timeoutMs: number): Promise<TcpResult> {
@@ -21,7 +23,7 @@ export function tcpConnect(target: Target, timeoutMs: number): Promise<TcpResult
       clearTimeout(timer);
       const address = `${socket.remoteAddress ?? target.host}:${socket.remotePort ?? target.port}`;
       socket.destroy();
-      resolve({ ok: true, address });
+      resolve({ ok: true, address, ip: socket.remoteAddress });
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
