@@ -3,6 +3,8 @@ import type { CliContext } from '../context.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
+import { registerCurlCommand } from './curl.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerGatewayCommands } from './gateway.js';
 import { registerTokenCommands } from './token.js';
 import { registerTunnelCommand } from './tunnel.js';
@@ -16,6 +18,8 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerCertCommands(program, ctx);
   registerTokenCommands(program, ctx);
   registerVerifyCommand(program, ctx);
+  registerCurlCommand(program, ctx);
+  registerDoctorCommand(program, ctx);
   registerAuditCommands(program, ctx);
   registerGatewayCommands(program, ctx);
   registerTunnelCommand(program, ctx);

@@ -50,4 +50,16 @@ export const cliErrors = {
     message: 'Could not listen on the address.',
     doc: 'Another process uses the port (details.address). Stop it or choose another port (`--port`, `--ca-port`).',
   },
+  ERR_CLI_IDENTITY_NOT_FOUND: {
+    kind: 'usage',
+    status: 400,
+    message: 'The named identity has no certificate here.',
+    doc: '`--identity NAME` reads `identities/NAME/cert.pem`, `key.pem` and `ca.pem` in $MUTUAL_CONTEXT_DIR (default ~/.config/mutual), where the renewal agent links each identity it manages. Check the name, or pass `--cert` and `--key`.',
+  },
+  ERR_CLI_TLS_REFUSED: {
+    kind: 'unavailable',
+    status: 502,
+    message: 'The TLS handshake failed.',
+    doc: 'The message says which side refused and what the TLS alert means. Run `mutual doctor URL` with the same `--cert`, `--key` and `--ca` for the full diagnosis and the fix.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
