@@ -257,7 +257,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
       query.limit ?? 100,
     );
     const counts = new Map(summary.hourly.map((h) => [h.start.getTime(), h.count]));
-    const last = Math.floor((until.getTime() - 1) / HOUR) * HOUR;
+    const last = Math.floor(until.getTime() / HOUR) * HOUR;
     const first = Math.max(Math.floor(since.getTime() / HOUR) * HOUR, last - (MAX_BUCKETS - 1) * HOUR);
     const buckets: AuthFailuresResponse['buckets'] = [];
     for (let t = first; t <= last; t += HOUR) {

@@ -1045,7 +1045,7 @@ export class KyselyStore implements Store {
     return this.#snapshot((tx) =>
       tx.#run(async () => {
         const base = () => {
-          let q = tx.#db.selectFrom('auth_failures').where('at', '>=', since).where('at', '<', until);
+          let q = tx.#db.selectFrom('auth_failures').where('at', '>=', since).where('at', '<=', until);
           if (filter.reason !== undefined) q = q.where('reason', '=', filter.reason);
           if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);
           if (filter.address !== undefined) q = q.where('address', '=', filter.address);

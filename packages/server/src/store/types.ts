@@ -192,6 +192,7 @@ export interface DiscoveredRecord extends SeenCertificate {
   readonly places: readonly SightingPlace[];
 }
 
+/** since ≤ at ≤ until. */
 export interface AuthFailureFilter {
   readonly since: Date;
   readonly until: Date;
