@@ -2,6 +2,14 @@ import { createHash } from 'node:crypto';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
 import {
+  alertsResponse,
+  authFailuresResponse,
+  componentsResponse,
+  reportResponse,
+  sightingsResponse,
+  type AuthFailuresQuery,
+  type ReportRequest,
+  type ReportResponse,
   certificateResponse,
   certificatesResponse,
   errorResponse,
@@ -9,11 +17,8 @@ import {
   revokeResponse,
   rootsResponse,
   tokenResponse,
-  reportResponse,
   type CertificateResponse,
   type RenewRequest,
-  type ReportRequest,
-  type ReportResponse,
   type RevocationEvent,
   type RevokeRequest,
   type SignRequest,
@@ -96,9 +101,36 @@ export class CaClient {
     return this.#json('GET', `/v1/certificates${qs ? `?${qs}` : ''}`, undefined, certificatesResponse);
   }
 
-  /** POST /v1/reports — a component's health and what it saw (mTLS with a CA-issued certificate). */
+  /** POST /v1/reports: a component's heartbeat, failed authentications and certificates seen in use. */
   report(body: ReportRequest): Promise<ReportResponse> {
     return this.#json('POST', '/v1/reports', body, reportResponse);
+  }
+
+  /** GET /v1/components (admin). */
+  components(): Promise<z.infer<typeof componentsResponse>> {
+    return this.#json('GET', '/v1/components', undefined, componentsResponse);
+  }
+
+  /** GET /v1/sightings (admin): certificates discovered in use, with where they were seen. */
+  sightings(): Promise<z.infer<typeof sightingsResponse>> {
+    return this.#json('GET', '/v1/sightings', undefined, sightingsResponse);
+  }
+
+  /** GET /v1/auth-failures (admin). */
+  authFailures(query: AuthFailuresQuery = {}): Promise<z.infer<typeof authFailuresResponse>> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.#json('GET', `/v1/auth-failures${qs ? `?${qs}` : ''}`, undefined, authFailuresResponse);
+  }
+
+  /** GET /v1/alerts (admin), newest first. */
+  alerts(query: { rule?: string; limit?: number } = {}): Promise<z.infer<typeof alertsResponse>> {
+    const params = new URLSearchParams();
+    if (query.rule !== undefined) params.set('rule', query.rule);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const qs = params.toString();
+    return this.#json('GET', `/v1/alerts${qs ? `?${qs}` : ''}`, undefined, alertsResponse);
   }
 
   /** The DER CRL of the intermediate (`level: 'intermediate'`) or of the root. */

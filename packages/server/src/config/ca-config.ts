@@ -144,6 +144,49 @@ export const serverSchema = z
     }
   });
 
+/**
+ * Alert rules (docs/inventory-and-alerts.md). A rule is on when its key is present; alerts go to the
+ * log, the store (GET /v1/alerts) and, when configured, a webhook. One alert per rule and key per
+ * `cooldown`.
+ */
+export const alertsSchema = z.strictObject({
+  /** A certificate expiring within `within` with no newer certificate for the same identity. */
+  expiring: z.strictObject({ within: duration('alerts.expiring.within').default(7 * 24 * HOUR) }).optional(),
+  /** A component reports a managed certificate past its renewal-overdue point. */
+  renewalOverdue: z.strictObject({}).optional(),
+  /** More than `threshold` failed authentications in `window` for one identity or address. */
+  authFailures: z
+    .strictObject({
+      threshold: z.number().int().min(1).max(1_000_000).default(20),
+      window: duration('alerts.authFailures.window').default(5 * 60_000),
+      per: z.enum(['identity', 'address']).default('identity'),
+    })
+    .optional(),
+  /** A revoked certificate of this CA still seen in use by a component. */
+  revokedInUse: z.strictObject({}).optional(),
+  webhook: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      /** Extra request headers; a value may be a secret reference ({ file } or { env }). */
+      headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.union([z.string(), secretRefSchema])).default({}),
+      timeout: duration('alerts.webhook.timeout').default(5000),
+      /** Further attempts after a failed one, with exponential backoff (1s, 2s, 4s, …). */
+      retries: z.number().int().min(0).max(10).default(3),
+    })
+    .optional(),
+  cooldown: duration('alerts.cooldown').default(HOUR),
+  /** How often the rules are evaluated (also right after a report that could trigger one). */
+  interval: duration('alerts.interval').default(30_000),
+});
+
+/** What the CA keeps of components' reports. */
+export const reportsSchema = z.strictObject({
+  /** A component with no report for this long is shown as stale. */
+  staleAfter: duration('reports.staleAfter').default(2 * 60_000),
+  /** Failed authentications older than this are deleted. */
+  authFailureRetention: duration('reports.authFailureRetention').default(7 * 24 * HOUR),
+});
+
 const issuerFilesSchema = z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) });
 
 export const caConfigSchema = z
@@ -172,6 +215,8 @@ export const caConfigSchema = z
       both: profilePolicySchema,
     }),
     server: serverSchema.prefault({}),
+    alerts: alertsSchema.prefault({}),
+    reports: reportsSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     for (const profile of ['server', 'client', 'both'] as const) {
@@ -197,3 +242,5 @@ export type CaConfigInput = z.input<typeof caConfigSchema>;
 export type CaConfig = z.output<typeof caConfigSchema>;
 export type SecretRef = z.output<typeof secretRefSchema>;
 export type ServerConfig = z.output<typeof serverSchema>;
+export type AlertsConfig = z.output<typeof alertsSchema>;
+export type ReportsConfig = z.output<typeof reportsSchema>;

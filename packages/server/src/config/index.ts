@@ -11,6 +11,8 @@ export {
   type CaConfigInput,
   type SecretRef,
   type ServerConfig,
+  type AlertsConfig,
+  type ReportsConfig,
 } from './ca-config.js';
 export {
   loadCaConfig,

@@ -29,6 +29,7 @@ import {
 import type { CertificatePage, CertificateState, ListFilter } from '../store/index.js';
 import { internalReason, invalidRequest, toApiError } from './errors.js';
 import type { CaMetrics } from './metrics.js';
+import { registerLifecycleRoutes, type LifecycleHttpDeps } from './lifecycle-routes.js';
 
 /** What the routes call: the CA's services, wired by the composition root. */
 export interface CaHttpDeps {
@@ -52,6 +53,8 @@ export interface CaHttpDeps {
   readonly ocsp?: (requestDer: Uint8Array) => Promise<Uint8Array>;
   /** How often CRLs are republished: the longest a CRL may be cached. */
   readonly crlRefreshMs: number;
+  /** Reports from components and what admins read of them (lifecycle-routes.ts). */
+  readonly lifecycle?: LifecycleHttpDeps;
 }
 
 export interface CaAppOptions {
@@ -70,6 +73,11 @@ const AUDITED = new Map([
   ['/v1/revoke', 'revoke'],
   ['/v1/tokens', 'token.create'],
   ['/v1/certificates', 'inventory'],
+  ['/v1/reports', 'report'],
+  ['/v1/components', 'components'],
+  ['/v1/sightings', 'sightings'],
+  ['/v1/auth-failures', 'auth-failures'],
+  ['/v1/alerts', 'alerts'],
 ]);
 
 const OCSP_MAX_BYTES = 8 * 1024;
@@ -434,6 +442,8 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
+
+  if (deps.lifecycle) registerLifecycleRoutes(app, deps, deps.lifecycle);
 
   await app.ready();
   return app;

@@ -7,3 +7,4 @@
 export { buildCaApp, peerCertificate, type CaHttpDeps, type CaAppOptions } from './app.js';
 export { createCaMetrics, type CaMetrics } from './metrics.js';
 export { toApiError } from './errors.js';
+export { MAX_EXPIRY_SERIES, type LifecycleHttpDeps } from './lifecycle-routes.js';

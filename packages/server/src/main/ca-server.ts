@@ -25,7 +25,9 @@ import {
   type IssuanceService,
   type RandomBytes,
 } from '../ca/index.js';
+import { createAlerting, type AlertRules, type WebhookTarget } from '../alerts/index.js';
 import { buildCaApp, createCaMetrics } from '../http/index.js';
+import { resolveSecret } from '../keys/index.js';
 import { buildCrl } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
 
@@ -43,6 +45,8 @@ export interface StartCaServerOptions {
   readonly logger?: boolean | Record<string, unknown>;
   /** Builds and signs CRLs; default pki's `buildCrl`. */
   readonly crlBuilder?: CrlBuilder;
+  /** First backoff between alert webhook attempts (doubles each time); default 1 s. */
+  readonly alertRetryBaseMs?: number;
 }
 
 export interface CaServer {
@@ -53,6 +57,10 @@ export interface CaServer {
   readonly rootPem: string;
   /** Republishes CRLs now (as the timer does). */
   refreshRevocations(): Promise<void>;
+  /** Evaluates the alert rules now (as the timer does); resolves with the alerts raised. */
+  evaluateAlerts(): Promise<{ id: string; rule: string; key: string }[]>;
+  /** Resolves once no alert evaluation or webhook delivery is in flight. */
+  alertsIdle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -350,6 +358,55 @@ async function serve(
   });
   await revocationState.start(started.seq);
 
+  const alertsCfg = config.alerts;
+  const rules: AlertRules = {
+    ...(alertsCfg.expiring === undefined ? {} : { expiring: { withinMs: alertsCfg.expiring.within } }),
+    ...(alertsCfg.renewalOverdue === undefined ? {} : { renewalOverdue: true }),
+    ...(alertsCfg.authFailures === undefined
+      ? {}
+      : {
+          authFailures: {
+            threshold: alertsCfg.authFailures.threshold,
+            windowMs: alertsCfg.authFailures.window,
+            per: alertsCfg.authFailures.per,
+          },
+        }),
+    ...(alertsCfg.revokedInUse === undefined ? {} : { revokedInUse: true }),
+    cooldownMs: alertsCfg.cooldown,
+  };
+  let webhook: WebhookTarget | undefined;
+  if (alertsCfg.webhook !== undefined) {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(alertsCfg.webhook.headers)) {
+      headers[name] =
+        typeof value === 'string'
+          ? value
+          : await resolveSecret(value, { env: options.env, baseDir: ca.loaded.baseDir });
+    }
+    webhook = {
+      url: alertsCfg.webhook.url,
+      headers,
+      timeoutMs: alertsCfg.webhook.timeout,
+      retries: alertsCfg.webhook.retries,
+    };
+  }
+  const alerting = createAlerting({
+    store,
+    rules,
+    ...(webhook === undefined ? {} : { webhook }),
+    clock,
+    random,
+    log: (level, message, fields) => {
+      app.log[level](fields, message);
+    },
+    ...(options.alertRetryBaseMs === undefined ? {} : { retryBaseMs: options.alertRetryBaseMs }),
+  });
+  const evaluateAlerts = (): void => {
+    alerting.evaluate().catch((err: unknown) => {
+      app.log.error({ err }, 'alert evaluation failed');
+    });
+  };
+
   const metrics = createCaMetrics();
   const app = await buildCaApp(
     {
@@ -385,6 +442,12 @@ async function serve(
       metrics,
       crlRefreshMs: cfg.crl.refresh,
       ocsp: (der) => ocsp.respond(der),
+      lifecycle: {
+        store,
+        staleAfterMs: config.reports.staleAfter,
+        expiringWithinMs: alertsCfg.expiring?.within ?? 7 * 24 * 3_600_000,
+        onReport: evaluateAlerts,
+      },
     },
     {
       https: httpsOptions,
@@ -413,6 +476,18 @@ async function serve(
   }, cfg.crl.refresh);
   refreshTimer.unref();
   timers.push(refreshTimer);
+
+  // Alert rules on an interval; failed authentications past their retention are pruned with them.
+  const alertTimer = setInterval(() => {
+    evaluateAlerts();
+    store
+      .pruneAuthFailures(new Date(clock.now().getTime() - config.reports.authFailureRetention))
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'pruning failed authentications failed');
+      });
+  }, alertsCfg.interval);
+  alertTimer.unref();
+  timers.push(alertTimer);
 
   if ('auto' in cfg.tls && tls.notAfter !== undefined && tls.notBefore !== undefined) {
     // Renew the server certificate at 2/3 of its life; setSecureContext keeps open connections.
@@ -443,6 +518,8 @@ async function serve(
     port: bound,
     rootPem: ca.rootPem,
     refreshRevocations: refresh,
+    evaluateAlerts: () => alerting.evaluate(),
+    alertsIdle: () => alerting.idle(),
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);

@@ -2,7 +2,15 @@
 // postgres.test.ts against real databases. It is test code: production code never imports it.
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditChainVerdict, CertificateState, IssuanceIntent, Store } from './types.js';
+import type {
+  AuditChainVerdict,
+  CertificateState,
+  ComponentReport,
+  IssuanceIntent,
+  ReportedAuthFailure,
+  SeenCertificate,
+  Store,
+} from './types.js';
 
 /** One empty database, on which any number of Store instances can be opened. */
 export interface StoreTestDatabase {
@@ -80,6 +88,51 @@ const expectBroken = (verdict: AuditChainVerdict, seq: bigint, reason: RegExp): 
   expect(verdict.brokenAt).toBe(seq);
   expect(verdict.reason).toMatch(reason);
 };
+
+function seen(overrides: Partial<SeenCertificate> = {}): SeenCertificate {
+  const fp = overrides.fingerprintSha256 ?? hex(32);
+  return {
+    fingerprintSha256: fp,
+    serial: serialHex(),
+    subject: `CN=seen-${fp.slice(0, 6)}`,
+    issuer: 'CN=Elsewhere CA',
+    identity: `seen-${fp.slice(0, 6)}.internal`,
+    notBefore: new Date(NOW.getTime() - DAY),
+    notAfter: new Date(NOW.getTime() + 10 * DAY),
+    pem: `-----BEGIN CERTIFICATE-----\n${hex(48)}\n-----END CERTIFICATE-----`,
+    chain: [],
+    ...overrides,
+  };
+}
+
+function failure(overrides: Partial<ReportedAuthFailure> = {}): ReportedAuthFailure {
+  return {
+    at: NOW,
+    listener: 'edge',
+    stage: 'handshake',
+    reason: 'unknown-ca',
+    address: '10.0.0.1',
+    identity: null,
+    serial: null,
+    fingerprintSha256: null,
+    issuer: null,
+    ...overrides,
+  };
+}
+
+function report(overrides: Partial<ComponentReport> = {}): ComponentReport {
+  return {
+    kind: 'gateway',
+    name: 'edge',
+    reportedBy: 'spiffe://example.org/gw',
+    at: NOW,
+    health: { status: 'ok' },
+    certificates: [],
+    sightings: [],
+    authFailures: [],
+    ...overrides,
+  };
+}
 
 export function describeStoreContract(
   name: string,
@@ -747,6 +800,143 @@ export function describeStoreContract(
       });
     });
 
+    describe('component reports, sightings, failed authentications and alerts', () => {
+      it('records a component once and updates it on later reports; newComponent only on the first', async () => {
+        const { store, another } = await fresh();
+        expect(await store.recordReport(report())).toEqual({ newComponent: true });
+        const later = new Date(NOW.getTime() + 30_000);
+        expect(
+          await store.recordReport(
+            report({ at: later, health: { status: 'degraded', detail: 'crl old' }, certificates: [{ name: 'a' }] }),
+          ),
+        ).toEqual({ newComponent: false });
+        await store.recordReport(report({ kind: 'agent', name: 'web-1', reportedBy: null }));
+        const components = await (await another()).listComponents();
+        expect(components).toEqual([
+          expect.objectContaining({ kind: 'agent', name: 'web-1', reportedBy: null }),
+          {
+            kind: 'gateway',
+            name: 'edge',
+            reportedBy: 'spiffe://example.org/gw',
+            firstSeen: NOW,
+            lastSeen: later,
+            health: { status: 'degraded', detail: 'crl old' },
+            certificates: [{ name: 'a' }],
+          },
+        ]);
+      });
+
+      it('keeps one row per discovered certificate and one per place, with first and last seen', async () => {
+        const { store } = await fresh();
+        const a = seen({ notAfter: new Date(NOW.getTime() + 2 * DAY), chain: ['x'] });
+        const b = seen({ notAfter: new Date(NOW.getTime() + DAY) });
+        await store.recordReport(
+          report({
+            sightings: [
+              { certificate: a, place: 'gateway edge 0.0.0.0:8444', role: 'server', at: NOW },
+              { certificate: b, place: 'gateway edge 0.0.0.0:8444', role: 'client', at: NOW },
+            ],
+          }),
+        );
+        const later = new Date(NOW.getTime() + HOUR);
+        await store.recordReport(
+          report({
+            kind: 'discover',
+            name: 'cli',
+            at: later,
+            sightings: [
+              { certificate: a, place: 'gateway edge 0.0.0.0:8444', role: 'server', at: later },
+              { certificate: a, place: '/etc/tls/edge.crt', role: 'file', at: later },
+            ],
+          }),
+        );
+        const found = await store.listDiscovered();
+        expect(found.map((f) => f.fingerprintSha256)).toEqual([b.fingerprintSha256, a.fingerprintSha256]);
+        const first = found[1];
+        expect(first).toMatchObject({ serial: a.serial, identity: a.identity, notAfter: a.notAfter, chain: ['x'] });
+        expect(first?.places).toEqual([
+          {
+            where: 'gateway edge 0.0.0.0:8444',
+            role: 'server',
+            component: 'discover/cli',
+            firstSeen: NOW,
+            lastSeen: later,
+          },
+          { where: '/etc/tls/edge.crt', role: 'file', component: 'discover/cli', firstSeen: later, lastSeen: later },
+        ]);
+        expect(await store.listDiscovered({ limit: 1 })).toHaveLength(1);
+      });
+
+      it('summarizes failed authentications in a window by reason, identity, address and hour, and prunes old ones', async () => {
+        const { store } = await fresh();
+        const events = [
+          ...Array.from({ length: 600 }, (_, i) =>
+            failure({ at: new Date(NOW.getTime() - (i % 3) * HOUR), address: `10.0.0.${i % 2}` }),
+          ),
+          failure({ stage: 'request', reason: 'denied', identity: 'spiffe://example.org/bad', address: '10.0.0.9' }),
+          failure({ at: new Date(NOW.getTime() - 3 * DAY) }),
+        ];
+        await store.recordReport(report({ authFailures: events }));
+        const window = { since: new Date(NOW.getTime() - DAY), until: new Date(NOW.getTime() + 1) };
+        const summary = await store.summarizeAuthFailures(window, 5);
+        expect(summary.total).toBe(601);
+        expect(summary.byReason).toEqual([
+          { key: 'unknown-ca', count: 600 },
+          { key: 'denied', count: 1 },
+        ]);
+        expect(summary.byIdentity).toEqual([{ key: 'spiffe://example.org/bad', count: 1 }]);
+        expect(summary.byAddress[0]).toEqual({ key: '10.0.0.0', count: 300 });
+        expect(summary.hourly.map((h) => h.count)).toEqual([200, 200, 201]);
+        expect(summary.hourly[2]?.start.getTime()).toBe(Math.floor(NOW.getTime() / HOUR) * HOUR);
+        expect(summary.recent).toHaveLength(5);
+        expect(summary.recent[0]).toMatchObject({ component: 'gateway/edge', at: NOW });
+        const byIdentity = await store.summarizeAuthFailures({ ...window, identity: 'spiffe://example.org/bad' });
+        expect([byIdentity.total, byIdentity.recent[0]?.reason]).toEqual([1, 'denied']);
+        expect(await store.pruneAuthFailures(new Date(NOW.getTime() - DAY))).toBe(1);
+        const all = await store.summarizeAuthFailures({ since: new Date(0), until: new Date(NOW.getTime() + 1) });
+        expect(all.total).toBe(601);
+      });
+
+      it('records alerts once per id, updates their delivery, and lists newest first by rule and key', async () => {
+        const { store } = await fresh();
+        const alert = (id: string, key: string, at: Date) => ({
+          id,
+          rule: 'expiring',
+          key,
+          at,
+          severity: 'warning' as const,
+          message: `certificate ${key} expires soon`,
+          details: { serial: key },
+          delivery: 'pending' as const,
+          attempts: 0,
+        });
+        await store.recordAlert(alert('a1', 'ab', NOW));
+        await store.recordAlert(alert('a2', 'cd', new Date(NOW.getTime() + 1000)));
+        await expectCode(store.recordAlert(alert('a1', 'ab', NOW)), 'ERR_STORE_STATE_CONFLICT');
+        await store.setAlertDelivery('a1', 'delivered', 2);
+        await expectCode(store.setAlertDelivery('nope', 'failed', 1), 'ERR_STORE_NOT_FOUND');
+        expect((await store.listAlerts()).map((a) => a.id)).toEqual(['a2', 'a1']);
+        expect(await store.listAlerts({ rule: 'expiring', key: 'ab', limit: 1 })).toEqual([
+          { ...alert('a1', 'ab', NOW), delivery: 'delivered', attempts: 2 },
+        ]);
+        expect(await store.listAlerts({ rule: 'revoked-in-use' })).toEqual([]);
+      });
+
+      it('writes a report in one transaction: a bad event leaves nothing of it', async () => {
+        const { store } = await fresh();
+        await expect(
+          store.recordReport(
+            report({
+              sightings: [{ certificate: seen(), place: 'x', role: 'server', at: NOW }],
+              authFailures: [failure(), failure({ reason: '' })],
+            }),
+          ),
+        ).rejects.toMatchObject({ code: 'ERR_USAGE_INVALID_ARGUMENT' });
+        expect(await store.listComponents()).toEqual([]);
+        expect(await store.listDiscovered()).toEqual([]);
+      });
+    });
+
     describe('lifecycle', () => {
       it('keeps data across close and reopen, and refuses calls once closed', async () => {
         const { store, another } = await fresh();
@@ -764,7 +954,7 @@ export function describeStoreContract(
         const { db, another } = await fresh();
         await another();
         const [row] = await db.query('select count(*) as n, max(version) as v from schema_migrations');
-        expect(Number(row?.['n'])).toBe(1);
+        expect(Number(row?.['n'])).toBe(2);
         await db.query(`insert into schema_migrations (version, name, applied_at) values (999, 'from-the-future', 0)`);
         await expectCode(another(), 'ERR_STORE_MIGRATION_FAILED');
       });

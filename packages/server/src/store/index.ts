@@ -1,10 +1,24 @@
 /**
  * store: the CA's durable state — certificate inventory (intent recorded before signing), one-time
- * tokens, CRL numbers and the hash-chained audit log — over SQLite or PostgreSQL with one schema.
+ * tokens, CRL numbers, the hash-chained audit log, component reports (sightings, failed
+ * authentications) and alerts — over SQLite or PostgreSQL with one schema.
  * It never decides policy, never holds private keys or raw tokens, and never leaks a driver error:
  * callers see MutualErrors (ERR_STORE_*) with the cause kept internal.
  */
 export type {
+  AlertDelivery,
+  AlertRecord,
+  AuthFailureFilter,
+  AuthFailureRecord,
+  AuthFailureSummary,
+  ComponentRecord,
+  ComponentReport,
+  DiscoveredRecord,
+  KeyCount,
+  ReportedAuthFailure,
+  ReportedSighting,
+  SeenCertificate,
+  SightingPlace,
   AuditChainVerdict,
   AuditEntry,
   AuditRecord,

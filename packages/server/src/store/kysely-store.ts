@@ -6,6 +6,15 @@ import type { Backend } from './backend.js';
 import { toBigInt, toNumber, type CertificatesTable, type Database } from './schema.js';
 import {
   CERTIFICATE_STATES,
+  type AlertDelivery,
+  type AlertRecord,
+  type AuthFailureFilter,
+  type AuthFailureSummary,
+  type ComponentRecord,
+  type ComponentReport,
+  type DiscoveredRecord,
+  type KeyCount,
+  type SightingPlace,
   DEFAULT_EXPIRING_WITHIN_MS,
   DEFAULT_LIST_LIMIT,
   MAX_LIST_LIMIT,
@@ -28,6 +37,11 @@ import {
 const HEX = /^[0-9a-f]+$/;
 const MAX_SERIAL_HEX = 128;
 const VERIFY_BATCH = 500;
+/** Rows per multi-row insert: far below SQLite's bound-parameter limit. */
+const INSERT_BATCH = 200;
+/** Most distinct reasons, identities or addresses a failed-authentication summary lists. */
+const MAX_GROUPS = 50;
+const HOUR_MS = 3_600_000;
 
 const invalid = (field: string, message: string): MutualError =>
   new MutualError('ERR_USAGE_INVALID_ARGUMENT', { message, details: { field } });
@@ -841,6 +855,321 @@ export class KyselyStore implements Store {
         return { ok: true, count } as const;
       }),
     );
+  }
+
+  async recordReport(report: ComponentReport): Promise<{ newComponent: boolean }> {
+    if (!this.#inTx) return this.#write((tx) => tx.recordReport(report));
+    const kind = nonEmpty('kind', report.kind, 32);
+    const name = nonEmpty('name', report.name, 128);
+    const at = millis('at', report.at);
+    const component = `${kind}/${name}`;
+    const healthJson = JSON.stringify(report.health);
+    const certificatesJson = JSON.stringify(report.certificates);
+    const sightings = report.sightings.map((s) => ({
+      cert: s.certificate,
+      fingerprint: hexId('fingerprintSha256', s.certificate.fingerprintSha256, 64),
+      place: nonEmpty('place', s.place, 512),
+      role: nonEmpty('role', s.role, 16),
+      at: millis('at', s.at),
+    }));
+    const failures = report.authFailures.map((f) => ({
+      at: millis('at', f.at),
+      component,
+      listener: f.listener,
+      stage: nonEmpty('stage', f.stage, 16),
+      reason: nonEmpty('reason', f.reason, 64),
+      address: f.address,
+      identity: f.identity,
+      serial: f.serial,
+      fingerprint_sha256: f.fingerprintSha256,
+      issuer: f.issuer,
+    }));
+    return this.#run(async () => {
+      const existing = await this.#db
+        .selectFrom('components')
+        .select('kind')
+        .where('kind', '=', kind)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (existing === undefined) {
+        await this.#db
+          .insertInto('components')
+          .values({
+            kind,
+            name,
+            reported_by: report.reportedBy,
+            first_seen: at,
+            last_seen: at,
+            health_json: healthJson,
+            certificates_json: certificatesJson,
+          })
+          .execute();
+      } else {
+        await this.#db
+          .updateTable('components')
+          .set({
+            reported_by: report.reportedBy,
+            last_seen: at,
+            health_json: healthJson,
+            certificates_json: certificatesJson,
+          })
+          .where('kind', '=', kind)
+          .where('name', '=', name)
+          .execute();
+      }
+      for (const s of sightings) {
+        await this.#db
+          .insertInto('discovered_certificates')
+          .values({
+            fingerprint_sha256: s.fingerprint,
+            serial: s.cert.serial,
+            subject: s.cert.subject,
+            issuer: s.cert.issuer,
+            identity: s.cert.identity,
+            not_before: millis('notBefore', s.cert.notBefore),
+            not_after: millis('notAfter', s.cert.notAfter),
+            pem: s.cert.pem,
+            chain_json: JSON.stringify(s.cert.chain),
+          })
+          .onConflict((oc) => oc.column('fingerprint_sha256').doNothing())
+          .execute();
+        await this.#db
+          .insertInto('sightings')
+          .values({
+            fingerprint_sha256: s.fingerprint,
+            place: s.place,
+            role: s.role,
+            component,
+            first_seen: s.at,
+            last_seen: s.at,
+          })
+          .onConflict((oc) =>
+            oc.columns(['fingerprint_sha256', 'place', 'role']).doUpdateSet({
+              last_seen: sql<number>`case when ${sql.ref('excluded.last_seen')} > ${sql.ref('sightings.last_seen')} then ${sql.ref('excluded.last_seen')} else ${sql.ref('sightings.last_seen')} end`,
+              component: (eb) => eb.ref('excluded.component'),
+            }),
+          )
+          .execute();
+      }
+      for (let i = 0; i < failures.length; i += INSERT_BATCH) {
+        await this.#db
+          .insertInto('auth_failures')
+          .values(failures.slice(i, i + INSERT_BATCH))
+          .execute();
+      }
+      return { newComponent: existing === undefined };
+    });
+  }
+
+  async listComponents(): Promise<ComponentRecord[]> {
+    return this.#run(async () => {
+      const rows = await this.#db
+        .selectFrom('components')
+        .selectAll()
+        .orderBy('kind', 'asc')
+        .orderBy('name', 'asc')
+        .execute();
+      return rows.map((r) => ({
+        kind: r.kind,
+        name: r.name,
+        reportedBy: r.reported_by,
+        firstSeen: new Date(toNumber(r.first_seen)),
+        lastSeen: new Date(toNumber(r.last_seen)),
+        health: JSON.parse(r.health_json) as Record<string, unknown>,
+        certificates: JSON.parse(r.certificates_json) as unknown[],
+      }));
+    });
+  }
+
+  async listDiscovered(options: { limit?: number } = {}): Promise<DiscoveredRecord[]> {
+    const limitIn = options.limit ?? MAX_LIST_LIMIT;
+    if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
+    return this.#snapshot((tx) =>
+      tx.#run(async () => {
+        const certs = await tx.#db
+          .selectFrom('discovered_certificates')
+          .selectAll()
+          .orderBy('not_after', 'asc')
+          .orderBy('fingerprint_sha256', 'asc')
+          .limit(Math.min(limitIn, MAX_LIST_LIMIT))
+          .execute();
+        if (certs.length === 0) return [];
+        const places = await tx.#db
+          .selectFrom('sightings')
+          .selectAll()
+          .where(
+            'fingerprint_sha256',
+            'in',
+            certs.map((c) => c.fingerprint_sha256),
+          )
+          .orderBy('first_seen', 'asc')
+          .orderBy('place', 'asc')
+          .execute();
+        const byFp = new Map<string, SightingPlace[]>();
+        for (const p of places) {
+          const list = byFp.get(p.fingerprint_sha256) ?? [];
+          list.push({
+            where: p.place,
+            role: p.role,
+            component: p.component,
+            firstSeen: new Date(toNumber(p.first_seen)),
+            lastSeen: new Date(toNumber(p.last_seen)),
+          });
+          byFp.set(p.fingerprint_sha256, list);
+        }
+        return certs.map((c) => ({
+          fingerprintSha256: c.fingerprint_sha256,
+          serial: c.serial,
+          subject: c.subject,
+          issuer: c.issuer,
+          identity: c.identity,
+          notBefore: new Date(toNumber(c.not_before)),
+          notAfter: new Date(toNumber(c.not_after)),
+          pem: c.pem,
+          chain: JSON.parse(c.chain_json) as string[],
+          places: byFp.get(c.fingerprint_sha256) ?? [],
+        }));
+      }),
+    );
+  }
+
+  async summarizeAuthFailures(
+    filter: AuthFailureFilter,
+    recentLimit = DEFAULT_LIST_LIMIT,
+  ): Promise<AuthFailureSummary> {
+    const since = millis('since', filter.since);
+    const until = millis('until', filter.until);
+    if (!Number.isSafeInteger(recentLimit) || recentLimit < 1) {
+      throw invalid('recentLimit', 'recentLimit must be a positive integer.');
+    }
+    return this.#snapshot((tx) =>
+      tx.#run(async () => {
+        const base = () => {
+          let q = tx.#db.selectFrom('auth_failures').where('at', '>=', since).where('at', '<=', until);
+          if (filter.reason !== undefined) q = q.where('reason', '=', filter.reason);
+          if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);
+          if (filter.address !== undefined) q = q.where('address', '=', filter.address);
+          return q;
+        };
+        const grouped = async (column: 'reason' | 'identity' | 'address'): Promise<KeyCount[]> => {
+          const rows = await base()
+            .select((eb) => [eb.ref(column).as('key'), eb.fn.countAll<number | string>().as('n')])
+            .where(column, 'is not', null)
+            .groupBy(column)
+            .orderBy('n', 'desc')
+            .orderBy(column, 'asc')
+            .limit(MAX_GROUPS)
+            .execute();
+          return rows.map((r) => ({ key: String(r.key), count: toNumber(r.n) }));
+        };
+        const totalRow = await base()
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .executeTakeFirstOrThrow();
+        const hour = sql<number | string>`(at / ${HOUR_MS})`;
+        const hourly = await base()
+          .select((eb) => [hour.as('h'), eb.fn.countAll<number | string>().as('n')])
+          .groupBy('h')
+          .orderBy('h', 'asc')
+          .execute();
+        const recent = await base()
+          .selectAll()
+          .orderBy('at', 'desc')
+          .limit(Math.min(recentLimit, MAX_LIST_LIMIT))
+          .execute();
+        return {
+          total: toNumber(totalRow.n),
+          byReason: await grouped('reason'),
+          byIdentity: await grouped('identity'),
+          byAddress: await grouped('address'),
+          hourly: hourly.map((r) => ({ start: new Date(Math.floor(toNumber(r.h)) * HOUR_MS), count: toNumber(r.n) })),
+          recent: recent.map((r) => ({
+            at: new Date(toNumber(r.at)),
+            component: r.component,
+            listener: r.listener,
+            stage: r.stage,
+            reason: r.reason,
+            address: r.address,
+            identity: r.identity,
+            serial: r.serial,
+            fingerprintSha256: r.fingerprint_sha256,
+            issuer: r.issuer,
+          })),
+        };
+      }),
+    );
+  }
+
+  async pruneAuthFailures(before: Date): Promise<number> {
+    if (!this.#inTx) return this.#write((tx) => tx.pruneAuthFailures(before));
+    const ms = millis('before', before);
+    return this.#run(async () => {
+      const result = await this.#db.deleteFrom('auth_failures').where('at', '<', ms).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
+  async recordAlert(alert: AlertRecord): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.recordAlert(alert));
+    const id = nonEmpty('id', alert.id, 128);
+    const at = millis('at', alert.at);
+    await this.#run(async () => {
+      const inserted = await this.#db
+        .insertInto('alerts')
+        .values({
+          id,
+          rule: nonEmpty('rule', alert.rule, 64),
+          key: nonEmpty('key', alert.key, 2048),
+          at,
+          severity: alert.severity,
+          message: nonEmpty('message', alert.message),
+          details_json: canonicalJson(alert.details),
+          delivery: alert.delivery,
+          attempts: alert.attempts,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .executeTakeFirst();
+      if (inserted === undefined) throw new MutualError('ERR_STORE_STATE_CONFLICT', { details: { alert: id } });
+    });
+  }
+
+  async setAlertDelivery(id: string, delivery: AlertDelivery, attempts: number): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.setAlertDelivery(id, delivery, attempts));
+    await this.#run(async () => {
+      const updated = await this.#db
+        .updateTable('alerts')
+        .set({ delivery, attempts })
+        .where('id', '=', id)
+        .returning('id')
+        .executeTakeFirst();
+      if (updated === undefined) throw new MutualError('ERR_STORE_NOT_FOUND', { details: { alert: id } });
+    });
+  }
+
+  async listAlerts(options: { rule?: string; key?: string; limit?: number } = {}): Promise<AlertRecord[]> {
+    const limitIn = options.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
+    return this.#run(async () => {
+      let q = this.#db.selectFrom('alerts').selectAll();
+      if (options.rule !== undefined) q = q.where('rule', '=', options.rule);
+      if (options.key !== undefined) q = q.where('key', '=', options.key);
+      const rows = await q
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(Math.min(limitIn, MAX_LIST_LIMIT))
+        .execute();
+      return rows.map((r) => ({
+        id: r.id,
+        rule: r.rule,
+        key: r.key,
+        at: new Date(toNumber(r.at)),
+        severity: r.severity as AlertRecord['severity'],
+        message: r.message,
+        details: JSON.parse(r.details_json) as Record<string, unknown>,
+        delivery: r.delivery as AlertDelivery,
+        attempts: toNumber(r.attempts),
+      }));
+    });
   }
 
   async close(): Promise<void> {

@@ -55,6 +55,7 @@ describe('PostgreSQL store in a cluster of CA instances', () => {
     try {
       expect(await rawQuery(connectionString, 'select version, name from schema_migrations')).toEqual([
         { version: 1, name: 'initial' },
+        { version: 2, name: 'lifecycle' },
       ]);
       await stores[0]!.reserveSerial(makeIntent());
       expect(

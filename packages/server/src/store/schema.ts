@@ -63,6 +63,62 @@ export interface SchemaMigrationsTable {
   applied_at: Int8;
 }
 
+export interface ComponentsTable {
+  kind: string;
+  name: string;
+  reported_by: string | null;
+  first_seen: Int8;
+  last_seen: Int8;
+  health_json: string;
+  certificates_json: string;
+}
+
+export interface DiscoveredCertificatesTable {
+  fingerprint_sha256: string;
+  serial: string;
+  subject: string;
+  issuer: string;
+  identity: string | null;
+  not_before: Int8;
+  not_after: Int8;
+  pem: string;
+  chain_json: string;
+}
+
+export interface SightingsTable {
+  fingerprint_sha256: string;
+  place: string;
+  role: string;
+  component: string;
+  first_seen: Int8;
+  last_seen: Int8;
+}
+
+export interface AuthFailuresTable {
+  at: Int8;
+  component: string;
+  listener: string;
+  stage: string;
+  reason: string;
+  address: string | null;
+  identity: string | null;
+  serial: string | null;
+  fingerprint_sha256: string | null;
+  issuer: string | null;
+}
+
+export interface AlertsTable {
+  id: string;
+  rule: string;
+  key: string;
+  at: Int8;
+  severity: string;
+  message: string;
+  details_json: string;
+  delivery: string;
+  attempts: number;
+}
+
 export interface Database {
   certificates: CertificatesTable;
   tokens: TokensTable;
@@ -70,6 +126,11 @@ export interface Database {
   audit_head: AuditHeadTable;
   crl_state: CrlStateTable;
   schema_migrations: SchemaMigrationsTable;
+  components: ComponentsTable;
+  discovered_certificates: DiscoveredCertificatesTable;
+  sightings: SightingsTable;
+  auth_failures: AuthFailuresTable;
+  alerts: AlertsTable;
 }
 
 export const toNumber = (value: number | string | bigint): number =>

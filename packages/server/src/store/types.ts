@@ -117,6 +117,124 @@ export type AuditChainVerdict =
   | { readonly ok: true; readonly count: number }
   | { readonly ok: false; readonly brokenAt: bigint; readonly reason: string };
 
+/** A certificate a component saw in use, parsed by the caller (http) from the DER it presented. */
+export interface SeenCertificate {
+  readonly fingerprintSha256: string;
+  readonly serial: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly identity: string | null;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The leaf. */
+  readonly pem: string;
+  /** What was presented with it (leaf first). */
+  readonly chain: readonly string[];
+}
+
+export interface ReportedSighting {
+  readonly certificate: SeenCertificate;
+  /** `gateway edge 0.0.0.0:8444`, `db.internal:5432`, `/etc/app/tls.crt`. */
+  readonly place: string;
+  /** server | client | file. */
+  readonly role: string;
+  readonly at: Date;
+}
+
+export interface ReportedAuthFailure {
+  readonly at: Date;
+  readonly listener: string;
+  /** handshake | request. */
+  readonly stage: string;
+  readonly reason: string;
+  readonly address: string | null;
+  readonly identity: string | null;
+  readonly serial: string | null;
+  readonly fingerprintSha256: string | null;
+  readonly issuer: string | null;
+}
+
+/** One report of a component, written in one transaction. */
+export interface ComponentReport {
+  readonly kind: string;
+  readonly name: string;
+  /** Identity (or `admin:<serial>`) of the certificate the report came with. */
+  readonly reportedBy: string | null;
+  readonly at: Date;
+  /** JSON-compatible health object, stored as given. */
+  readonly health: Readonly<Record<string, unknown>>;
+  /** JSON-compatible managed certificates, stored as given (replaces the previous list). */
+  readonly certificates: readonly unknown[];
+  readonly sightings: readonly ReportedSighting[];
+  readonly authFailures: readonly ReportedAuthFailure[];
+}
+
+export interface ComponentRecord {
+  readonly kind: string;
+  readonly name: string;
+  readonly reportedBy: string | null;
+  readonly firstSeen: Date;
+  readonly lastSeen: Date;
+  readonly health: Record<string, unknown>;
+  readonly certificates: unknown[];
+}
+
+export interface SightingPlace {
+  readonly where: string;
+  readonly role: string;
+  readonly component: string;
+  readonly firstSeen: Date;
+  readonly lastSeen: Date;
+}
+
+/** A certificate discovered in use, with every place it was seen. */
+export interface DiscoveredRecord extends SeenCertificate {
+  readonly places: readonly SightingPlace[];
+}
+
+/** since ≤ at ≤ until. */
+export interface AuthFailureFilter {
+  readonly since: Date;
+  readonly until: Date;
+  readonly reason?: string;
+  readonly identity?: string;
+  readonly address?: string;
+}
+
+export interface AuthFailureRecord extends ReportedAuthFailure {
+  readonly component: string;
+}
+
+export interface KeyCount {
+  readonly key: string;
+  readonly count: number;
+}
+
+export interface AuthFailureSummary {
+  readonly total: number;
+  readonly byReason: KeyCount[];
+  readonly byIdentity: KeyCount[];
+  readonly byAddress: KeyCount[];
+  /** Non-empty hours only, oldest first; `start` is the hour's first millisecond. */
+  readonly hourly: { readonly start: Date; readonly count: number }[];
+  /** Newest first. */
+  readonly recent: AuthFailureRecord[];
+}
+
+export type AlertDelivery = 'pending' | 'delivered' | 'failed' | 'none';
+
+export interface AlertRecord {
+  readonly id: string;
+  readonly rule: string;
+  readonly key: string;
+  readonly at: Date;
+  readonly severity: 'warning' | 'critical';
+  readonly message: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly delivery: AlertDelivery;
+  readonly attempts: number;
+}
+
 /**
  * One storage interface over SQLite and PostgreSQL. Every method is atomic on its own; `transaction`
  * groups several (for example a revocation and its audit record) so that all or none are written.
@@ -148,6 +266,24 @@ export interface Store {
   listAudit(options?: { afterSeq?: bigint; limit?: number }): Promise<AuditRecord[]>;
   /** Recomputes the chain: detects edited, deleted, reordered or truncated records. */
   verifyAuditChain(): Promise<AuditChainVerdict>;
+  /**
+   * Writes one component report (component row, discovered certificates, sightings, failed
+   * authentications) in one write transaction. `newComponent` is true on its first report.
+   */
+  recordReport(report: ComponentReport): Promise<{ newComponent: boolean }>;
+  /** Every component that ever reported, by kind then name. */
+  listComponents(): Promise<ComponentRecord[]>;
+  /** Discovered certificates with their places, by notAfter (soonest first); at most `limit` (default 1000). */
+  listDiscovered(options?: { limit?: number }): Promise<DiscoveredRecord[]>;
+  /** Counts and the newest `recentLimit` events (default 100) of failed authentications in a window. */
+  summarizeAuthFailures(filter: AuthFailureFilter, recentLimit?: number): Promise<AuthFailureSummary>;
+  /** Deletes failed authentications older than `before`; returns how many. */
+  pruneAuthFailures(before: Date): Promise<number>;
+  /** Records a raised alert. An id already recorded → ERR_STORE_STATE_CONFLICT. */
+  recordAlert(alert: AlertRecord): Promise<void>;
+  setAlertDelivery(id: string, delivery: AlertDelivery, attempts: number): Promise<void>;
+  /** Newest first, optionally of one rule (and key); at most `limit` (default 100, max 1000). */
+  listAlerts(options?: { rule?: string; key?: string; limit?: number }): Promise<AlertRecord[]>;
   /**
    * Runs `fn` in one database transaction: everything done through `tx` commits together or not at all.
    * Inside `fn` use `tx` only (the outer store refuses to be used there); a nested call joins the outer

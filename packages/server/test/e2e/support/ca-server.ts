@@ -45,7 +45,11 @@ export interface TestCa {
 export interface TestCaOptions {
   /** Appended to ca.yaml (a `server:` section). */
   readonly serverYaml?: string;
+  /** Appended to ca.yaml as is (top-level sections such as `alerts:`). */
+  readonly yaml?: string;
   readonly clock?: TestClock;
+  /** First backoff between alert webhook attempts. */
+  readonly alertRetryBaseMs?: number;
 }
 
 const dirs: string[] = [];
@@ -70,12 +74,14 @@ export async function startTestCa(options: TestCaOptions = {}): Promise<TestCa> 
     now: new Date(clock.now().getTime() - 3_600_000),
   });
   if (options.serverYaml !== undefined) appendFileSync(path.join(dir, 'ca.yaml'), `server:\n${options.serverYaml}`);
+  if (options.yaml !== undefined) appendFileSync(path.join(dir, 'ca.yaml'), `\n${options.yaml}`);
   const start = (port = 0): Promise<CaServer> =>
     startCaServer({
       dir,
       env: {},
       clock,
       listen: { host: '127.0.0.1', port },
+      ...(options.alertRetryBaseMs === undefined ? {} : { alertRetryBaseMs: options.alertRetryBaseMs }),
     });
   const ca: TestCa = {
     dir,
