@@ -7,6 +7,7 @@
 export type {
   AuditChainVerdict,
   AuditEntry,
+  AuditListOptions,
   AuditRecord,
   CertificatePage,
   CertificateRecord,
@@ -17,6 +18,7 @@ export type {
   IssuanceIntent,
   ListFilter,
   ListedCertificate,
+  MintedTokenRecord,
   Revocation,
   Store,
   SubjectAltNames,

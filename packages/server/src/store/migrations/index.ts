@@ -3,6 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Backend } from '../backend.js';
 import type { Database } from '../schema.js';
 import { up as initial } from './0001-initial.js';
+import { up as mintedTokens } from './0003-minted-tokens.js';
 
 export interface Migration {
   readonly version: number;
@@ -11,7 +12,10 @@ export interface Migration {
 }
 
 /** Every schema change, in order. Released migrations are never edited or removed. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([{ version: 1, name: 'initial', up: initial }]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  { version: 1, name: 'initial', up: initial },
+  { version: 3, name: 'minted-tokens', up: mintedTokens },
+]);
 
 /** Advisory lock key of mutual's schema migrations on PostgreSQL (arbitrary, fixed forever). */
 const PG_MIGRATION_LOCK = '7283190466192011';
