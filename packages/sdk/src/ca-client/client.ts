@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
 import {
+  auditResponse,
+  certificateDetail,
   certificateResponse,
   certificatesResponse,
   errorResponse,
@@ -9,12 +11,17 @@ import {
   revokeResponse,
   rootsResponse,
   tokenResponse,
+  tokensResponse,
+  type AuditQuery,
+  type AuditResponse,
+  type CertificateDetail,
   type CertificateResponse,
   type RenewRequest,
   type RevocationEvent,
   type RevokeRequest,
   type SignRequest,
   type TokenRequest,
+  type TokensResponse,
 } from '../contract/index.js';
 import { MutualError, errorCatalog, type ErrorCode } from '../errors/index.js';
 import { decodePem } from '../pem/index.js';
@@ -91,6 +98,26 @@ export class CaClient {
     if (query.cursor !== undefined) params.set('cursor', query.cursor);
     const qs = params.toString();
     return this.#json('GET', `/v1/certificates${qs ? `?${qs}` : ''}`, undefined, certificatesResponse);
+  }
+
+  /** One certificate in detail (admin): chain, fingerprints, extensions and its audit history. */
+  certificate(serial: string): Promise<CertificateDetail> {
+    return this.#json('GET', `/v1/certificates/${encodeURIComponent(serial)}`, undefined, certificateDetail);
+  }
+
+  /** Audit records (admin), with the verdict of the whole chain's verification. */
+  audit(query: AuditQuery = {}): Promise<AuditResponse> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query) as [string, string | number | undefined][]) {
+      if (value !== undefined) params.set(key, String(value));
+    }
+    const qs = params.toString();
+    return this.#json('GET', `/v1/audit${qs ? `?${qs}` : ''}`, undefined, auditResponse);
+  }
+
+  /** Enrollment tokens minted and neither used nor expired (admin); never the tokens themselves. */
+  unusedTokens(limit?: number): Promise<TokensResponse> {
+    return this.#json('GET', `/v1/tokens${limit === undefined ? '' : `?limit=${limit}`}`, undefined, tokensResponse);
   }
 
   /** The DER CRL of the intermediate (`level: 'intermediate'`) or of the root. */

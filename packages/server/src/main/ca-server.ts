@@ -2,6 +2,8 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   MutualError,
   encodePem,
@@ -25,7 +27,7 @@ import {
   type IssuanceService,
   type RandomBytes,
 } from '../ca/index.js';
-import { buildCaApp, createCaMetrics } from '../http/index.js';
+import { buildCaApp, createCaMetrics, createDashboardSessions } from '../http/index.js';
 import { buildCrl } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
 
@@ -43,6 +45,8 @@ export interface StartCaServerOptions {
   readonly logger?: boolean | Record<string, unknown>;
   /** Builds and signs CRLs; default pki's `buildCrl`. */
   readonly crlBuilder?: CrlBuilder;
+  /** The dashboard's built files served under /ui; default packages/dashboard/dist beside this package. */
+  readonly dashboardDir?: string;
 }
 
 export interface CaServer {
@@ -53,6 +57,11 @@ export interface CaServer {
   readonly rootPem: string;
   /** Republishes CRLs now (as the timer does). */
   refreshRevocations(): Promise<void>;
+  /**
+   * A one-time dashboard login link (`<url>/ui/login#<secret>`): single use, valid 15 minutes, on
+   * this instance only. Print it to the operator's terminal; never log it.
+   */
+  loginLink(): string;
   close(): Promise<void>;
 }
 
@@ -97,6 +106,9 @@ function serverNames(
   if (ip.has('127.0.0.1')) dns.add('localhost');
   return { dns: [...dns], ip: [...ip], uri: [], email: [] };
 }
+
+/** packages/dashboard/dist, from src/main or dist/main of this package alike. */
+const DEFAULT_DASHBOARD_DIR = path.resolve(fileURLToPath(new URL('../../../dashboard/dist/', import.meta.url)));
 
 const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
 
@@ -351,6 +363,7 @@ async function serve(
   await revocationState.start(started.seq);
 
   const metrics = createCaMetrics();
+  const sessions = createDashboardSessions(clock);
   const app = await buildCaApp(
     {
       clock,
@@ -385,6 +398,25 @@ async function serve(
       metrics,
       crlRefreshMs: cfg.crl.refresh,
       ocsp: (der) => ocsp.respond(der),
+      adminReads: {
+        audit: (o) => store.listAudit(o),
+        verifyAudit: () => store.verifyAuditChain(),
+        certificate: async (serial) => {
+          const record = await store.getCertificate(serial);
+          if (record === undefined) return undefined;
+          const now = clock.now();
+          const page = await store.listCertificates({ now, search: record.serial, limit: 1000 });
+          return page.items.find((c) => c.serial === record.serial);
+        },
+        unusedTokens: (now, limit) => store.listUnusedTokens(now, limit),
+      },
+      dashboard: {
+        dir: path.resolve(options.dashboardDir ?? DEFAULT_DASHBOARD_DIR),
+        sessions,
+        audit: async (entry) => {
+          await store.appendAudit(entry);
+        },
+      },
     },
     {
       https: httpsOptions,
@@ -443,6 +475,9 @@ async function serve(
     port: bound,
     rootPem: ca.rootPem,
     refreshRevocations: refresh,
+    loginLink() {
+      return `${url}/ui/login#${sessions.createLoginLink().secret}`;
+    },
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
