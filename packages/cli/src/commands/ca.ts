@@ -96,7 +96,8 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
     .option('--config <file>', 'ca.yaml (default: <dir>/ca.yaml)')
     .option('--listen <host:port>', 'override server.listen from ca.yaml')
-    .action(async (opts: { dir?: string; config?: string; listen?: string }) => {
+    .option('--login-link', 'print a one-time dashboard login link (valid 15 minutes, single use)')
+    .action(async (opts: { dir?: string; config?: string; listen?: string; loginLink?: boolean }) => {
       const { startCaServer } = await loadServer();
       const listen = opts.listen === undefined ? undefined : parseListen(opts.listen);
       const server = await startCaServer({
@@ -114,6 +115,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           `mutual CA listening on ${server.url}`,
           `  root fingerprint: ${fingerprint}`,
           `  clients: mutual ca bootstrap --ca-url ${server.url} --fingerprint ${fingerprint}`,
+          opts.loginLink === true
+            ? `  dashboard: ${server.loginLink()}  (one-time login link, valid 15 minutes)`
+            : `  dashboard: ${server.url}/ui/ (admin client certificate, or restart with --login-link)`,
           'Press Ctrl-C to stop.',
           '',
         ].join('\n'),

@@ -169,6 +169,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         for (const stop of stops.reverse()) await stop().catch(() => undefined);
       };
       let caUrl: string;
+      let loginLink: string;
       let gatewayPort: number;
       let adminPort: number;
       try {
@@ -180,6 +181,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
         });
         stops.push(() => caServer.close());
         caUrl = caServer.url;
+        loginLink = caServer.loginLink();
         const upstream = await startDemoUpstream('127.0.0.1');
         stops.push(
           () =>
@@ -233,6 +235,9 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           `Online CA on ${caUrl}/ — get a first certificate from another terminal:`,
           `  npx mutual ca bootstrap --ca-url ${caUrl} --fingerprint ${rootFingerprint} --cert ${rel(path.join(dir, 'admin', 'admin.crt'))} --key ${rel(path.join(dir, 'admin', 'admin.key'))}`,
           `  npx mutual cert request api.internal --token "$(npx mutual token create api.internal --profile server)" --out certs/`,
+          '',
+          `Dashboard: ${loginLink}`,
+          '  (one-time login link, valid 15 minutes; or use the admin certificate in your browser)',
           '',
           'Press Ctrl-C to stop.',
           '',

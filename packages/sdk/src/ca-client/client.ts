@@ -10,6 +10,8 @@ import {
   type AuthFailuresQuery,
   type ReportRequest,
   type ReportResponse,
+  auditResponse,
+  certificateDetail,
   certificateResponse,
   certificatesResponse,
   errorResponse,
@@ -17,12 +19,17 @@ import {
   revokeResponse,
   rootsResponse,
   tokenResponse,
+  tokensResponse,
+  type AuditQuery,
+  type AuditResponse,
+  type CertificateDetail,
   type CertificateResponse,
   type RenewRequest,
   type RevocationEvent,
   type RevokeRequest,
   type SignRequest,
   type TokenRequest,
+  type TokensResponse,
 } from '../contract/index.js';
 import { MutualError, errorCatalog, type ErrorCode } from '../errors/index.js';
 import { decodePem } from '../pem/index.js';
@@ -119,7 +126,9 @@ export class CaClient {
   /** GET /v1/auth-failures (admin). */
   authFailures(query: AuthFailuresQuery = {}): Promise<z.infer<typeof authFailuresResponse>> {
     const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    for (const [k, v] of Object.entries(query) as [string, string | number | undefined][]) {
+      if (v !== undefined) params.set(k, String(v));
+    }
     const qs = params.toString();
     return this.#json('GET', `/v1/auth-failures${qs ? `?${qs}` : ''}`, undefined, authFailuresResponse);
   }
@@ -131,6 +140,26 @@ export class CaClient {
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     const qs = params.toString();
     return this.#json('GET', `/v1/alerts${qs ? `?${qs}` : ''}`, undefined, alertsResponse);
+  }
+
+  /** One certificate in detail (admin): chain, fingerprints, extensions and its audit history. */
+  certificate(serial: string): Promise<CertificateDetail> {
+    return this.#json('GET', `/v1/certificates/${encodeURIComponent(serial)}`, undefined, certificateDetail);
+  }
+
+  /** Audit records (admin), with the verdict of the whole chain's verification. */
+  audit(query: AuditQuery = {}): Promise<AuditResponse> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query) as [string, string | number | undefined][]) {
+      if (value !== undefined) params.set(key, String(value));
+    }
+    const qs = params.toString();
+    return this.#json('GET', `/v1/audit${qs ? `?${qs}` : ''}`, undefined, auditResponse);
+  }
+
+  /** Enrollment tokens minted and neither used nor expired (admin); never the tokens themselves. */
+  unusedTokens(limit?: number): Promise<TokensResponse> {
+    return this.#json('GET', `/v1/tokens${limit === undefined ? '' : `?limit=${limit}`}`, undefined, tokensResponse);
   }
 
   /** The DER CRL of the intermediate (`level: 'intermediate'`) or of the root. */

@@ -4,3 +4,5 @@
  */
 export * from './v1.js';
 export * from './v1-lifecycle.js';
+export * from './v1-tokens.js';
+export * from './v1-dashboard.js';

@@ -224,6 +224,18 @@ export const caErrors = {
     message: 'This endpoint is for admins.',
     doc: 'The client certificate is valid but its profile is not `admin`.',
   },
+  ERR_AUTH_CSRF: {
+    kind: 'refused',
+    status: 403,
+    message: 'The request was refused as a possible cross-site request.',
+    doc: "A mutating request made with a dashboard session cookie must carry the session's CSRF token in the `x-mutual-csrf` header, and no browser request from another site may change anything. Reload the dashboard and try again.",
+  },
+  ERR_AUTH_LOGIN_LINK_INVALID: {
+    kind: 'refused',
+    status: 401,
+    message: 'This login link is not valid (unknown, already used or expired).',
+    doc: 'A dashboard login link works once, within 15 minutes, on the CA instance that printed it. Get a new one (`mutual up` or `mutual ca serve --login-link` prints one at start), or sign in with the admin client certificate.',
+  },
   ERR_HTTP_BODY_TOO_LARGE: {
     kind: 'usage',
     status: 413,

@@ -75,6 +75,15 @@ export interface CaCertificateRecord {
 export interface CaStore extends CertificateStore, AuditSink {
   /** True exactly once per jti, across concurrent callers, instances and restarts. */
   consumeToken(jti: string, at: Date, bySerial?: string): Promise<boolean>;
+  /** Records a minted token's grant (never the token), so admins can list the unused ones. */
+  recordMintedToken(token: {
+    jti: string;
+    profile: string;
+    names: { dns: readonly string[]; ip: readonly string[]; uri: readonly string[]; email: readonly string[] };
+    mintedAt: Date;
+    expiresAt: Date;
+    mintedBy: string;
+  }): Promise<void>;
   getCertificate(serial: string): Promise<CaCertificateRecord | undefined>;
   findByFingerprint(sha256: string): Promise<CaCertificateRecord | undefined>;
   markRevoked(serial: string, revocation: { reason: string; revokedAt: Date }): Promise<void>;

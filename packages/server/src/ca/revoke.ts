@@ -28,6 +28,8 @@ export interface RevokedEntry {
 
 export type Revoker =
   | { readonly kind: 'admin'; readonly serial: string }
+  /** An admin signed in to the dashboard by a one-time login link (no certificate): `session` names the session. */
+  | { readonly kind: 'admin-session'; readonly session: string }
   | { readonly kind: 'holder'; readonly serial: string; readonly fingerprint: string };
 
 export interface RevocationDeps {
@@ -93,13 +95,18 @@ export function createRevocationService(deps: RevocationDeps): RevocationService
       await tx.markRevoked(serial, { reason: input.reason, revokedAt });
       await tx.appendAudit({
         at: revokedAt,
-        actor: input.by.kind === 'admin' ? `admin:${input.by.serial}` : `cert:${input.by.serial}`,
+        actor:
+          input.by.kind === 'admin'
+            ? `admin:${input.by.serial}`
+            : input.by.kind === 'admin-session'
+              ? `admin-session:${input.by.session}`
+              : `cert:${input.by.serial}`,
         action: 'certificate.revoke',
         subject: serial,
         details: {
           reason: input.reason,
           reasonCode: REASON_CODES[input.reason],
-          by: input.by.kind,
+          by: input.by.kind === 'holder' ? 'holder' : 'admin',
           profile: record.profile,
           identity: record.identity,
           ...(input.origin === undefined ? {} : { origin: input.origin }),

@@ -135,6 +135,14 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       .sign(deps.signingKey);
     const expiresAt = new Date(exp * 1000);
     await deps.store.transaction(async (tx) => {
+      await tx.recordMintedToken({
+        jti,
+        profile: input.profile,
+        names,
+        mintedAt: now,
+        expiresAt,
+        mintedBy: input.actor,
+      });
       await tx.appendAudit({
         at: now,
         actor: input.actor,

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, ServerOptions } from 'node:https';
-import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { MutualError, parseDuration } from '@mutual/sdk';
 import {
@@ -14,7 +13,6 @@ import {
 } from '@mutual/sdk/contract';
 import type { z } from 'zod';
 import {
-  requireAdmin,
   type AuditRecord,
   type ClientAuthenticator,
   type Clock,
@@ -27,9 +25,15 @@ import {
   type TokenService,
 } from '../ca/index.js';
 import type { CertificatePage, CertificateState, ListFilter } from '../store/index.js';
+import { identifyAdmin, sessionCaller } from './admin-auth.js';
+import { registerAdminRoutes, type AdminReads } from './admin-routes.js';
+import { registerDashboard, type DashboardDeps } from './dashboard-routes.js';
 import { internalReason, invalidRequest, toApiError } from './errors.js';
 import type { CaMetrics } from './metrics.js';
 import { registerLifecycleRoutes, type LifecycleHttpDeps } from './lifecycle-routes.js';
+import { peerCertificate } from './peer.js';
+
+export { peerCertificate };
 
 /** What the routes call: the CA's services, wired by the composition root. */
 export interface CaHttpDeps {
@@ -55,6 +59,10 @@ export interface CaHttpDeps {
   readonly crlRefreshMs: number;
   /** Reports from components and what admins read of them (lifecycle-routes.ts). */
   readonly lifecycle?: LifecycleHttpDeps;
+  /** Admin reads beyond the inventory (admin-routes.ts): audit log, one certificate, unused tokens. */
+  readonly adminReads?: AdminReads;
+  /** The dashboard under /ui and its sessions (dashboard-routes.ts). */
+  readonly dashboard?: DashboardDeps;
 }
 
 export interface CaAppOptions {
@@ -78,6 +86,9 @@ const AUDITED = new Map([
   ['/v1/sightings', 'sightings'],
   ['/v1/auth-failures', 'auth-failures'],
   ['/v1/alerts', 'alerts'],
+  ['/v1/certificates/:serial', 'inventory'],
+  ['/v1/audit', 'audit.read'],
+  ['/ui/session', 'dashboard.login'],
 ]);
 
 const OCSP_MAX_BYTES = 8 * 1024;
@@ -99,14 +110,6 @@ function lifetimeOf(text: string | undefined): number | undefined {
     });
   }
   return ms;
-}
-
-/** The DER of the client certificate presented in this connection's handshake, if any. */
-export function peerCertificate(request: FastifyRequest): Uint8Array | undefined {
-  const socket = request.raw.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
-  const peer = socket.getPeerCertificate(false) as { raw?: Buffer } | null;
-  return peer?.raw !== undefined && peer.raw.length > 0 ? new Uint8Array(peer.raw) : undefined;
 }
 
 const originOf = (request: FastifyRequest): string => request.ip;
@@ -264,8 +267,13 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
   app.post('/v1/revoke', async (request) => {
     const body = parseWith(revokeRequest, request.body);
     const verdict = await deps.clients.identify(peerCertificate(request));
-    let by: { kind: 'admin'; serial: string } | { kind: 'holder'; serial: string; fingerprint: string };
+    const session = verdict.ok && verdict.admin ? undefined : sessionCaller(request, deps.dashboard?.sessions);
+    let by:
+      | { kind: 'admin'; serial: string }
+      | { kind: 'admin-session'; session: string }
+      | { kind: 'holder'; serial: string; fingerprint: string };
     if (verdict.ok && verdict.admin) by = { kind: 'admin', serial: verdict.record.serial };
+    else if (session !== undefined) by = { kind: 'admin-session', session: session.id };
     else if (verdict.ok) by = { kind: 'holder', serial: verdict.record.serial, fingerprint: verdict.fingerprint };
     else if (verdict.reason === 'none') throw new MutualError('ERR_AUTH_CLIENT_CERT_REQUIRED');
     else
@@ -356,15 +364,8 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
 
   // --- admin -----------------------------------------------------------------------------------
 
-  const admin = async (request: FastifyRequest): Promise<string> => {
-    const verdict = await deps.clients.identify(peerCertificate(request));
-    if (!verdict.ok && verdict.reason !== 'none') {
-      throw new MutualError('ERR_AUTH_CLIENT_CERT_INVALID', {
-        cause: new Error(`client certificate ${verdict.reason}`),
-      });
-    }
-    return `admin:${requireAdmin(verdict).serial}`;
-  };
+  const admin = async (request: FastifyRequest): Promise<string> =>
+    (await identifyAdmin(request, deps.clients, deps.dashboard?.sessions)).actor;
 
   app.post('/v1/tokens', async (request, reply) => {
     const actor = await admin(request);
@@ -422,6 +423,9 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     }));
     return { items, nextCursor: page.nextCursor };
   });
+
+  if (deps.adminReads !== undefined) registerAdminRoutes(app, deps, deps.adminReads);
+  if (deps.dashboard !== undefined) registerDashboard(app, deps, deps.dashboard);
 
   // --- operations ------------------------------------------------------------------------------
 

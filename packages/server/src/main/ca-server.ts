@@ -2,6 +2,8 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   MutualError,
   encodePem,
@@ -26,8 +28,8 @@ import {
   type RandomBytes,
 } from '../ca/index.js';
 import { createAlerting, type AlertRules, type WebhookTarget } from '../alerts/index.js';
-import { buildCaApp, createCaMetrics } from '../http/index.js';
 import { resolveSecret } from '../keys/index.js';
+import { buildCaApp, createCaMetrics, createDashboardSessions } from '../http/index.js';
 import { buildCrl } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
 
@@ -47,6 +49,8 @@ export interface StartCaServerOptions {
   readonly crlBuilder?: CrlBuilder;
   /** First backoff between alert webhook attempts (doubles each time); default 1 s. */
   readonly alertRetryBaseMs?: number;
+  /** The dashboard's built files served under /ui; default packages/dashboard/dist beside this package. */
+  readonly dashboardDir?: string;
 }
 
 export interface CaServer {
@@ -61,6 +65,11 @@ export interface CaServer {
   evaluateAlerts(): Promise<{ id: string; rule: string; key: string }[]>;
   /** Resolves once no alert evaluation or webhook delivery is in flight. */
   alertsIdle(): Promise<void>;
+  /**
+   * A one-time dashboard login link (`<url>/ui/login#<secret>`): single use, valid 15 minutes, on
+   * this instance only. Print it to the operator's terminal; never log it.
+   */
+  loginLink(): string;
   close(): Promise<void>;
 }
 
@@ -105,6 +114,9 @@ function serverNames(
   if (ip.has('127.0.0.1')) dns.add('localhost');
   return { dns: [...dns], ip: [...ip], uri: [], email: [] };
 }
+
+/** packages/dashboard/dist, from src/main or dist/main of this package alike. */
+const DEFAULT_DASHBOARD_DIR = path.resolve(fileURLToPath(new URL('../../../dashboard/dist/', import.meta.url)));
 
 const urlHost = (host: string): string => (host.includes(':') ? `[${host}]` : host);
 
@@ -408,6 +420,7 @@ async function serve(
   };
 
   const metrics = createCaMetrics();
+  const sessions = createDashboardSessions(clock);
   const app = await buildCaApp(
     {
       clock,
@@ -447,6 +460,25 @@ async function serve(
         staleAfterMs: config.reports.staleAfter,
         expiringWithinMs: alertsCfg.expiring?.within ?? 7 * 24 * 3_600_000,
         onReport: evaluateAlerts,
+      },
+      adminReads: {
+        audit: (o) => store.listAudit(o),
+        verifyAudit: () => store.verifyAuditChain(),
+        certificate: async (serial) => {
+          const record = await store.getCertificate(serial);
+          if (record === undefined) return undefined;
+          const now = clock.now();
+          const page = await store.listCertificates({ now, search: record.serial, limit: 1000 });
+          return page.items.find((c) => c.serial === record.serial);
+        },
+        unusedTokens: (now, limit) => store.listUnusedTokens(now, limit),
+      },
+      dashboard: {
+        dir: path.resolve(options.dashboardDir ?? DEFAULT_DASHBOARD_DIR),
+        sessions,
+        audit: async (entry) => {
+          await store.appendAudit(entry);
+        },
       },
     },
     {
@@ -520,6 +552,9 @@ async function serve(
     refreshRevocations: refresh,
     evaluateAlerts: () => alerting.evaluate(),
     alertsIdle: () => alerting.idle(),
+    loginLink() {
+      return `${url}/ui/login#${sessions.createLoginLink().secret}`;
+    },
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);

@@ -11,6 +11,7 @@ import type {
   SeenCertificate,
   Store,
 } from './types.js';
+import { MIGRATIONS } from './migrations/index.js';
 
 /** One empty database, on which any number of Store instances can be opened. */
 export interface StoreTestDatabase {
@@ -481,6 +482,34 @@ export function describeStoreContract(
         expect(await (await another()).nextCrlNumber(issuer)).toBe(51n);
       });
 
+      it('lists minted tokens until they are used or expire, soonest expiry first, and never stores the token', async () => {
+        const { db, store, another } = await fresh();
+        const names = { dns: ['a.internal'], ip: [], uri: [], email: [] };
+        const minted = (jti: string, expiresInMs: number) => ({
+          jti,
+          profile: 'server',
+          names,
+          mintedAt: NOW,
+          expiresAt: new Date(NOW.getTime() + expiresInMs),
+          mintedBy: 'admin:ab12',
+        });
+        await store.recordMintedToken(minted('tok-later', 10 * 60_000));
+        await store.recordMintedToken(minted('tok-sooner', 5 * 60_000));
+        await store.recordMintedToken(minted('tok-used', 10 * 60_000));
+        await store.recordMintedToken(minted('tok-expired', 1000));
+        await expectCode(store.recordMintedToken(minted('tok-later', 60_000)), 'ERR_STORE_STATE_CONFLICT');
+        expect(await store.consumeToken('tok-used', NOW, 'cd34')).toBe(true);
+        const at = new Date(NOW.getTime() + 2000);
+        const unused = await store.listUnusedTokens(at);
+        expect(unused.map((t) => t.jti)).toEqual(['tok-sooner', 'tok-later']);
+        expect(unused[0]).toEqual(minted('tok-sooner', 5 * 60_000));
+        expect((await store.listUnusedTokens(at, 1)).map((t) => t.jti)).toEqual(['tok-sooner']);
+        await store.close();
+        expect((await (await another()).listUnusedTokens(at)).map((t) => t.jti)).toEqual(['tok-sooner', 'tok-later']);
+        const columns = Object.keys((await db.query('select * from minted_tokens'))[0] ?? {});
+        expect(columns.sort()).toEqual(['expires_at', 'jti', 'minted_at', 'minted_by', 'names_json', 'profile']);
+      });
+
       it('keeps serials, tokens and CRL numbers atomic across two instances on one database', async () => {
         const { store: a, another } = await fresh();
         const b = await another();
@@ -547,6 +576,19 @@ export function describeStoreContract(
         });
         expect((await store.listAudit({ afterSeq: 3n, limit: 1 })).map((r) => r.seq)).toEqual([4n]);
         expect(await store.listAudit({ afterSeq: 5n })).toEqual([]);
+      });
+
+      it('lists records newest first, before a sequence number, and of one action or subject', async () => {
+        const { store } = await fresh();
+        for (let i = 1; i <= 6; i++) {
+          await store.appendAudit({ ...entry(i), action: i % 2 === 0 ? 'even' : 'odd', subject: `s${i % 3}` });
+        }
+        const seqs = (records: { seq: bigint }[]): bigint[] => records.map((r) => r.seq);
+        expect(seqs(await store.listAudit({ order: 'desc', limit: 3 }))).toEqual([6n, 5n, 4n]);
+        expect(seqs(await store.listAudit({ order: 'desc', beforeSeq: 4n }))).toEqual([3n, 2n, 1n]);
+        expect(seqs(await store.listAudit({ action: 'even' }))).toEqual([2n, 4n, 6n]);
+        expect(seqs(await store.listAudit({ subject: 's1', order: 'desc' }))).toEqual([4n, 1n]);
+        expect(seqs(await store.listAudit({ afterSeq: 1n, beforeSeq: 5n, action: 'odd' }))).toEqual([3n]);
       });
 
       it('detects an edited record', async () => {
@@ -954,7 +996,7 @@ export function describeStoreContract(
         const { db, another } = await fresh();
         await another();
         const [row] = await db.query('select count(*) as n, max(version) as v from schema_migrations');
-        expect(Number(row?.['n'])).toBe(2);
+        expect(Number(row?.['n'])).toBe(MIGRATIONS.length);
         await db.query(`insert into schema_migrations (version, name, applied_at) values (999, 'from-the-future', 0)`);
         await expectCode(another(), 'ERR_STORE_MIGRATION_FAILED');
       });

@@ -20,6 +20,7 @@ import {
   MAX_LIST_LIMIT,
   type AuditChainVerdict,
   type AuditEntry,
+  type AuditListOptions,
   type AuditRecord,
   type CertificatePage,
   type CertificateRecord,
@@ -30,6 +31,7 @@ import {
   type IssuanceIntent,
   type ListFilter,
   type ListedCertificate,
+  type MintedTokenRecord,
   type Revocation,
   type Store,
 } from './types.js';
@@ -758,18 +760,19 @@ export class KyselyStore implements Store {
     );
   }
 
-  async listAudit(options: { afterSeq?: bigint; limit?: number } = {}): Promise<AuditRecord[]> {
+  async listAudit(options: AuditListOptions = {}): Promise<AuditRecord[]> {
     const limitIn = options.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');
     const after = Number(options.afterSeq ?? 0n);
+    const before = options.beforeSeq === undefined ? undefined : Number(options.beforeSeq);
+    const { action, subject } = options;
+    const order = options.order ?? 'asc';
     return this.#run(async () => {
-      const rows = await this.#db
-        .selectFrom('audit_log')
-        .selectAll()
-        .where('seq', '>', after)
-        .orderBy('seq', 'asc')
-        .limit(Math.min(limitIn, MAX_LIST_LIMIT))
-        .execute();
+      let query = this.#db.selectFrom('audit_log').selectAll().where('seq', '>', after);
+      if (before !== undefined) query = query.where('seq', '<', before);
+      if (action !== undefined) query = query.where('action', '=', action);
+      if (subject !== undefined) query = query.where('subject', '=', subject);
+      const rows = await query.orderBy('seq', order).limit(Math.min(limitIn, MAX_LIST_LIMIT)).execute();
       return rows.map((row) => ({
         seq: toBigInt(row.seq),
         at: new Date(toNumber(row.at)),
@@ -779,6 +782,58 @@ export class KyselyStore implements Store {
         details: JSON.parse(row.details_json) as Record<string, unknown>,
         prevHash: row.prev_hash,
         hash: row.hash,
+      }));
+    });
+  }
+
+  async recordMintedToken(token: MintedTokenRecord): Promise<void> {
+    if (!this.#inTx) return this.#write((tx) => tx.recordMintedToken(token));
+    const jti = nonEmpty('jti', token.jti, 1024);
+    const values = {
+      jti,
+      profile: nonEmpty('profile', token.profile, 64),
+      names_json: JSON.stringify({
+        dns: [...token.names.dns],
+        ip: [...token.names.ip],
+        uri: [...token.names.uri],
+        email: [...token.names.email],
+      }),
+      minted_at: millis('mintedAt', token.mintedAt),
+      expires_at: millis('expiresAt', token.expiresAt),
+      minted_by: nonEmpty('mintedBy', token.mintedBy),
+    };
+    await this.#run(async () => {
+      const inserted = await this.#db
+        .insertInto('minted_tokens')
+        .values(values)
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .returning('jti')
+        .executeTakeFirst();
+      if (inserted === undefined) throw new MutualError('ERR_STORE_STATE_CONFLICT', { details: { jti } });
+    });
+  }
+
+  async listUnusedTokens(now: Date, limit = DEFAULT_LIST_LIMIT): Promise<MintedTokenRecord[]> {
+    const nowMs = millis('now', now);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('limit', 'limit must be a positive integer.');
+    return this.#run(async () => {
+      const rows = await this.#db
+        .selectFrom('minted_tokens as m')
+        .leftJoin('tokens as t', 't.jti', 'm.jti')
+        .selectAll('m')
+        .where('t.jti', 'is', null)
+        .where('m.expires_at', '>', nowMs)
+        .orderBy('m.expires_at', 'asc')
+        .orderBy('m.jti', 'asc')
+        .limit(Math.min(limit, MAX_LIST_LIMIT))
+        .execute();
+      return rows.map((row) => ({
+        jti: row.jti,
+        profile: row.profile,
+        names: parseSans(row.names_json),
+        mintedAt: new Date(toNumber(row.minted_at)),
+        expiresAt: new Date(toNumber(row.expires_at)),
+        mintedBy: row.minted_by,
       }));
     });
   }

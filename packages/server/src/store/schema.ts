@@ -34,6 +34,16 @@ export interface TokensTable {
   used_by_serial: string | null;
 }
 
+/** Tokens as minted (migration 0003): what they grant, never the token itself. */
+export interface MintedTokensTable {
+  jti: string;
+  profile: string;
+  names_json: string;
+  minted_at: Int8;
+  expires_at: Int8;
+  minted_by: string;
+}
+
 export interface AuditLogTable {
   seq: Int8;
   at: Int8;
@@ -122,6 +132,7 @@ export interface AlertsTable {
 export interface Database {
   certificates: CertificatesTable;
   tokens: TokensTable;
+  minted_tokens: MintedTokensTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
   crl_state: CrlStateTable;

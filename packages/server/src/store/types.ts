@@ -113,6 +113,31 @@ export interface AuditRecord extends AuditEntry {
   readonly hash: string;
 }
 
+/** Which audit records to list: a window of sequence numbers, an action, a subject, and the order. */
+export interface AuditListOptions {
+  /** Only records after this sequence number. */
+  readonly afterSeq?: bigint;
+  /** Only records before this sequence number. */
+  readonly beforeSeq?: bigint;
+  readonly action?: string;
+  readonly subject?: string;
+  /** Default 100, capped at 1000. */
+  readonly limit?: number;
+  /** `asc` (chain order, the default) or `desc` (newest first). */
+  readonly order?: 'asc' | 'desc';
+}
+
+/** A minted enrollment token as recorded: what it grants, never the token itself. */
+export interface MintedTokenRecord {
+  readonly jti: string;
+  readonly profile: string;
+  readonly names: SubjectAltNames;
+  readonly mintedAt: Date;
+  readonly expiresAt: Date;
+  /** The actor that minted it (`admin:<serial>`, `admin-session:<id>`, `cli:…`). */
+  readonly mintedBy: string;
+}
+
 export type AuditChainVerdict =
   | { readonly ok: true; readonly count: number }
   | { readonly ok: false; readonly brokenAt: bigint; readonly reason: string };
@@ -262,8 +287,15 @@ export interface Store {
   nextCrlNumber(issuerFingerprint: string): Promise<bigint>;
   /** Appends a hash-chained record; inside `transaction` it commits or rolls back with the change. */
   appendAudit(entry: AuditEntry): Promise<{ seq: bigint; hash: string }>;
-  /** Records after `afterSeq` (default: from the start), oldest first, at most `limit` (default 100, max 1000). */
-  listAudit(options?: { afterSeq?: bigint; limit?: number }): Promise<AuditRecord[]>;
+  /**
+   * Records after `afterSeq` and before `beforeSeq`, of one action or subject if given, oldest first
+   * (or newest first with `order: 'desc'`), at most `limit` (default 100, max 1000).
+   */
+  listAudit(options?: AuditListOptions): Promise<AuditRecord[]>;
+  /** Records a minted token (its jti, grant, expiry and minter; never the token). A repeated jti → ERR_STORE_STATE_CONFLICT. */
+  recordMintedToken(token: MintedTokenRecord): Promise<void>;
+  /** Minted tokens not yet used and not expired at `now`, soonest expiry first, at most `limit` (default 100, max 1000). */
+  listUnusedTokens(now: Date, limit?: number): Promise<MintedTokenRecord[]>;
   /** Recomputes the chain: detects edited, deleted, reordered or truncated records. */
   verifyAuditChain(): Promise<AuditChainVerdict>;
   /**

@@ -4,6 +4,7 @@ import type { Backend } from '../backend.js';
 import type { Database } from '../schema.js';
 import { up as initial } from './0001-initial.js';
 import { up as lifecycle } from './0002-lifecycle.js';
+import { up as mintedTokens } from './0003-minted-tokens.js';
 
 export interface Migration {
   readonly version: number;
@@ -15,6 +16,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial', up: initial },
   { version: 2, name: 'lifecycle', up: lifecycle },
+  { version: 3, name: 'minted-tokens', up: mintedTokens },
 ]);
 
 /** Advisory lock key of mutual's schema migrations on PostgreSQL (arbitrary, fixed forever). */
