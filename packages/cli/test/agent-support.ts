@@ -34,7 +34,7 @@ export function startAgent(args: readonly string[], env: Record<string, string> 
   let err = '';
   let buffer = '';
   const listeners = new Set<() => void>();
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
     raw += d;
     buffer += d;
     let nl: number;
@@ -49,7 +49,7 @@ export function startAgent(args: readonly string[], env: Record<string, string> 
     }
     for (const l of [...listeners]) l();
   });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
   const output = (): string => `${raw}\n--- stderr ---\n${err}`;
