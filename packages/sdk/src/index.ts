@@ -14,3 +14,4 @@ export * from './verify/index.js';
 export * from './ca-client/index.js';
 export * from './renewal/index.js';
 export * from './authorize/index.js';
+export * from './credentials/index.js';

@@ -1,6 +1,7 @@
 import { caErrors } from './catalog-ca.js';
 import { cliErrors } from './catalog-cli.js';
 import { coreErrors } from './catalog-core.js';
+import { credentialsErrors } from './catalog-credentials.js';
 import { gatewayErrors } from './catalog-gateway.js';
 import { pkiErrors } from './catalog-pki.js';
 import { storeErrors } from './catalog-store.js';
@@ -22,6 +23,7 @@ export const errorCatalog = {
   ...caErrors,
   ...cliErrors,
   ...gatewayErrors,
+  ...credentialsErrors,
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;
