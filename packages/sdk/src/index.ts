@@ -15,3 +15,4 @@ export * from './ca-client/index.js';
 export * from './renewal/index.js';
 export * from './authorize/index.js';
 export * from './credentials/index.js';
+export * from './mtls/index.js';
