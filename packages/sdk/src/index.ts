@@ -13,3 +13,6 @@ export * from './pkcs12/index.js';
 export * from './verify/index.js';
 export * from './ca-client/index.js';
 export * from './renewal/index.js';
+export * from './authorize/index.js';
+export * from './credentials/index.js';
+export * from './mtls/index.js';

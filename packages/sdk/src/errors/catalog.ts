@@ -2,6 +2,7 @@ import { agentErrors } from './catalog-agent.js';
 import { caErrors } from './catalog-ca.js';
 import { cliErrors } from './catalog-cli.js';
 import { coreErrors } from './catalog-core.js';
+import { credentialsErrors } from './catalog-credentials.js';
 import { gatewayErrors } from './catalog-gateway.js';
 import { pkiErrors } from './catalog-pki.js';
 import { storeErrors } from './catalog-store.js';
@@ -24,6 +25,7 @@ export const errorCatalog = {
   ...cliErrors,
   ...gatewayErrors,
   ...agentErrors,
+  ...credentialsErrors,
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -1,0 +1,233 @@
+// The SDK's self-renewing credentials against a real CA server: enrollment with a one-time
+// token, renewal over mTLS with a new key at 2/3 of the lifetime, a token used only once, and a
+// CA outage (backoff, the certificate kept, the overdue signal, recovery). The CA and the
+// credentials share one hand-moved clock; timers fire when it moves. Nothing sleeps.
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  createCredentials,
+  type CreateCredentialsOptions,
+  type Credentials,
+  type CurrentCredentials,
+  type MutualError,
+  type OverdueEvent,
+} from '@mutual/sdk';
+import { cleanupDirs, mintToken, startTestCa, TestClock, type TestCa } from './support/ca-server.js';
+import { ManualTimers } from './support/manual-time.js';
+
+const MIN = 60_000;
+const cas: TestCa[] = [];
+const sources: Credentials[] = [];
+afterEach(async () => {
+  for (const s of sources.splice(0)) s.stop();
+  await Promise.all(cas.splice(0).map((c) => c.close()));
+});
+afterAll(cleanupDirs);
+
+const SVC = 'spiffe://example.test/billing/worker';
+
+async function setup(): Promise<{ ca: TestCa; timers: ManualTimers }> {
+  const clock = new TestClock();
+  const ca = await startTestCa({ clock });
+  cas.push(ca);
+  return { ca, timers: new ManualTimers(clock) };
+}
+
+/**
+ * The network between the holder and the CA: a TCP relay that can go down and come back on the
+ * same port (the CA keeps running, so its own TLS certificate stays valid by the real clock).
+ */
+class Link {
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+  port = 0;
+  constructor(readonly target: number) {}
+  async up(): Promise<void> {
+    const server = createServer((s) => {
+      const upstream = connect(this.target, '127.0.0.1');
+      for (const x of [s, upstream]) {
+        this.#sockets.add(x);
+        x.on('error', () => undefined);
+        x.on('close', () => this.#sockets.delete(x));
+      }
+      s.pipe(upstream).pipe(s);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+  async down(): Promise<void> {
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) =>
+      this.#server?.close(() => {
+        resolve();
+      }),
+    );
+  }
+}
+const links: Link[] = [];
+afterEach(async () => {
+  await Promise.all(links.splice(0).map((l) => l.down()));
+});
+
+function credentials(
+  ca: TestCa,
+  timers: ManualTimers,
+  extra: Partial<CreateCredentialsOptions>,
+  url = ca.server.url,
+): Credentials {
+  const c = createCredentials({
+    ca: { url, root: ca.server.rootPem },
+    lifetime: '1h',
+    clock: ca.clock,
+    timers,
+    random: () => 0.5,
+    ...extra,
+  });
+  sources.push(c);
+  return c;
+}
+
+const nextRotation = (c: Credentials): Promise<CurrentCredentials> =>
+  new Promise((resolve) =>
+    c.once('rotated', (next) => {
+      resolve(next);
+    }),
+  );
+const nextError = (c: Credentials): Promise<MutualError> =>
+  new Promise((resolve) =>
+    c.once('error', (err) => {
+      resolve(err);
+    }),
+  );
+const spki = (pem: string): string =>
+  new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }).toString('hex');
+
+describe('sdk credentials with a real CA', () => {
+  it('enrolls with a token, then renews over mTLS with a new key at 2/3 of the lifetime, not before', async () => {
+    const { ca, timers } = await setup();
+    const token = await mintToken(ca, { uri: [SVC] }, 'both');
+    const c = credentials(ca, timers, { token });
+    const first = await c.ready();
+    expect(first.identity.spiffeId).toBe(SVC);
+    expect(first.notAfter.getTime() - first.notBefore.getTime()).toBeLessThanOrEqual(61 * MIN);
+    expect(c.current().chainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    const status = c.status();
+    expect(status.state).toBe('fresh');
+    const renewAt = status.renewAt as Date;
+    const life = first.notAfter.getTime() - first.notBefore.getTime();
+    expect((renewAt.getTime() - first.notBefore.getTime()) / life).toBeCloseTo(2 / 3, 1);
+
+    const rotations: string[] = [];
+    c.on('rotated', (next) => rotations.push(next.serial));
+    timers.advanceTo(new Date(renewAt.getTime() - 1000));
+    expect(rotations).toEqual([]);
+    expect(c.current().serial).toBe(first.serial);
+
+    const rotated = nextRotation(c);
+    timers.advanceTo(renewAt);
+    const second = await rotated;
+    expect(second.serial).not.toBe(first.serial);
+    expect(second.identity.spiffeId).toBe(SVC);
+    expect(spki(second.certPem)).not.toBe(spki(first.certPem));
+    expect(c.current().serial).toBe(second.serial);
+    const renewal = ca.audit().find((a) => a.action === 'certificate.renew');
+    expect(renewal).toMatchObject({ actor: `cert:${first.serial}`, subject: second.serial });
+    expect(c.status()).toMatchObject({ state: 'fresh', failures: 0 });
+  });
+
+  it('uses a token once: a second holder of the same token cannot enroll', async () => {
+    const { ca, timers } = await setup();
+    const token = await mintToken(ca, { uri: [SVC] }, 'client');
+    const first = credentials(ca, timers, { token });
+    await first.ready();
+    const file = ca.work('token');
+    writeFileSync(file, `${token}\n`);
+    const errors: string[] = [];
+    const second = credentials(ca, timers, { tokenFile: file, onError: (e) => errors.push(e.code) });
+    const err = await second.ready().then(
+      () => undefined,
+      (e: unknown) => e as MutualError,
+    );
+    expect(err?.code).toBe('ERR_CREDENTIALS_CANNOT_ENROLL');
+    expect(err?.details).toMatchObject({ last: 'ERR_TOKEN_REPLAYED' });
+    expect(errors).toEqual(['ERR_TOKEN_REPLAYED', 'ERR_CREDENTIALS_CANNOT_ENROLL']);
+    expect(second.status().state).toBe('stuck');
+    expect(() => second.current()).toThrow(/no certificate yet/);
+    expect(ca.audit().filter((a) => a.action === 'token.use')).toHaveLength(1);
+  });
+
+  it('keeps its certificate while the CA is down, backs off exponentially, says overdue at 90 %, and recovers', async () => {
+    const { ca, timers } = await setup();
+    const link = new Link(ca.server.port);
+    links.push(link);
+    await link.up();
+    const c = credentials(
+      ca,
+      timers,
+      { token: await mintToken(ca, { uri: [SVC] }, 'both') },
+      `https://127.0.0.1:${link.port}`,
+    );
+    const first = await c.ready();
+    const { renewAt, overdueAt } = c.status();
+    await link.down();
+
+    const overdue: OverdueEvent[] = [];
+    c.on('overdue', (e) => overdue.push(e));
+    let failed = nextError(c);
+    timers.advanceTo(renewAt as Date);
+    expect((await failed).code).toBe('ERR_CA_CLIENT_UNREACHABLE');
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const s = c.status();
+      expect(s.failures).toBe(i + 1);
+      expect(c.current().serial).toBe(first.serial); // never dropped
+      const next = s.nextAttemptAt as Date;
+      delays.push(next.getTime() - ca.clock.now().getTime());
+      failed = nextError(c);
+      timers.advanceTo(next);
+      await failed;
+    }
+    // Equal jitter with random()=0.5: 3/4 of 1 s, 2 s, 4 s, 8 s, 16 s.
+    expect(delays).toEqual([750, 1500, 3000, 6000, 12000]);
+    expect(overdue).toEqual([]);
+
+    // Past 90 % of the lifetime the source says so (once), still holding the same certificate.
+    failed = nextError(c);
+    timers.advanceTo(overdueAt as Date);
+    expect(overdue).toHaveLength(1);
+    expect(overdue[0]).toMatchObject({ serial: first.serial, failures: 6 });
+    expect(c.status().state).toBe('overdue');
+    await failed;
+    expect(c.current().serial).toBe(first.serial);
+
+    // The CA is reachable again: the next attempt renews.
+    await link.up();
+    const rotated = nextRotation(c);
+    timers.advanceTo(c.status().nextAttemptAt as Date);
+    const next = await rotated;
+    expect(next.serial).not.toBe(first.serial);
+    expect(c.status()).toMatchObject({ state: 'fresh', failures: 0, lastError: null });
+    expect(overdue).toHaveLength(1);
+  });
+
+  it('starts from an existing certificate and key and renews it on demand', async () => {
+    const { ca, timers } = await setup();
+    const a = credentials(ca, timers, { token: await mintToken(ca, { dns: ['api.internal'] }, 'server') });
+    const cur = await a.ready();
+    a.stop();
+    const b = credentials(ca, timers, { initial: { certPem: cur.chainPem, keyPem: cur.keyPem } });
+    expect((await b.ready()).serial).toBe(cur.serial);
+    const renewed = await b.renewNow();
+    expect(renewed.serial).not.toBe(cur.serial);
+    expect(renewed.identity.dnsNames).toEqual(['api.internal']);
+  });
+
+  it('refuses options it cannot work with', () => {
+    expect(() => createCredentials({ ca: { url: 'http://ca.internal', root: 'x' }, token: 't' })).toThrow(/https/);
+    expect(() => createCredentials({ ca: { url: 'https://ca.internal' }, token: 't' })).toThrow(/root/);
+    expect(() => createCredentials({ ca: { url: 'https://ca.internal', root: 'x' } })).toThrow(/token/);
+  });
+});
