@@ -11,7 +11,7 @@ function thrown(fn: () => unknown): unknown {
   }
   throw new Error('expected a throw');
 }
-import { caConfigJsonSchema, loadCaConfig } from './index.js';
+import { caConfigJsonSchema, gatewayConfigJsonSchema, loadCaConfig } from './index.js';
 
 const good = `
 version: 1
@@ -92,6 +92,16 @@ describe('CA configuration', () => {
   it('docs/reference/ca-config.schema.json matches the schema (UPDATE_DOCS=1 regenerates it)', () => {
     const file = new URL('../../../../docs/reference/ca-config.schema.json', import.meta.url);
     const expected = JSON.stringify(caConfigJsonSchema(), null, 2) + '\n';
+    if (process.env['UPDATE_DOCS'] === '1') writeFileSync(file, expected);
+    expect(readFileSync(file, 'utf8')).toBe(expected);
+  });
+
+  it('docs/reference/gateway-config.schema.json matches the schema (UPDATE_DOCS=1 regenerates it)', () => {
+    const file = new URL('../../../../docs/reference/gateway-config.schema.json', import.meta.url);
+    const schema = gatewayConfigJsonSchema();
+    // An editor needs the listeners and what each one requires to be described.
+    expect(JSON.stringify(schema)).toContain('"listeners"');
+    const expected = JSON.stringify(schema, null, 2) + '\n';
     if (process.env['UPDATE_DOCS'] === '1') writeFileSync(file, expected);
     expect(readFileSync(file, 'utf8')).toBe(expected);
   });

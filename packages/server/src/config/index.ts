@@ -23,7 +23,7 @@ export {
   type ConfigIssue,
 } from './load.js';
 export { parseDuration, formatDuration } from '@mutual/sdk';
-export { caConfigJsonSchema } from './json-schema.js';
+export { caConfigJsonSchema, gatewayConfigJsonSchema } from './json-schema.js';
 export {
   gatewayConfigSchema,
   loadGatewayConfig,
