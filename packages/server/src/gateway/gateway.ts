@@ -228,7 +228,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const sameStore = prev !== undefined && sameJson(storeCfg, prevLimits?.store);
     let rateStore: RedisRateStore | undefined;
     if (sameStore) rateStore = prev.rateStore;
-    else if (storeCfg !== 'memory') {
+    else if (storeCfg !== undefined) {
       const r = storeCfg.redis;
       rateStore = createRedisRateStore({
         url: r.url,
