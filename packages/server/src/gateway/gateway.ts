@@ -263,7 +263,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const audit =
       prev && prev.loaded.config.audit.file === cfg.audit.file
         ? prev.audit
-        : openAudit(loaded.resolve(cfg.audit.file === '-' ? '-' : cfg.audit.file));
+        : openAudit(cfg.audit.file === '-' ? '-' : loaded.resolve(cfg.audit.file));
     return {
       loaded,
       listeners,
