@@ -27,6 +27,8 @@ export interface GatewayBenchOptions {
   readonly concurrency: number;
   /** Path to an mtlsload binary; default: built from ../shared/bench/loadgen. */
   readonly loadgen: string | undefined;
+  /** Which parts run: handshakes, keepalive, latency, idle (default all). */
+  readonly only: readonly string[];
 }
 
 interface Chain {
@@ -203,7 +205,8 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-gw-'));
   const ec = writeChain(dir, 'ec', 'p256');
   const rsa = writeChain(dir, 'rsa', 'rsa2048');
-  const loadgen = findLoadgen(o.loadgen, dir);
+  const wants = (part: string): boolean => o.only.length === 0 || o.only.includes(part);
+  const loadgen = wants('handshakes') || wants('keepalive') || wants('latency') ? findLoadgen(o.loadgen, dir) : '';
   const load1 = os.loadavg()[0] ?? 0;
 
   const upstream = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -302,27 +305,26 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   const results: Record<string, unknown> = {};
   try {
     const c = o.concurrency;
-    const hs = {
-      'hs13 P-256': run(`hs13-p256@${c}`, { port: ports.ec, chain: ec, mode: 'hs', tls: '1.3', c }),
-      'hs12 P-256': run(`hs12-p256@${c}`, { port: ports.ec, chain: ec, mode: 'hs', tls: '1.2', c }),
-      'hs13 RSA-2048': run(`hs13-rsa@${c}`, { port: ports.rsa, chain: rsa, mode: 'hs', tls: '1.3', c }),
-      'hs12 RSA-2048': run(`hs12-rsa@${c}`, { port: ports.rsa, chain: rsa, mode: 'hs', tls: '1.2', c }),
-    };
-    const ka = run(`ka@${c}`, { port: ports.ec, chain: ec, mode: 'ka', c });
-    const viaGateway = run('ka@1 via gateway', { port: ports.ec, chain: ec, mode: 'ka', c: 1 });
-    const direct = run('plain@1 direct to upstream', { port: upstreamPort, chain: ec, mode: 'plain', c: 1 });
-    Object.assign(results, {
-      handshakes: hs,
-      keepAlive: ka,
-      addedLatency: {
+    if (wants('handshakes'))
+      results.handshakes = {
+        'hs13 P-256': run(`hs13-p256@${c}`, { port: ports.ec, chain: ec, mode: 'hs', tls: '1.3', c }),
+        'hs12 P-256': run(`hs12-p256@${c}`, { port: ports.ec, chain: ec, mode: 'hs', tls: '1.2', c }),
+        'hs13 RSA-2048': run(`hs13-rsa@${c}`, { port: ports.rsa, chain: rsa, mode: 'hs', tls: '1.3', c }),
+        'hs12 RSA-2048': run(`hs12-rsa@${c}`, { port: ports.rsa, chain: rsa, mode: 'hs', tls: '1.2', c }),
+      };
+    if (wants('keepalive')) results.keepAlive = run(`ka@${c}`, { port: ports.ec, chain: ec, mode: 'ka', c });
+    if (wants('latency')) {
+      const viaGateway = run('ka@1 via gateway', { port: ports.ec, chain: ec, mode: 'ka', c: 1 });
+      const direct = run('plain@1 direct to upstream', { port: upstreamPort, chain: ec, mode: 'plain', c: 1 });
+      results.addedLatency = {
         viaGateway,
         direct,
         addedP50Ms: (viaGateway.p50_us - direct.p50_us) / 1000,
         addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000,
-      },
-    });
+      };
+    }
 
-    if (o.idle > 0) {
+    if (o.idle > 0 && wants('idle')) {
       const before = nodePids.reduce((s, p) => s + rssKiB(p), 0);
       const procs = 4;
       const clients = Array.from({ length: procs }, (_, i) =>
@@ -382,25 +384,33 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   const file = path.join(resultsDir, `gateway-${report.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
 
-  const hsr = results.handshakes as Record<string, LoadResult>;
-  const kar = results.keepAlive as LoadResult;
-  const add = results.addedLatency as { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number };
+  const hsr = results.handshakes as Record<string, LoadResult> | undefined;
+  const kar = results.keepAlive as LoadResult | undefined;
+  const add = results.addedLatency as { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number } | undefined;
   const idle = results.idle as { connections: number; rssBeforeMiB: number; rssWithIdleMiB: number } | undefined;
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const rows = [
     ['measure', 'result'],
-    ...Object.entries(hsr).map(([k, r]) => [
+    ...Object.entries(hsr ?? {}).map(([k, r]) => [
       `full mTLS handshakes/s, ${k}, c${o.concurrency}`,
       `${Math.round(r.rps)} (errors ${r.errors})`,
     ]),
-    [
-      `keep-alive requests/s, c${o.concurrency}`,
-      `${Math.round(kar.rps)} (p50 ${ms(kar.p50_us)} ms, p99 ${ms(kar.p99_us)} ms)`,
-    ],
-    [
-      'added p99 at c1 (gateway − direct)',
-      `${add.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(add.viaGateway.p99_us)}, direct ${ms(add.direct.p99_us)})`,
-    ],
+    ...(kar
+      ? [
+          [
+            `keep-alive requests/s, c${o.concurrency}`,
+            `${Math.round(kar.rps)} (p50 ${ms(kar.p50_us)} ms, p99 ${ms(kar.p99_us)} ms)`,
+          ],
+        ]
+      : []),
+    ...(add
+      ? [
+          [
+            'added p99 at c1 (gateway − direct)',
+            `${add.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(add.viaGateway.p99_us)}, direct ${ms(add.direct.p99_us)})`,
+          ],
+        ]
+      : []),
     ...(idle
       ? [
           [

@@ -6,6 +6,7 @@
  *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
  *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
+ *           [--only handshakes,keepalive,latency,idle]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
  *      keep-alive requests/s with p50/p99, added p99 over a direct request, RSS with idle connections.
  */
@@ -34,6 +35,9 @@ if (name === 'ca' || name === 'store') {
     workers: arg('--workers', 'auto'),
     concurrency: Number(arg('--concurrency', '16')),
     loadgen: i >= 0 ? rest[i + 1] : undefined,
+    only: arg('--only', '')
+      .split(',')
+      .filter((x) => x !== ''),
   });
 } else {
   console.error(`unknown benchmark "${name}" (known: ca, store, gateway)`);

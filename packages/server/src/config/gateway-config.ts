@@ -253,34 +253,31 @@ export const gatewayConfigSchema = z
         /** Failed handshakes per source address; beyond them connections are closed before the handshake. */
         failedHandshakes: rateSchema.optional(),
         /**
-         * Where the buckets live: `memory` (this process) or `{ redis: {...} }`, shared by every gateway
-         * (and every worker) using the same Redis and key prefix.
+         * Where the buckets live: absent, in this process's memory; `{ redis: {...} }`, in Redis, shared
+         * by every gateway (and every worker) using the same Redis and key prefix.
          */
         store: z
-          .union([
-            z.literal('memory'),
-            z.strictObject({
-              redis: z.strictObject({
-                /** redis://[:password@]host:port[/db] or rediss:// (TLS). */
-                url: z
-                  .url({ protocol: /^rediss?$/ })
-                  .refine((u) => !/[?#]/.test(u), 'a redis:// or rediss:// URL without query or fragment'),
-                /** Prefix of every key the gateway writes. */
-                keyPrefix: z
-                  .string()
-                  .regex(/^[\x21-\x7e]{0,64}$/, 'printable ASCII without spaces, at most 64 characters')
-                  .default('mutual:ratelimit:'),
-                /** Longest wait for Redis per decision; then the fallback below applies. */
-                timeout: duration('timeout', 5_000).default(50),
-                /**
-                 * Redis unreachable or slow: false (default) falls back to this process's memory buckets;
-                 * true answers requests with 503 instead.
-                 */
-                failClosed: z.boolean().default(false),
-              }),
+          .strictObject({
+            redis: z.strictObject({
+              /** redis://[:password@]host:port[/db] or rediss:// (TLS). */
+              url: z
+                .url({ protocol: /^rediss?$/ })
+                .refine((u) => !/[?#]/.test(u), 'a redis:// or rediss:// URL without query or fragment'),
+              /** Prefix of every key the gateway writes. */
+              keyPrefix: z
+                .string()
+                .regex(/^[\x21-\x7e]{0,64}$/, 'printable ASCII without spaces, at most 64 characters')
+                .default('mutual:ratelimit:'),
+              /** Longest wait for Redis per decision; then the fallback below applies. */
+              timeout: duration('timeout', 5_000).default(50),
+              /**
+               * Redis unreachable or slow: false (default) falls back to this process's memory buckets;
+               * true answers requests with 503 instead.
+               */
+              failClosed: z.boolean().default(false),
             }),
-          ])
-          .default('memory'),
+          })
+          .optional(),
       })
       .prefault({}),
     revocation: z

@@ -15,5 +15,9 @@ describe('docs/reference/gateway.md', () => {
       'health',
     ]);
     expect(loaded.config.revocation.sources).toHaveLength(2);
+    expect(loaded.config.rateLimits.store).toEqual({
+      redis: { url: 'redis://10.0.0.9:6379', keyPrefix: 'mutual:ratelimit:', timeout: 50, failClosed: false },
+    });
+    expect(loaded.config.workers).toBe('auto');
   });
 });

@@ -228,7 +228,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const sameStore = prev !== undefined && sameJson(storeCfg, prevLimits?.store);
     let rateStore: RedisRateStore | undefined;
     if (sameStore) rateStore = prev.rateStore;
-    else if (storeCfg !== 'memory') {
+    else if (storeCfg !== undefined) {
       const r = storeCfg.redis;
       rateStore = createRedisRateStore({
         url: r.url,
@@ -263,7 +263,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const audit =
       prev && prev.loaded.config.audit.file === cfg.audit.file
         ? prev.audit
-        : openAudit(loaded.resolve(cfg.audit.file === '-' ? '-' : cfg.audit.file));
+        : openAudit(cfg.audit.file === '-' ? '-' : loaded.resolve(cfg.audit.file));
     return {
       loaded,
       listeners,

@@ -135,16 +135,17 @@ export function createRedisRateStore(options: RedisRateStoreOptions): RedisRateS
       };
       // Addresses known to be exhausted (from Redis' answers): dropped without asking again.
       const blockedUntil = new Map<string, number>();
+      const block = (key: string, untilMs: number): void => {
+        if (blockedUntil.size >= 100_000) blockedUntil.clear();
+        blockedUntil.set(key, untilMs);
+      };
       return {
         take(key, nowMs): Promise<Take> {
           return ask(key, nowMs, 1).then(
             ([ok, tokens]): Take => {
               if (ok === 1) return { ok: true };
               const waitS = (1 - tokens) / spec.rate;
-              if (bucket === 'handshake') {
-                if (blockedUntil.size >= 100_000) blockedUntil.clear();
-                blockedUntil.set(key, nowMs + waitS * 1000);
-              }
+              if (bucket === 'handshake') block(key, nowMs + waitS * 1000);
               return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(waitS)) };
             },
             (err: unknown): Take => {
@@ -162,7 +163,11 @@ export function createRedisRateStore(options: RedisRateStoreOptions): RedisRateS
             blockedUntil.delete(key);
           }
           return ask(key, nowMs, 0).then(
-            ([ok]) => ok !== 1,
+            ([ok, tokens]) => {
+              if (ok === 1) return false;
+              block(key, nowMs + ((1 - tokens) / spec.rate) * 1000);
+              return true;
+            },
             (err: unknown) => {
               failed(err);
               return local.exhausted(key, nowMs);

@@ -158,9 +158,14 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
       const delay = Date.now() - started < 10_000 ? 1_000 : 0;
       setTimeout(() => {
         if (!closing)
-          fork(slot).catch((err: unknown) => {
-            log('error', 'gateway worker could not be restarted', { worker: slot, error: String(err) });
-          });
+          fork(slot).then(
+            (next) => {
+              log('info', 'gateway worker replaced', { worker: slot, pid: next.process.pid });
+            },
+            (err: unknown) => {
+              log('error', 'gateway worker could not be restarted', { worker: slot, error: String(err) });
+            },
+          );
       }, delay).unref();
     });
     return new Promise((resolve, reject) => {

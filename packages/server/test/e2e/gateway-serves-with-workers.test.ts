@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import {
 /**
  * `mutual gateway` with `workers: 2`, run from the built binary: a primary and two worker processes
  * share the listening socket, the primary's /metrics sums the workers, SIGHUP reaches every worker,
- * audit lines from both stay whole, and SIGTERM ends every process cleanly.
+ * a killed worker is replaced, audit lines from all stay whole, and SIGTERM ends every process cleanly.
  */
 const BIN = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
 
@@ -57,6 +57,27 @@ describe('mutual gateway with workers', () => {
       child.stderr?.on('data', check);
       child.on('exit', onExit);
       check();
+    });
+
+  const auditRequests = (): number =>
+    readFileSync(auditFile, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; status: number | null })
+      .filter((r) => r.type === 'request' && r.status === 200).length;
+  /** Resolves once the audit file holds `n` allowed requests (woken by changes to the file, never by a timer). */
+  const auditHas = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      const w = watch(auditFile, () => {
+        if (auditRequests() >= n) {
+          w.close();
+          resolve();
+        }
+      });
+      if (auditRequests() >= n) {
+        w.close();
+        resolve();
+      }
     });
 
   beforeAll(async () => {
@@ -121,16 +142,30 @@ describe('mutual gateway with workers', () => {
     expect([...seen]).toEqual([fingerprint]);
   });
 
+  it('a worker that dies is replaced, and requests are served throughout', async () => {
+    const before = stderr.length;
+    const [victim, survivor] = workers as [number, number];
+    // A worker killed with SIGKILL loses the records it has not written yet: let it write them first.
+    await auditHas(26);
+    process.kill(victim, 'SIGKILL');
+    const m = await waitForStderr(/"message":"gateway worker replaced","worker":\d+,"pid":(\d+)/, before);
+    const replacement = Number(m[1]);
+    expect([victim, survivor, child.pid]).not.toContain(replacement);
+    expect(alive(victim)).toBe(false);
+    workers = [survivor, replacement];
+    const web = pki.client('web3', { profile: 'client', names: { uri: [WEB] } });
+    for (let i = 0; i < 4; i++) expect((await get({ port, pki }, '/again', { client: web })).status).toBe(200);
+    const readyz = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+    expect(await readyz.json()).toEqual({ status: 'ready', workers: 2 });
+  });
+
   it('audit lines from both workers stay whole; SIGTERM ends the primary and every worker with exit code 0', async () => {
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);
     expect(stderr).toMatch(/Stopped\.\n$/);
     for (const pid of workers) expect(alive(pid)).toBe(false);
-    const lines = readFileSync(auditFile, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '');
-    const records = lines.map((l) => JSON.parse(l) as { type: string; status: number | null });
-    expect(records.filter((r) => r.type === 'request' && r.status === 200)).toHaveLength(26);
+    // Every line parses (none interleaved mid-line), and none was lost by the clean shutdown.
+    expect(auditRequests()).toBe(30);
   });
 });
