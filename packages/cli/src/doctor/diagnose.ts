@@ -322,7 +322,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
       severity: 'error',
       side: 'client',
       summary: 'Your certificate is not for client authentication.',
-      explanation: `Its extended key usage is ${facts.eku.join(', ')} and lacks clientAuth (1.3.6.1.5.5.7.3.2), so servers refuse it as a client certificate.`,
+      explanation: `Its extended key usage is ${facts.eku.join(', ')} and lacks clientAuth, so servers refuse it as a client certificate.`,
       fix: `Issue it with the client profile: \`mutual cert issue ${facts.identity} --profile client\` (or \`--profile both\`).`,
     });
   }
@@ -360,9 +360,11 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
         fix: `${CLIENT_FIX_NEW(facts.identity)}.`,
       });
     }
-    revocationDetail = rc.checked
-      ? `not revoked per the CRL from ${rc.source}`
-      : `CRL unusable: ${rc.note ?? 'none verified'}`;
+    revocationDetail = rc.revoked
+      ? `REVOKED per the CRL from ${rc.source}`
+      : rc.checked
+        ? `not revoked per the CRL from ${rc.source}`
+        : `CRL unusable: ${rc.note ?? 'none verified'}`;
     if (!rc.checked) {
       findings.push({
         id: 'revocation-unchecked',
@@ -415,7 +417,9 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   steps.push({
     name: 'mtls',
     status: 'ok',
-    detail: `handshake completed as ${facts.identity} (${[ex.protocol, ex.cipher].filter(Boolean).join(', ')})`,
+    detail: `handshake completed as ${facts.identity} (${[ex.protocol, ex.cipher].filter(Boolean).join(', ')})${
+      judged.ok ? '' : "; the server's certificate was NOT trusted (a normal client stops here)"
+    }`,
   });
   if (!ex.response) return report();
   state.http = { status: ex.response.status, date: ex.response.headers['date'] };

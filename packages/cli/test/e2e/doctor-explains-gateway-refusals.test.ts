@@ -93,5 +93,6 @@ describe('mutual doctor against the mutual gateway', () => {
     expect(ids(r.report)).toEqual(['client-cert-revoked']);
     expect(r.report.findings[0]?.explanation).toContain(crlUrl);
     expect(r.report.steps.find((s) => s.name === 'mtls')?.status).toBe('failed');
+    expect(r.report.steps.find((s) => s.name === 'client-certificate')?.detail).toContain('REVOKED per the CRL');
   });
 });
