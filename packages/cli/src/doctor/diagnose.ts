@@ -377,7 +377,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
         severity: 'error',
         side: 'client',
         summary: `Your client certificate is revoked${rc.revokedAt !== undefined ? ` (since ${rc.revokedAt})` : ''}.`,
-        explanation: `${rc.source} says serial ${facts.leaf.serialNumber.toLowerCase()} is revoked (answer signed by your issuer). Revoked certificates are refused by every mutual gateway and cannot be renewed.`,
+        explanation: `${rc.source.charAt(0).toUpperCase()}${rc.source.slice(1)} says serial ${facts.leaf.serialNumber.toLowerCase()} is revoked (answer signed by your issuer). Revoked certificates are refused by every mutual gateway and cannot be renewed.`,
         fix: `${CLIENT_FIX_NEW(facts.identity)}.`,
       });
     }
