@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import {
   writeAtomic,
   type Harness,
 } from '../../../server/test/e2e/gateway-harness.js';
+import { tempDir } from '../support.js';
 import { doctor, ids } from '../doctor-support.js';
 
 // A real mutual gateway (started through its composition root) in front of an echo upstream; the
@@ -76,6 +78,19 @@ describe('mutual doctor against the mutual gateway', () => {
     expect(r.report.http?.status).toBe(200);
     expect(r.report.handshake.acceptableCaNames.join()).toContain('mutual test root');
     expect(r.report.steps.find((s) => s.name === 'client-certificate')?.detail).toContain('not revoked per the CRL');
+  });
+
+  it('uses an identity the agent manages with --identity NAME (cert, key and trust bundle from its directory)', async () => {
+    const ctx = tempDir('mutual-ctx-');
+    const dir = path.join(ctx, 'identities', 'web');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(web.certFile, path.join(dir, 'cert.pem'));
+    copyFileSync(web.keyFile, path.join(dir, 'key.pem'));
+    copyFileSync(pki.trustFile, path.join(dir, 'ca.pem'));
+    const r = await doctor([url(), '--identity', 'web'], { MUTUAL_CONTEXT_DIR: ctx });
+    expect(r.report.findings).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.report.handshake.clientIdentity).toBe(WEB);
   });
 
   it('explains a 403: authenticated, but the identity is not allowed on the route', async () => {
