@@ -59,14 +59,14 @@ export function makeTestPki(now = new Date(), organization = 'doctor test', dir 
   };
 }
 
-export const SERVER = { profile: 'server', names: { dns: ['localhost'], ip: ['127.0.0.1'] } } as const;
+export const SERVER: TestLeafOptions = { profile: 'server', names: { dns: ['localhost'], ip: ['127.0.0.1'] } };
 export const CLIENT_ID = 'spiffe://doctor.test/ns/prod/sa/api';
-export const CLIENT = { profile: 'client', names: { uri: [CLIENT_ID] } } as const;
+export const CLIENT: TestLeafOptions = { profile: 'client', names: { uri: [CLIENT_ID] } };
 
 export interface SServer {
   readonly port: number;
   readonly child: ChildProcess;
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /**

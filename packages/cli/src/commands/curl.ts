@@ -25,7 +25,7 @@ interface CurlFlags {
 export function registerCurlCommand(program: Command, ctx: CliContext): void {
   program
     .command('curl')
-    .description('make an HTTPS request that presents your client certificate; -v shows the whole handshake')
+    .description('Make an HTTPS request that presents your client certificate; -v shows the whole handshake')
     .argument('<url>', 'https:// URL')
     .option('--cert <file>', 'client certificate (leaf first, then intermediates)')
     .option('--key <file>', 'private key of --cert')

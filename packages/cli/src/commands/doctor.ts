@@ -8,7 +8,7 @@ interface DoctorFlags {
   ca?: string[];
   crl?: string[];
   identity?: string;
-  timeout: number;
+  timeout?: number;
   json?: boolean;
 }
 
@@ -20,7 +20,7 @@ interface DoctorFlags {
 export function registerDoctorCommand(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
-    .description('explain why an mTLS connection fails — which side refused, and why — with the command that fixes it')
+    .description('Explain why an mTLS connection fails — which side refused, and why — with the command that fixes it')
     .argument('<target>', 'https:// URL (then an HTTP request is made too) or host:port')
     .option('--cert <file>', 'client certificate (leaf first, then intermediates)')
     .option('--key <file>', 'private key of --cert')
@@ -35,7 +35,7 @@ export function registerDoctorCommand(program: Command, ctx: CliContext): void {
       collect,
     )
     .option('--identity <name>', 'use an identity the agent manages: <context dir>/identities/NAME/{cert,key,ca}.pem')
-    .option('--timeout <duration>', 'per-step network timeout', durationArg, 5000)
+    .option('--timeout <duration>', 'per-step network timeout (default 5s)', durationArg)
     .option('--json', 'print the report as JSON')
     .action(async (target: string, flags: DoctorFlags) => {
       const { diagnose, loadMaterial, parseTarget, renderReport } = await import('../doctor/index.js');
@@ -56,7 +56,7 @@ export function registerDoctorCommand(program: Command, ctx: CliContext): void {
         target: parsed,
         material,
         now: ctx.now(),
-        timeoutMs: flags.timeout,
+        timeoutMs: flags.timeout ?? 5000,
         clientFlags,
       });
       ctx.stdout(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));

@@ -12,12 +12,22 @@ export interface ClientFacts {
   readonly notYetValid: boolean;
   /** undefined: no EKU extension (any use). */
   readonly clientAuth: boolean | undefined;
+  /** EKU names (serverAuth, clientAuth, …) or dotted OIDs for unnamed ones. */
   readonly eku: string[];
   readonly crlUrls: string[];
   readonly ocspUrls: string[];
 }
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const EKU_NAMES: Readonly<Record<string, string>> = {
+  '1.3.6.1.5.5.7.3.1': 'serverAuth',
+  '1.3.6.1.5.5.7.3.2': 'clientAuth',
+  '1.3.6.1.5.5.7.3.3': 'codeSigning',
+  '1.3.6.1.5.5.7.3.4': 'emailProtection',
+  '1.3.6.1.5.5.7.3.8': 'timeStamping',
+  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
+  '2.5.29.37.0': 'anyExtendedKeyUsage',
+};
 const ANY_EKU = '2.5.29.37.0';
 
 /** `O=X\nCN=Y` (Node), `O = X, CN = Y` (OpenSSL) and `CN=Y, O=X` (RFC 4514) all become `CN=Y,O=X` (sorted). */
@@ -56,7 +66,8 @@ export function clientFacts(chainPem: string, keyPem: string, now: Date): Client
   }
   const px = new x509.X509Certificate(leaf.raw);
   const ekuExt = px.getExtension(x509.ExtendedKeyUsageExtension);
-  const eku = ekuExt ? ekuExt.usages.map(String) : [];
+  const ekuOids = ekuExt ? ekuExt.usages.map(String) : [];
+  const eku = ekuOids.map((o) => EKU_NAMES[o] ?? o);
   const crlExt = px.getExtension(x509.CRLDistributionPointsExtension);
   const crlUrls: string[] = [];
   for (const dp of crlExt?.distributionPoints ?? []) {
@@ -73,7 +84,7 @@ export function clientFacts(chainPem: string, keyPem: string, now: Date): Client
     keyMatches,
     expired: new Date(leaf.validTo).getTime() < now.getTime(),
     notYetValid: new Date(leaf.validFrom).getTime() > now.getTime(),
-    clientAuth: ekuExt ? eku.includes(CLIENT_AUTH) || eku.includes(ANY_EKU) : undefined,
+    clientAuth: ekuExt ? ekuOids.includes(CLIENT_AUTH) || ekuOids.includes(ANY_EKU) : undefined,
     eku,
     crlUrls,
     ocspUrls,

@@ -1,6 +1,15 @@
 /** The doctor's steps in order — TCP, TLS, server chain, CertificateRequest, client material, mTLS, HTTP — into one report. */
 import { explainTlsError, oneLine, type TlsFailure } from './alerts.js';
-import { checkCrls, clientFacts, fetchCrl, issuedByAcceptable, oneLineDn, type ClientFacts } from './client-checks.js';
+import {
+  checkCrls,
+  clientFacts,
+  fetchCrl,
+  issuedByAcceptable,
+  oneLineDn,
+  type ClientFacts,
+  type RevocationCheck,
+} from './client-checks.js';
+import { checkOcsp } from './ocsp.js';
 import type { Material } from './material.js';
 import { opensslProbe } from './openssl.js';
 import { tcpConnect, tlsExchange } from './probe.js';
@@ -322,7 +331,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
       severity: 'error',
       side: 'client',
       summary: 'Your certificate is not for client authentication.',
-      explanation: `Its extended key usage is ${facts.eku.join(', ')} and lacks clientAuth (1.3.6.1.5.5.7.3.2), so servers refuse it as a client certificate.`,
+      explanation: `Its extended key usage is ${facts.eku.join(', ')} and lacks clientAuth, so servers refuse it as a client certificate.`,
       fix: `Issue it with the client profile: \`mutual cert issue ${facts.identity} --profile client\` (or \`--profile both\`).`,
     });
   }
@@ -347,29 +356,43 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
       if (got !== undefined) crls.push(got);
     }
   }
-  let revocationDetail = 'revocation not checked (no CRL given and none in the certificate)';
-  if (crls.length > 0) {
-    const rc = await checkCrls(facts, crls, crlSource);
+  let rc: RevocationCheck | undefined;
+  if (crls.length > 0) rc = await checkCrls(facts, crls, `the CRL from ${crlSource}`);
+  // OCSP (the AIA's responder) when no CRL settled it.
+  const ocspUrl = facts.ocspUrls[0];
+  if ((rc === undefined || !rc.checked) && ocspUrl !== undefined) {
+    const viaOcsp = await checkOcsp(facts, ocspUrl, input.timeoutMs).catch((err: unknown): RevocationCheck => ({
+      revoked: false,
+      checked: false,
+      source: `OCSP ${ocspUrl}`,
+      note: err instanceof Error ? err.message : String(err),
+    }));
+    if (viaOcsp.checked || rc === undefined) rc = viaOcsp;
+  }
+  let revocationDetail = 'revocation not checked (no CRL given, no CRL distribution point or OCSP responder in it)';
+  if (rc !== undefined) {
     if (rc.revoked) {
       clientFindings.push({
         id: 'client-cert-revoked',
         severity: 'error',
         side: 'client',
-        summary: `Your client certificate is revoked (since ${rc.revokedAt ?? '?'}).`,
-        explanation: `Its serial ${facts.leaf.serialNumber.toLowerCase()} is listed in the CRL from ${rc.source}, signed by your issuer. Revoked certificates are refused by every mutual gateway and cannot be renewed.`,
+        summary: `Your client certificate is revoked${rc.revokedAt !== undefined ? ` (since ${rc.revokedAt})` : ''}.`,
+        explanation: `${rc.source.charAt(0).toUpperCase()}${rc.source.slice(1)} says serial ${facts.leaf.serialNumber.toLowerCase()} is revoked (answer signed by your issuer). Revoked certificates are refused by every mutual gateway and cannot be renewed.`,
         fix: `${CLIENT_FIX_NEW(facts.identity)}.`,
       });
     }
-    revocationDetail = rc.checked
-      ? `not revoked per the CRL from ${rc.source}`
-      : `CRL unusable: ${rc.note ?? 'none verified'}`;
+    revocationDetail = rc.revoked
+      ? `REVOKED per ${rc.source}`
+      : rc.checked
+        ? `not revoked per ${rc.source}`
+        : `revocation unknown: ${rc.source}: ${rc.note ?? 'no verified answer'}`;
     if (!rc.checked) {
       findings.push({
         id: 'revocation-unchecked',
         severity: 'warning',
         side: 'client',
         summary: 'Revocation of your certificate could not be checked.',
-        explanation: `No CRL from ${rc.source} could be verified against your issuer: ${rc.note ?? 'unknown'}.`,
+        explanation: `${rc.source} gave no usable answer: ${rc.note ?? 'unknown'}.`,
         fix: 'Pass the current CRL of your issuer with `--crl <file>` (the CA serves it at /v1/crl).',
       });
     }
@@ -415,7 +438,9 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   steps.push({
     name: 'mtls',
     status: 'ok',
-    detail: `handshake completed as ${facts.identity} (${[ex.protocol, ex.cipher].filter(Boolean).join(', ')})`,
+    detail: `handshake completed as ${facts.identity} (${[ex.protocol, ex.cipher].filter(Boolean).join(', ')})${
+      judged.ok ? '' : "; the server's certificate was NOT trusted (a normal client stops here)"
+    }`,
   });
   if (!ex.response) return report();
   state.http = { status: ex.response.status, date: ex.response.headers['date'] };

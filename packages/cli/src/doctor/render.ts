@@ -1,6 +1,8 @@
 /** The doctor's report for people: the steps, then each finding with its explanation and fix. */
 import type { DoctorReport } from './types.js';
 
+const cap = (t: string): string => t.charAt(0).toUpperCase() + t.slice(1);
+
 const MARK = { ok: '[ok]  ', failed: '[FAIL]', warning: '[warn]', skipped: '[skip]' } as const;
 
 export function renderReport(r: DoctorReport): string {
@@ -22,8 +24,8 @@ export function renderReport(r: DoctorReport): string {
     lines.push(
       `${f.severity === 'error' ? 'ERROR' : f.severity === 'warning' ? 'WARN' : 'INFO'} ${f.id} (${f.side} side): ${f.summary}`,
     );
-    lines.push(`  why: ${f.explanation}`);
-    lines.push(`  fix: ${f.fix}`);
+    lines.push(`  why: ${cap(f.explanation)}`);
+    lines.push(`  fix: ${cap(f.fix)}`);
     lines.push('');
   }
   if (r.findings.length > 0) {

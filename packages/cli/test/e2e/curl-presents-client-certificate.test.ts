@@ -71,10 +71,10 @@ describe('mutual curl', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/\* TLS TLSv1\.3, cipher TLS_\w+, key exchange group \w+/);
     expect(r.stderr).toContain('* Server certificate chain:');
-    expect(r.stderr).toMatch(/\*  0: CN=localhost \[DNS:localhost, .*URI:spiffe:\/\/example\.org\/gateway/);
-    expect(r.stderr).toMatch(/\*  1: O=mutual test, CN=mutual test intermediate/);
+    expect(r.stderr).toMatch(/\* {2}0: CN=localhost \[DNS:localhost, .*URI:spiffe:\/\/example\.org\/gateway/);
+    expect(r.stderr).toMatch(/\* {2}1: O=mutual test, CN=mutual test intermediate/);
     expect(r.stderr).toContain(`* Client certificate sent: URI:${WEB}`);
-    expect(r.stderr).toMatch(/acceptable CA names:\n\*   O = mutual test, CN = mutual test root/);
+    expect(r.stderr).toMatch(/acceptable CA names:\n\* {3}O = mutual test, CN = mutual test root/);
     expect(r.stderr).toContain('< HTTP/1.1 200 OK');
     expect(JSON.parse(r.stdout)).toMatchObject({ method: 'GET' });
   });

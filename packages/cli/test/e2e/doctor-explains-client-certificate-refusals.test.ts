@@ -85,6 +85,7 @@ describe('mutual doctor: the client certificate', () => {
     expect(r.code).toBe(1);
     expect(ids(r.report)).toEqual(['client-cert-wrong-eku']);
     expect(r.report.findings[0]?.fix).toContain('--profile client');
+    expect(r.report.findings[0]?.explanation).toContain('serverAuth and lacks clientAuth');
   });
 
   it('says the key does not match the certificate', async () => {

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import {
   writeAtomic,
   type Harness,
 } from '../../../server/test/e2e/gateway-harness.js';
+import { tempDir } from '../support.js';
 import { doctor, ids } from '../doctor-support.js';
 
 // A real mutual gateway (started through its composition root) in front of an echo upstream; the
@@ -78,6 +80,19 @@ describe('mutual doctor against the mutual gateway', () => {
     expect(r.report.steps.find((s) => s.name === 'client-certificate')?.detail).toContain('not revoked per the CRL');
   });
 
+  it('uses an identity the agent manages with --identity NAME (cert, key and trust bundle from its directory)', async () => {
+    const ctx = tempDir('mutual-ctx-');
+    const dir = path.join(ctx, 'identities', 'web');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(web.certFile, path.join(dir, 'cert.pem'));
+    copyFileSync(web.keyFile, path.join(dir, 'key.pem'));
+    copyFileSync(pki.trustFile, path.join(dir, 'ca.pem'));
+    const r = await doctor([url(), '--identity', 'web'], { MUTUAL_CONTEXT_DIR: ctx });
+    expect(r.report.findings).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.report.handshake.clientIdentity).toBe(WEB);
+  });
+
   it('explains a 403: authenticated, but the identity is not allowed on the route', async () => {
     const r = await doctor([url(), '--ca', pki.trustFile, '--cert', batch.certFile, '--key', batch.keyFile]);
     expect(r.code).toBe(1);
@@ -93,5 +108,6 @@ describe('mutual doctor against the mutual gateway', () => {
     expect(ids(r.report)).toEqual(['client-cert-revoked']);
     expect(r.report.findings[0]?.explanation).toContain(crlUrl);
     expect(r.report.steps.find((s) => s.name === 'mtls')?.status).toBe('failed');
+    expect(r.report.steps.find((s) => s.name === 'client-certificate')?.detail).toContain('REVOKED per the CRL');
   });
 });
