@@ -35,5 +35,6 @@ export {
   type GatewayUpstreamConfig,
   type GatewayPin,
   type GatewayAllowRule,
+  type GatewayReportConfig,
   type LoadedGatewayConfig,
 } from './gateway-config.js';

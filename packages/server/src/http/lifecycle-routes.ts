@@ -35,8 +35,11 @@ export interface LifecycleHttpDeps {
   >;
   /** A component with no report for this long is `stale`. */
   readonly staleAfterMs: number;
-  /** What `expiring` means for a discovered certificate. */
-  readonly expiringWithinMs: number;
+  /**
+   * What `expiring` means for a discovered certificate: expires within this window; absent, as in
+   * the inventory: within 7 days and less than a third of its lifetime left.
+   */
+  readonly expiringWithinMs?: number;
   /** Called after a stored report that could raise an alert (failed authentications or sightings). */
   readonly onReport: () => void;
 }
@@ -133,11 +136,14 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
       ? `admin:${verdict.record.serial}`
       : (verdict.record.identity ?? `serial:${verdict.record.serial}`);
     const body = parseWith(reportRequest, request.body);
+    // A component's clock may run ahead of the CA's: an event is never recorded later than its arrival.
+    const received = deps.clock.now();
+    const notAfterArrival = (iso: string): Date => new Date(Math.min(Date.parse(iso), received.getTime()));
     const sightings: ReportedSighting[] = body.sightings.map((s, i) => ({
       certificate: seenCertificate(s.chain, `sightings.${i}.chain`),
       place: s.where,
       role: s.role,
-      at: new Date(s.at),
+      at: notAfterArrival(s.at),
     }));
     const component = `${body.component.kind}/${body.component.name}`;
     await store.transaction(async (tx) => {
@@ -150,7 +156,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
         certificates: body.certificates,
         sightings,
         authFailures: body.authFailures.map((f) => ({
-          at: new Date(f.at),
+          at: notAfterArrival(f.at),
           listener: f.listener,
           stage: f.stage,
           reason: f.reason,
@@ -200,6 +206,11 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
     return { items };
   });
 
+  const expiring = (start: number, end: number, now: number): boolean =>
+    lifecycle.expiringWithinMs === undefined
+      ? end < now + 7 * DAY && 2 * end + start < 3 * now
+      : end < now + lifecycle.expiringWithinMs;
+
   app.get('/v1/sightings', async (request) => {
     await admin(request);
     parseWith(emptyQuery, request.query);
@@ -215,7 +226,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
             ? 'not-yet-valid'
             : end < now
               ? 'expired'
-              : end < now + lifecycle.expiringWithinMs
+              : expiring(d.notBefore.getTime(), end, now)
                 ? 'expiring'
                 : 'valid';
       items.push({
