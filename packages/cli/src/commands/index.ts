@@ -3,7 +3,9 @@ import type { CliContext } from '../context.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
+import { registerDiscoverCommand } from './discover.js';
 import { registerGatewayCommands } from './gateway.js';
+import { registerInventoryCommand } from './inventory.js';
 import { registerTokenCommands } from './token.js';
 import { registerTunnelCommand } from './tunnel.js';
 import { registerUpCommand } from './up.js';
@@ -19,4 +21,6 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerAuditCommands(program, ctx);
   registerGatewayCommands(program, ctx);
   registerTunnelCommand(program, ctx);
+  registerInventoryCommand(program, ctx);
+  registerDiscoverCommand(program, ctx);
 }
