@@ -27,6 +27,10 @@ export interface GatewayReporter {
   close(): void;
 }
 
+/** Per report: a failed authentication is ~0.3 KiB, a sighting ~1–6 KiB of PEM. */
+const FAILURES_PER_REPORT = 2000;
+const SIGHTINGS_PER_REPORT = 200;
+
 const pemChain = (ders: readonly Uint8Array[]): string[] => ders.map((d) => encodePem(d, 'CERTIFICATE'));
 
 /** `192.0.2.1:5555` → `192.0.2.1`; `::1:5555` → `::1`. */
@@ -148,21 +152,16 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
       revocationFailing ? 'a revocation source is failing' : undefined,
       dropped > 0 ? `${dropped} failed authentications not reported (over report.maxItems)` : undefined,
     ].filter((d) => d !== undefined);
-    const body: ReportRequest = {
-      component: { kind: 'gateway', name: cfg.name },
-      at,
-      health: {
-        status: revocationFailing ? 'degraded' : 'ok',
-        ...(detail.length === 0 ? {} : { detail: detail.join('; ').slice(0, 1024) }),
-        revocationDataAgeSeconds:
-          lastRevocationOk === undefined
-            ? null
-            : Math.max(0, Math.floor((now.getTime() - lastRevocationOk.getTime()) / 1000)),
-      },
-      authFailures: batch,
-      sightings: [...(await serverSightings(at)), ...seen.values()],
-      certificates: [],
+    const health: ReportRequest['health'] = {
+      status: revocationFailing ? 'degraded' : 'ok',
+      ...(detail.length === 0 ? {} : { detail: detail.join('; ').slice(0, 1024) }),
+      revocationDataAgeSeconds:
+        lastRevocationOk === undefined
+          ? null
+          : Math.max(0, Math.floor((now.getTime() - lastRevocationOk.getTime()) / 1000)),
     };
+    const sightings = [...(await serverSightings(at)), ...seen.values()];
+    let sent = 0;
     try {
       const client = new CaClient({
         url: cfg.url,
@@ -171,12 +170,30 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
         key: await readFileCapped(keyFile, 256 * 1024),
         timeoutMs: 10_000,
       });
-      await client.report(body);
+      // Large batches go in several reports, each well under the CA's body limit for reports.
+      const parts = Math.max(
+        1,
+        Math.ceil(batch.length / FAILURES_PER_REPORT),
+        Math.ceil(sightings.length / SIGHTINGS_PER_REPORT),
+      );
+      for (let i = 0; i < parts; i++) {
+        await client.report({
+          component: { kind: 'gateway', name: cfg.name },
+          at,
+          health,
+          authFailures: batch.slice(i * FAILURES_PER_REPORT, (i + 1) * FAILURES_PER_REPORT),
+          sightings: sightings.slice(i * SIGHTINGS_PER_REPORT, (i + 1) * SIGHTINGS_PER_REPORT),
+          certificates: [],
+        });
+        sent = i + 1;
+      }
       return true;
     } catch (err) {
       // Kept for the next report, within the same bounds.
-      failures = [...batch, ...failures].slice(0, cfg.maxItems);
-      droppedFailures += dropped + Math.max(0, batch.length + failures.length - cfg.maxItems);
+      // Parts the CA accepted are not sent again (sightings are idempotent; failed authentications are not).
+      const merged = [...batch.slice(sent * FAILURES_PER_REPORT), ...failures];
+      failures = merged.slice(0, cfg.maxItems);
+      droppedFailures += dropped + (merged.length - failures.length);
       for (const [k, v] of seen) if (!clients.has(k) && clients.size < cfg.maxItems) clients.set(k, v);
       log('warn', 'report to the CA failed; will retry', {
         url: cfg.url,

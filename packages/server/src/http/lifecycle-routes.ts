@@ -44,6 +44,8 @@ export interface LifecycleHttpDeps {
   readonly onReport: () => void;
 }
 
+/** Largest body of POST /v1/reports (a report carries chains and many events; other routes keep server.bodyLimit). */
+export const REPORT_BODY_LIMIT = 4 * 1024 * 1024;
 /** Most series of mutual_certificate_expiry_seconds (soonest expiry first); documented in metrics.md. */
 export const MAX_EXPIRY_SERIES = 1000;
 const HOUR = 3_600_000;
@@ -122,7 +124,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
     return `admin:${requireAdmin(verdict).serial}`;
   };
 
-  app.post('/v1/reports', async (request): Promise<ReportResponse> => {
+  app.post('/v1/reports', { bodyLimit: REPORT_BODY_LIMIT }, async (request): Promise<ReportResponse> => {
     const verdict = await identify(request);
     if (!verdict.ok) {
       throw new MutualError(

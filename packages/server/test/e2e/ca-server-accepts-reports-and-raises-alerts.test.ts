@@ -176,6 +176,23 @@ describe('ca server: component reports', () => {
   });
 });
 
+describe('ca server: large reports', () => {
+  it('accepts a report far over server.bodyLimit (reports have their own 4 MiB limit) in one transaction', async () => {
+    const gw = await enroll(ca, 'gw-big', 'DNS:gw-big.internal', { dns: ['gw-big.internal'] }, 'both');
+    const events = Array.from({ length: 5000 }, (_, i) => failureEvent(`203.0.113.${i % 200}`));
+    const body = heartbeat('edge-big', { authFailures: events });
+    expect(JSON.stringify(body).length).toBeGreaterThan(512 * 1024);
+    const r = await call(ca, { path: '/v1/reports', body, cert: gw.chain, key: gw.key });
+    expect(r.status, r.body.toString()).toBe(200);
+    expect(reportResponse.parse(r.json()).accepted.authFailures).toBe(5000);
+    const failures = authFailuresResponse.parse(
+      (await call(ca, { path: '/v1/auth-failures?address=203.0.113.7', ...admin(ca) })).json(),
+    );
+    expect(failures.total).toBe(25);
+    await ca.server.alertsIdle();
+  });
+});
+
 describe('ca server: alerts', () => {
   it('raises an alert for a failed-authentication rate per address right after the report, to the webhook', async () => {
     const before = hook.received.length;
