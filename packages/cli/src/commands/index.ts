@@ -6,7 +6,9 @@ import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
 import { registerCurlCommand } from './curl.js';
 import { registerDoctorCommand } from './doctor.js';
+import { registerDiscoverCommand } from './discover.js';
 import { registerGatewayCommands } from './gateway.js';
+import { registerInventoryCommand } from './inventory.js';
 import { registerTokenCommands } from './token.js';
 import { registerTunnelCommand } from './tunnel.js';
 import { registerUpCommand } from './up.js';
@@ -25,4 +27,6 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerGatewayCommands(program, ctx);
   registerTunnelCommand(program, ctx);
   registerAgentCommands(program, ctx);
+  registerInventoryCommand(program, ctx);
+  registerDiscoverCommand(program, ctx);
 }

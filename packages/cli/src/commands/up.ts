@@ -85,6 +85,7 @@ function gatewayYaml(o: {
   upstreamPort: number;
   allowed: string;
   audit: string;
+  caUrl: string;
 }): string {
   const q = JSON.stringify;
   return `# Written by \`mutual up\` at every start (the demo upstream's port changes). Reference: docs/reference/gateway.md
@@ -107,6 +108,7 @@ admin:
 audit:
   file: ${q(o.audit)}
 watch: false
+report: { url: ${q(o.caUrl)}, ca: ${q(o.root)}, name: demo }
 `;
 }
 
@@ -205,9 +207,12 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
             upstreamPort: (upstream.address() as AddressInfo).port,
             allowed: allowedId,
             audit: path.join(dir, 'gateway-audit.jsonl'),
+            caUrl,
           }),
         );
         const gateway = await startGateway({ configFile, env: ctx.env, clock: { now: ctx.now } });
+        // The gateway reports to the CA (its certificate, refusals): the first report is in before the banner.
+        await gateway.reporter?.flush();
         stops.push(() => gateway.close());
         gatewayPort = gateway.listeners[0]?.port ?? Number(opts.port);
         adminPort = gateway.adminPort;

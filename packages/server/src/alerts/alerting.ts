@@ -10,7 +10,7 @@ export type AlertStore = Pick<
   | 'listDiscovered'
   | 'findByFingerprint'
   | 'listComponents'
-  | 'summarizeAuthFailures'
+  | 'countAuthFailures'
   | 'listAlerts'
   | 'recordAlert'
   | 'setAlertDelivery'
@@ -71,7 +71,7 @@ async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFac
       added.add(c.serial);
     }
     for (const identity of identities) {
-      const same = await store.listCertificates({ now, identity, states: ['valid', 'expiring'], limit: 10 });
+      const same = await store.listCertificates({ now, identity, states: ['valid', 'expiring'], limit: MAX_FACTS });
       for (const c of same.items) {
         if (added.has(c.serial)) continue;
         certificates.push(issuedFact(c));
@@ -128,11 +128,12 @@ async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFac
 
   let authFailureCounts: AlertFacts['authFailureCounts'] = [];
   if (rules.authFailures !== undefined) {
-    const summary = await store.summarizeAuthFailures(
-      { since: new Date(now.getTime() - rules.authFailures.windowMs), until: new Date(now.getTime() + 1) },
-      1,
+    authFailureCounts = await store.countAuthFailures(
+      { since: new Date(now.getTime() - rules.authFailures.windowMs), until: now },
+      rules.authFailures.per,
+      rules.authFailures.threshold,
+      MAX_FACTS,
     );
-    authFailureCounts = rules.authFailures.per === 'identity' ? summary.byIdentity : summary.byAddress;
   }
   return { now, certificates, managed, authFailureCounts, revokedSeen };
 }

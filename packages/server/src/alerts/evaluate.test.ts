@@ -62,6 +62,8 @@ describe('evaluateAlerts', () => {
         revokedSeen: [
           { serial: 'r1', identity: null, revokedAt: at(-H), places: [{ where: 'gw', lastSeen: at(-60_000) }] },
           { serial: 'r2', identity: null, revokedAt: at(-H), places: [{ where: 'gw', lastSeen: at(-2 * H) }] },
+          // Seen after its revocation, but longer ago than the cooldown: not raised again and again.
+          { serial: 'r3', identity: null, revokedAt: at(-3 * H), places: [{ where: 'gw', lastSeen: at(-2 * H) }] },
         ],
       }),
     );

@@ -149,7 +149,11 @@ function revokedInUse(rules: AlertRules, facts: AlertFacts): AlertToRaise[] {
   if (rules.revokedInUse !== true) return [];
   const out: AlertToRaise[] = [];
   for (const r of facts.revokedSeen) {
-    const after = r.places.filter((p) => p.lastSeen.getTime() > r.revokedAt.getTime());
+    // Seen after the revocation, and recently (within a cooldown): an old sighting does not repeat the alert forever.
+    const now = facts.now.getTime();
+    const after = r.places.filter(
+      (p) => p.lastSeen.getTime() > r.revokedAt.getTime() && now - p.lastSeen.getTime() < rules.cooldownMs,
+    );
     if (after.length === 0) continue;
     out.push({
       rule: 'revoked-in-use',

@@ -221,6 +221,31 @@ const revocationSourceSchema = z.union([
   }),
 ]);
 
+/** Reports to a mutual CA (POST /v1/reports): health, certificates seen in use, failed authentications. */
+const reportSchema = z
+  .strictObject({
+    /** Base URL of the mutual CA. */
+    url: z
+      .url({ protocol: /^https$/ })
+      .refine((u) => !/[?#]/.test(u), 'an https:// URL without query or fragment')
+      .transform((u) => u.replace(/\/+$/, '')),
+    /** PEM file of the CA's root certificate(s) that authenticate the CA's TLS certificate. */
+    ca: z.string().min(1),
+    /** The component name shown by the CA (default "gateway"). */
+    name: name.default('gateway'),
+    /** Client certificate and key for the CA; default: the first listener's certificate and key. */
+    certificate: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    /** How often a report is sent (heartbeat). */
+    interval: duration('report.interval', 3_600_000).default(30_000),
+    /** Most distinct client certificates and failed authentications kept between two reports. */
+    maxItems: z.number().int().min(1).max(10_000).default(1000),
+  })
+  .refine((r) => (r.certificate === undefined) === (r.key === undefined), {
+    message: 'set both certificate and key, or neither',
+    path: ['certificate'],
+  });
+
 export const gatewayConfigSchema = z
   .strictObject({
     version: z.literal(1),
@@ -301,6 +326,7 @@ export const gatewayConfigSchema = z
      * `auto` for one per available core. 1 runs everything in one process.
      */
     workers: z.union([z.number().int().min(1).max(256), z.literal('auto')]).default(1),
+    report: reportSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const seen = new Set<string>();
@@ -364,6 +390,7 @@ export type GatewayUpstreamConfig = GatewayConfig['upstreams'][string];
 export type GatewayPin = z.output<typeof pinSchema>;
 export type GatewayAllowRule = z.output<typeof allowSchema>;
 export type GatewayRateLimitStore = GatewayConfig['rateLimits']['store'];
+export type GatewayReportConfig = z.output<typeof reportSchema>;
 
 export interface LoadedGatewayConfig {
   readonly config: GatewayConfig;

@@ -36,5 +36,6 @@ export {
   type GatewayPin,
   type GatewayAllowRule,
   type GatewayRateLimitStore,
+  type GatewayReportConfig,
   type LoadedGatewayConfig,
 } from './gateway-config.js';

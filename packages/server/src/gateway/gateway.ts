@@ -84,7 +84,10 @@ export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonl
 export interface Gateway {
   readonly listeners: readonly { readonly name: string; readonly port: number }[];
   readonly adminPort: number;
-  /** 'reload' (ReloadResult), 'audit' (GatewayAuditRecord), 'revocation' ({ source, ok }). */
+  /**
+   * 'reload' (ReloadResult), 'audit' (GatewayAuditRecord), 'revocation' ({ source, ok }), 'peer'
+   * ({ listener, chain }: an accepted client's presented certificates, DER).
+   */
   readonly events: EventEmitter;
   readonly metrics: GatewayMetrics;
   /** Every file the running configuration reads (watched for hot reload). */
@@ -371,6 +374,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       return;
     }
     metrics.handshake(listener, 'accepted', verdict.reason);
+    if (presented.chain) events.emit('peer', { listener, chain: presented.chain });
     if (verdict.peer)
       metrics.clientCertificate(
         verdict.peer.value ?? verdict.peer.fingerprint,

@@ -22,3 +22,4 @@ export { createRedisRateStore, type RedisRateStore, type RedisRateStoreOptions }
 export { gatewayGroups, GATEWAY_CIPHERS } from './tls-options.js';
 export type { GatewayAuditRecord } from './audit.js';
 export { checkGatewayConfig, type GatewayCheckReport } from './check.js';
+export { startGatewayReporter, authFailureOf, type GatewayReporter, type GatewayReporterOptions } from './report.js';

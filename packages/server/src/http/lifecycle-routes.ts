@@ -35,12 +35,17 @@ export interface LifecycleHttpDeps {
   >;
   /** A component with no report for this long is `stale`. */
   readonly staleAfterMs: number;
-  /** What `expiring` means for a discovered certificate. */
-  readonly expiringWithinMs: number;
+  /**
+   * What `expiring` means for a discovered certificate: expires within this window; absent, as in
+   * the inventory: within 7 days and less than a third of its lifetime left.
+   */
+  readonly expiringWithinMs?: number;
   /** Called after a stored report that could raise an alert (failed authentications or sightings). */
   readonly onReport: () => void;
 }
 
+/** Largest body of POST /v1/reports (a report carries chains and many events; other routes keep server.bodyLimit). */
+export const REPORT_BODY_LIMIT = 4 * 1024 * 1024;
 /** Most series of mutual_certificate_expiry_seconds (soonest expiry first); documented in metrics.md. */
 export const MAX_EXPIRY_SERIES = 1000;
 const HOUR = 3_600_000;
@@ -119,7 +124,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
     return `admin:${requireAdmin(verdict).serial}`;
   };
 
-  app.post('/v1/reports', async (request): Promise<ReportResponse> => {
+  app.post('/v1/reports', { bodyLimit: REPORT_BODY_LIMIT }, async (request): Promise<ReportResponse> => {
     const verdict = await identify(request);
     if (!verdict.ok) {
       throw new MutualError(
@@ -133,11 +138,14 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
       ? `admin:${verdict.record.serial}`
       : (verdict.record.identity ?? `serial:${verdict.record.serial}`);
     const body = parseWith(reportRequest, request.body);
+    // A component's clock may run ahead of the CA's: an event is never recorded later than its arrival.
+    const received = deps.clock.now();
+    const notAfterArrival = (iso: string): Date => new Date(Math.min(Date.parse(iso), received.getTime()));
     const sightings: ReportedSighting[] = body.sightings.map((s, i) => ({
       certificate: seenCertificate(s.chain, `sightings.${i}.chain`),
       place: s.where,
       role: s.role,
-      at: new Date(s.at),
+      at: notAfterArrival(s.at),
     }));
     const component = `${body.component.kind}/${body.component.name}`;
     await store.transaction(async (tx) => {
@@ -150,7 +158,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
         certificates: body.certificates,
         sightings,
         authFailures: body.authFailures.map((f) => ({
-          at: new Date(f.at),
+          at: notAfterArrival(f.at),
           listener: f.listener,
           stage: f.stage,
           reason: f.reason,
@@ -200,6 +208,11 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
     return { items };
   });
 
+  const expiring = (start: number, end: number, now: number): boolean =>
+    lifecycle.expiringWithinMs === undefined
+      ? end < now + 7 * DAY && 2 * end + start < 3 * now
+      : end < now + lifecycle.expiringWithinMs;
+
   app.get('/v1/sightings', async (request) => {
     await admin(request);
     parseWith(emptyQuery, request.query);
@@ -215,7 +228,7 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
             ? 'not-yet-valid'
             : end < now
               ? 'expired'
-              : end < now + lifecycle.expiringWithinMs
+              : expiring(d.notBefore.getTime(), end, now)
                 ? 'expiring'
                 : 'valid';
       items.push({

@@ -458,7 +458,7 @@ async function serve(
       lifecycle: {
         store,
         staleAfterMs: config.reports.staleAfter,
-        expiringWithinMs: alertsCfg.expiring?.within ?? 7 * 24 * 3_600_000,
+        ...(alertsCfg.expiring === undefined ? {} : { expiringWithinMs: alertsCfg.expiring.within }),
         onReport: evaluateAlerts,
       },
       adminReads: {

@@ -3,11 +3,13 @@ import { loadGatewayConfig } from '../config/index.js';
 import {
   checkGatewayConfig,
   createGateway,
+  startGatewayReporter,
   watchGateway,
   type GatewayCheckReport,
   type GatewayClock,
   type GatewayLog,
   type Gateway,
+  type GatewayReporter,
   type ReloadResult,
 } from '../gateway/index.js';
 
@@ -26,6 +28,8 @@ export interface RunningGateway {
   readonly listeners: readonly { readonly name: string; readonly port: number }[];
   readonly adminPort: number;
   readonly gateway: Gateway;
+  /** Present when gateway.yaml has a `report:` section (read at start; a change needs a restart). */
+  readonly reporter: GatewayReporter | undefined;
   reload(): Promise<ReloadResult>;
   close(): Promise<void>;
 }
@@ -39,6 +43,22 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     ...(options.log ? { log: options.log } : {}),
     ...(options.stdout ? { stdout: options.stdout } : {}),
   });
+  const reporter =
+    loaded.config.report === undefined
+      ? undefined
+      : startGatewayReporter({
+          loaded,
+          events: gateway.events,
+          listeners: gateway.listeners,
+          clock: options.clock ?? { now: () => new Date() },
+          log:
+            options.log ??
+            ((level, message, fields) => {
+              process.stderr.write(
+                `${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`,
+              );
+            }),
+        });
   const watcher = loaded.config.watch ? watchGateway(gateway) : undefined;
   const onHup = (): void => {
     void gateway.reload();
@@ -48,8 +68,10 @@ export async function startGateway(options: StartGatewayOptions): Promise<Runnin
     listeners: gateway.listeners,
     adminPort: gateway.adminPort,
     gateway,
+    reporter,
     reload: () => gateway.reload(),
     close: async () => {
+      reporter?.close();
       process.off('SIGHUP', onHup);
       watcher?.close();
       await gateway.close();

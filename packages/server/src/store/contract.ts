@@ -932,6 +932,15 @@ export function describeStoreContract(
         expect(summary.hourly[2]?.start.getTime()).toBe(Math.floor(NOW.getTime() / HOUR) * HOUR);
         expect(summary.recent).toHaveLength(5);
         expect(summary.recent[0]).toMatchObject({ component: 'gateway/edge', at: NOW });
+        expect(await store.countAuthFailures(window, 'address', 300)).toEqual([
+          { key: '10.0.0.0', count: 300 },
+          { key: '10.0.0.1', count: 300 },
+        ]);
+        expect(await store.countAuthFailures(window, 'address', 1, 1)).toHaveLength(1);
+        expect(await store.countAuthFailures(window, 'identity', 1)).toEqual([
+          { key: 'spiffe://example.org/bad', count: 1 },
+        ]);
+        expect(await store.countAuthFailures(window, 'address', 301)).toEqual([]);
         const byIdentity = await store.summarizeAuthFailures({ ...window, identity: 'spiffe://example.org/bad' });
         expect([byIdentity.total, byIdentity.recent[0]?.reason]).toEqual([1, 'denied']);
         expect(await store.pruneAuthFailures(new Date(NOW.getTime() - DAY))).toBe(1);

@@ -1154,6 +1154,34 @@ export class KyselyStore implements Store {
     );
   }
 
+  async countAuthFailures(
+    filter: AuthFailureFilter,
+    per: 'identity' | 'address',
+    atLeast: number,
+    limit: number = MAX_LIST_LIMIT,
+  ): Promise<KeyCount[]> {
+    const since = millis('since', filter.since);
+    const until = millis('until', filter.until);
+    if (!['identity', 'address'].includes(per)) throw invalid('per', 'per must be identity or address.');
+    if (!Number.isSafeInteger(atLeast) || atLeast < 1) throw invalid('atLeast', 'atLeast must be a positive integer.');
+    if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('limit', 'limit must be a positive integer.');
+    return this.#run(async () => {
+      const rows = await this.#db
+        .selectFrom('auth_failures')
+        .select((eb) => [eb.ref(per).as('key'), eb.fn.countAll<number | string>().as('n')])
+        .where('at', '>=', since)
+        .where('at', '<=', until)
+        .where(per, 'is not', null)
+        .groupBy(per)
+        .having((eb) => eb.fn.countAll(), '>=', atLeast)
+        .orderBy('n', 'desc')
+        .orderBy(per, 'asc')
+        .limit(Math.min(limit, MAX_LIST_LIMIT))
+        .execute();
+      return rows.map((r) => ({ key: String(r.key), count: toNumber(r.n) }));
+    });
+  }
+
   async pruneAuthFailures(before: Date): Promise<number> {
     if (!this.#inTx) return this.#write((tx) => tx.pruneAuthFailures(before));
     const ms = millis('before', before);

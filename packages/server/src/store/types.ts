@@ -309,6 +309,16 @@ export interface Store {
   listDiscovered(options?: { limit?: number }): Promise<DiscoveredRecord[]>;
   /** Counts and the newest `recentLimit` events (default 100) of failed authentications in a window. */
   summarizeAuthFailures(filter: AuthFailureFilter, recentLimit?: number): Promise<AuthFailureSummary>;
+  /**
+   * Keys (identities or addresses) with at least `atLeast` failed authentications in the window,
+   * largest first, at most `limit` (default 1000).
+   */
+  countAuthFailures(
+    filter: AuthFailureFilter,
+    per: 'identity' | 'address',
+    atLeast: number,
+    limit?: number,
+  ): Promise<KeyCount[]>;
   /** Deletes failed authentications older than `before`; returns how many. */
   pruneAuthFailures(before: Date): Promise<number>;
   /** Records a raised alert. An id already recorded → ERR_STORE_STATE_CONFLICT. */

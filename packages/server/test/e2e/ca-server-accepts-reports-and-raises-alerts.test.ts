@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CaClient } from '@mutual/sdk';
 import {
   alertsResponse,
   authFailuresResponse,
@@ -176,6 +177,23 @@ describe('ca server: component reports', () => {
   });
 });
 
+describe('ca server: large reports', () => {
+  it('accepts a report far over server.bodyLimit (reports have their own 4 MiB limit) in one transaction', async () => {
+    const gw = await enroll(ca, 'gw-big', 'DNS:gw-big.internal', { dns: ['gw-big.internal'] }, 'both');
+    const events = Array.from({ length: 5000 }, (_, i) => failureEvent(`203.0.113.${i % 200}`));
+    const body = heartbeat('edge-big', { authFailures: events });
+    expect(JSON.stringify(body).length).toBeGreaterThan(512 * 1024);
+    const r = await call(ca, { path: '/v1/reports', body, cert: gw.chain, key: gw.key });
+    expect(r.status, r.body.toString()).toBe(200);
+    expect(reportResponse.parse(r.json()).accepted.authFailures).toBe(5000);
+    const failures = authFailuresResponse.parse(
+      (await call(ca, { path: '/v1/auth-failures?address=203.0.113.7', ...admin(ca) })).json(),
+    );
+    expect(failures.total).toBe(25);
+    await ca.server.alertsIdle();
+  });
+});
+
 describe('ca server: alerts', () => {
   it('raises an alert for a failed-authentication rate per address right after the report, to the webhook', async () => {
     const before = hook.received.length;
@@ -246,6 +264,52 @@ describe('ca server: alerts', () => {
     ca.clock.advance(10 * 60_000);
     expect((await ca.server.evaluateAlerts()).filter((a) => a.key === lonely.serial)).toEqual([]);
     await ca.server.alertsIdle();
+  });
+
+  it('raises renewal-overdue for a managed certificate a component reports overdue, and shows a silent component as stale', async () => {
+    const agent = await enroll(ca, 'agent-1', 'DNS:agent-1.internal', { dns: ['agent-1.internal'] }, 'client');
+    const managed = {
+      name: 'web-tls',
+      path: '/etc/web/tls.crt',
+      serial: agent.serial,
+      notAfter: new Date(ca.clock.now().getTime() + 60_000).toISOString(),
+      renewAt: null,
+      lastRenewalAt: null,
+      lastError: 'CA unreachable',
+      overdue: true,
+    };
+    const r = await call(ca, {
+      path: '/v1/reports',
+      body: { ...heartbeat('x'), component: { kind: 'agent', name: 'web-1' }, certificates: [managed] },
+      cert: agent.chain,
+      key: agent.key,
+    });
+    expect(reportResponse.parse(r.json()).accepted.certificates).toBe(1);
+    await ca.server.alertsIdle();
+    const alerts = alertsResponse.parse(
+      (await call(ca, { path: '/v1/alerts?rule=renewal-overdue', ...admin(ca) })).json(),
+    );
+    expect(alerts.items.map((a) => [a.key, a.severity, a.details['lastError']])).toEqual([
+      ['agent/web-1/web-tls', 'critical', 'CA unreachable'],
+    ]);
+    ca.clock.advance(3 * 60_000); // reports.staleAfter defaults to 2m
+    const components = componentsResponse.parse((await call(ca, { path: '/v1/components', ...admin(ca) })).json());
+    expect(components.items.find((c) => c.name === 'web-1')).toMatchObject({
+      kind: 'agent',
+      stale: true,
+      certificates: [managed],
+    });
+  });
+
+  it("the SDK's CaClient reads components, failed authentications and alerts with the admin certificate", async () => {
+    const client = new CaClient({ url: ca.server.url, ca: ca.server.rootPem, ...admin(ca) });
+    expect((await client.components()).items.map((c) => `${c.kind}/${c.name}`)).toContain('gateway/edge');
+    const failures = await client.authFailures({ address: '198.51.100.9', limit: 2 });
+    expect([failures.total, failures.recent.length]).toEqual([3, 2]);
+    expect((await client.alerts({ rule: 'revoked-in-use' })).items).toHaveLength(1);
+    expect((await client.sightings()).items.length).toBeGreaterThan(0);
+    const anonymous = new CaClient({ url: ca.server.url, ca: ca.server.rootPem });
+    await expect(anonymous.alerts()).rejects.toMatchObject({ code: 'ERR_AUTH_CLIENT_CERT_REQUIRED' });
   });
 
   it('exports seconds left per valid certificate on /metrics', async () => {
