@@ -87,7 +87,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/server/src/main/**/*.ts', 'packages/cli/src/bin.ts', 'scripts/**', 'bench/**'],
+    files: [
+      'packages/server/src/main/**/*.ts',
+      'packages/cli/src/bin.ts',
+      'scripts/**',
+      'packages/*/scripts/**',
+      'bench/**',
+    ],
     rules: { 'no-restricted-properties': 'off' },
   },
   {
