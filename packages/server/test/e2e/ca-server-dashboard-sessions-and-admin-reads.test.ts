@@ -82,6 +82,7 @@ describe('ca server: dashboard sessions and admin reads', () => {
     expect(r.body.toString()).not.toContain(unused);
     expect(body.items[0]?.mintedBy).toMatch(/^admin:[0-9a-f]+$/);
     expect((await call(ca, { path: '/v1/tokens' })).status).toBe(401);
+    expect(ca.audit().map((a) => a.action)).toContain('tokens.list.refused');
   });
 
   it('a login link works once; the session cookie is HttpOnly, Secure, SameSite=Strict; the login is audited', async () => {
