@@ -26,7 +26,9 @@ export function AuditTable({ items }: { items: readonly AuditItem[] }) {
             <td>
               <code>{a.subject}</code>
             </td>
-            <td className="wrap details">{JSON.stringify(a.details)}</td>
+            <td className="wrap details" title={JSON.stringify(a.details, null, 2)}>
+              {JSON.stringify(a.details)}
+            </td>
           </tr>
         ))}
       </tbody>
