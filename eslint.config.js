@@ -33,7 +33,7 @@ const noClock = [
 ];
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '.mutual/**', '.tmp/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.mutual/**', '.tmp/**', 'coverage/**', 'screenshots/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
@@ -61,6 +61,25 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // The dashboard runs in the browser: its own tsconfig (DOM, JSX), and it speaks to the CA only
+    // through the wire contract.
+    files: ['packages/dashboard/src/**/*.ts', 'packages/dashboard/src/**/*.tsx'],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: { project: ['./packages/dashboard/tsconfig.json'], tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': restrict([
+        {
+          regex: '^@mutual/(?!sdk/contract$)',
+          message: 'The dashboard imports only @mutual/sdk/contract (docs/architecture.md, "Boundaries").',
+        },
+        { group: ['node:*'], message: 'The dashboard runs in the browser.' },
+        onlyThroughIndex(1),
+      ]),
+    },
+  },
+  {
     files: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.ts', 'bench/**', 'vitest.config.ts'],
     rules: {
       'no-restricted-properties': 'off',
@@ -68,7 +87,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['packages/server/src/main/**/*.ts', 'packages/cli/src/bin.ts', 'scripts/**', 'bench/**'],
+    files: [
+      'packages/server/src/main/**/*.ts',
+      'packages/cli/src/bin.ts',
+      'scripts/**',
+      'packages/*/scripts/**',
+      'bench/**',
+    ],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

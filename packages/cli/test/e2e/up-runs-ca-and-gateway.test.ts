@@ -61,6 +61,26 @@ describe('mutual up', () => {
       const roots = await run('curl', ['-sS', '--fail', '--cacert', root, `${caUrl}/v1/roots`]);
       expect(roots.code, roots.stderr).toBe(0);
       expect((JSON.parse(roots.stdout) as { roots: string[] }).roots[0]).toContain('BEGIN CERTIFICATE');
+      // The dashboard link: a one-time login link on the CA, which a browser exchanges (once) for a session.
+      const link = /Dashboard: (https:\/\/\S+\/ui\/login#([A-Za-z0-9_-]{43}))/.exec(up.output());
+      expect(link?.[1]?.startsWith(`${caUrl}/ui/login#`)).toBe(true);
+      const exchange = (): Promise<{ code: number; stdout: string }> =>
+        run('curl', [
+          '-sS',
+          '--cacert',
+          root,
+          '-H',
+          'content-type: application/json',
+          '-d',
+          JSON.stringify({ secret: link?.[2] }),
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          `${caUrl}/ui/session`,
+        ]);
+      expect((await exchange()).stdout).toBe('200');
+      expect((await exchange()).stdout).toBe('401');
     } finally {
       up.child.kill('SIGINT');
     }

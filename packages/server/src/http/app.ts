@@ -74,7 +74,7 @@ export interface CaAppOptions {
   readonly logger?: boolean | Record<string, unknown>;
 }
 
-/** Routes whose refusals are audit records: the mutations, and the admin-only inventory. */
+/** Routes (or `METHOD route`) whose refusals are audit records: the mutations, and the admin-only reads. */
 const AUDITED = new Map([
   ['/v1/sign', 'sign'],
   ['/v1/renew', 'renew'],
@@ -87,6 +87,7 @@ const AUDITED = new Map([
   ['/v1/auth-failures', 'auth-failures'],
   ['/v1/alerts', 'alerts'],
   ['/v1/certificates/:serial', 'inventory'],
+  ['GET /v1/tokens', 'tokens.list'],
   ['/v1/audit', 'audit.read'],
   ['/ui/session', 'dashboard.login'],
 ]);
@@ -201,7 +202,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     const route = request.routeOptions.url ?? 'unmatched';
     if (err.status >= 500) request.log.error({ err: error, code: err.code }, 'request failed');
     else deps.metrics.refusals.inc({ route, code: err.code });
-    const action = AUDITED.get(route);
+    const action = AUDITED.get(`${request.method} ${route}`) ?? AUDITED.get(route);
     if (action !== undefined && err.status < 500) {
       const peer = peerCertificate(request);
       const verdict = peer === undefined ? undefined : await deps.clients.identify(peer).catch(() => undefined);

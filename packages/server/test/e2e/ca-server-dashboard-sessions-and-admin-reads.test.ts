@@ -2,6 +2,7 @@
 // certificate in detail, unused tokens), one-time login links exchanged for a session cookie, CSRF
 // on cookie-authenticated mutations, and refusal of cross-site browser requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CaClient } from '@mutual/sdk';
 import { auditResponse, certificateDetail, sessionResponse, tokensResponse } from '@mutual/sdk/contract';
 import {
   admin,
@@ -82,6 +83,18 @@ describe('ca server: dashboard sessions and admin reads', () => {
     expect(r.body.toString()).not.toContain(unused);
     expect(body.items[0]?.mintedBy).toMatch(/^admin:[0-9a-f]+$/);
     expect((await call(ca, { path: '/v1/tokens' })).status).toBe(401);
+    expect(ca.audit().map((a) => a.action)).toContain('tokens.list.refused');
+  });
+
+  it('the SDK client reads the same endpoints as typed calls', async () => {
+    const client = new CaClient({ url: ca.server.url, ca: ca.server.rootPem, ...admin(ca) });
+    const audit = await client.audit({ action: 'ca.start', limit: 1 });
+    expect(audit.items).toHaveLength(1);
+    expect(audit.chain.ok).toBe(true);
+    const issued = await enroll(ca, 'sdk', 'DNS:sdk.internal', { dns: ['sdk.internal'] }, 'server');
+    expect((await client.certificate(issued.serial)).summary.identity).toBe('sdk.internal');
+    await mintToken(ca, { dns: ['sdk-unused.internal'] }, 'server');
+    expect((await client.unusedTokens()).items.flatMap((t) => t.names.dns)).toContain('sdk-unused.internal');
   });
 
   it('a login link works once; the session cookie is HttpOnly, Secure, SameSite=Strict; the login is audited', async () => {
