@@ -115,7 +115,11 @@ afterAll(async () => {
   gateway.kill('SIGTERM');
   await waitExit(gateway);
   await ca.stop();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await new Promise<void>((resolve) => {
+    upstream.close(() => {
+      resolve();
+    });
+  });
 });
 
 const root = (): Buffer => readFileSync(path.join(caDir, 'root.crt'));
@@ -138,7 +142,8 @@ function oneRequest(ca: Buffer, cert: Buffer, key: Buffer): Promise<string> {
         timeout: 10_000,
       },
       (res) => {
-        const serial = (res.socket as TLSSocket).getPeerCertificate().serialNumber.toLowerCase();
+        const socket = res.socket as unknown as Pick<TLSSocket, 'getPeerCertificate'>;
+        const serial = socket.getPeerCertificate().serialNumber.toLowerCase();
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
