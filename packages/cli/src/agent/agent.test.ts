@@ -364,3 +364,14 @@ describe('agent configuration', () => {
     );
   });
 });
+
+describe('docs/examples/agent.yaml', () => {
+  it('is a valid agent configuration', async () => {
+    const { fileURLToPath } = await import('node:url');
+    const { loadAgentConfig } = await import('./index.js');
+    const file = fileURLToPath(new URL('../../../../docs/examples/agent.yaml', import.meta.url));
+    const loaded = await loadAgentConfig(file);
+    expect(loaded.config.certificates.map((c) => c.name)).toEqual(['web', 'worker']);
+    expect(loaded.stateFile).toBe('/var/lib/mutual/agent.state.json');
+  });
+});
