@@ -375,3 +375,36 @@ describe('docs/examples/agent.yaml', () => {
     expect(loaded.stateFile).toBe('/var/lib/mutual/agent.state.json');
   });
 });
+
+describe('reload actions', () => {
+  it('signals the process named by a PID file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { runReloadAction } = await import('./index.js');
+    const dir = mkdtempSync(path.join(tmpdir(), 'mutual-reload-'));
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }); console.log('up'); setInterval(() => {}, 1000);",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('up')) resolve();
+      });
+    });
+    writeFileSync(path.join(dir, 'app.pid'), `${String(child.pid)}\n`);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    expect(
+      await runReloadAction({ signal: { pidFile: 'app.pid', signal: 'SIGHUP' } }, (p) => path.resolve(dir, p)),
+    ).toBe(`signal SIGHUP to ${String(child.pid)}`);
+    expect(await exited).toBe(0);
+    expect(out).toContain('reloaded');
+    await expect(
+      runReloadAction({ signal: { pidFile: 'missing.pid', signal: 'SIGHUP' } }, (p) => path.resolve(dir, p)),
+    ).rejects.toMatchObject({ code: 'ERR_AGENT_RELOAD_FAILED' });
+  });
+});

@@ -117,6 +117,12 @@ describe('mutual agent against a real CA', () => {
     expect(text).toContain('mutual_agent_certificate_overdue{certificate="web"} 0');
   });
 
+  it('re-reads its configuration on SIGHUP', async () => {
+    const mark = agent.lines.length;
+    agent.child.kill('SIGHUP');
+    await agent.waitFor(message('configuration reloaded'), 20_000, mark);
+  });
+
   it('stops cleanly on SIGTERM and leaves a valid pair', async () => {
     expect(await agent.stop()).toBe(0);
     expect(agent.lines.at(-1)?.message).toBe('agent stopped');
