@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { MutualError, parseDuration } from '@mutual/sdk';
-import type { CertificateResponse } from '@mutual/sdk/contract';
+import { reportRequest, type CertificateResponse } from '@mutual/sdk/contract';
 import {
   RenewalAgent,
   agentConfigSchema,
@@ -223,6 +223,7 @@ describe('RenewalAgent', () => {
     expect(renderMetrics(agent.views(), clock.now())).toContain(
       'mutual_agent_certificate_overdue{certificate="web"} 1',
     );
+    expect(reportRequest.safeParse(agent.reportBody(clock.now())).success).toBe(true);
     expect(agent.reportBody(clock.now())).toMatchObject({
       component: { kind: 'agent' },
       health: { status: 'failing' },
