@@ -17,32 +17,59 @@ const ctxDir = path.join(work, 'ctx');
 const env = { MUTUAL_CONTEXT_DIR: ctxDir };
 let ca: Awaited<ReturnType<typeof startCa>>;
 let agent: RunningAgent;
-let gateway: ChildProcess;
-let gatewayPort = 0;
+interface RunningGateway {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+}
+const gateways: RunningGateway[] = [];
+let upstreamPortNumber = 0;
 let upstream: Server;
-let gatewayOutput = '';
 
-function startGateway(config: string): Promise<number> {
+function startGateway(config: string): Promise<RunningGateway> {
   return new Promise((resolve, reject) => {
-    gateway = spawn(process.execPath, [BIN, 'gateway', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'gateway', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
     const timer = setTimeout(() => {
-      reject(new Error(`gateway did not start: ${gatewayOutput}`));
+      reject(new Error(`gateway did not start: ${out}`));
     }, 30_000);
     const onData = (d: string): void => {
-      gatewayOutput += d;
-      const m = /listener public: port (\d+)/.exec(gatewayOutput);
+      out += d;
+      const m = /listener public: port (\d+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        const running = { child, port: Number(m[1]), output: () => out };
+        gateways.push(running);
+        resolve(running);
       }
     };
-    gateway.stdout?.setEncoding('utf8').on('data', onData);
-    gateway.stderr?.setEncoding('utf8').on('data', onData);
-    gateway.once('exit', (code) => {
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`gateway exited with ${String(code)}: ${gatewayOutput}`));
+      reject(new Error(`gateway exited with ${String(code)}: ${out}`));
     });
   });
+}
+
+/** gateway.yaml for the agent-managed listener certificate; `watch: false` leaves reloading to SIGHUP. */
+function gatewayYaml(upstreamPort: number, watch: boolean, audit: string): string {
+  return [
+    'version: 1',
+    'listeners:',
+    '  - name: public',
+    '    listen: { host: 127.0.0.1, port: 0 }',
+    '    tls: { certificate: certs/gateway.crt, key: certs/gateway.key }',
+    '    clientAuth: { trustBundles: [ca/root.crt] }',
+    '    routes:',
+    '      - { name: all, path: { prefix: / }, allow: [{ dns: client.internal }], upstream: app }',
+    'upstreams:',
+    `  app: { url: "http://127.0.0.1:${upstreamPort}" }`,
+    'admin: { listen: { host: 127.0.0.1, port: 0 } }',
+    `audit: { file: ${audit} }`,
+    `watch: ${String(watch)}`,
+    '',
+  ].join('\n');
 }
 
 beforeAll(async () => {
@@ -88,32 +115,17 @@ beforeAll(async () => {
   agent = startAgent(['--config', path.join(work, 'agent.yaml')]);
   await agent.waitFor(message('certificate enrolled'));
 
-  writeFileSync(
-    path.join(work, 'gateway.yaml'),
-    [
-      'version: 1',
-      'listeners:',
-      '  - name: public',
-      '    listen: { host: 127.0.0.1, port: 0 }',
-      '    tls: { certificate: certs/gateway.crt, key: certs/gateway.key }',
-      '    clientAuth: { trustBundles: [ca/root.crt] }',
-      '    routes:',
-      '      - { name: all, path: { prefix: / }, allow: [{ dns: client.internal }], upstream: app }',
-      'upstreams:',
-      `  app: { url: "http://127.0.0.1:${upstreamPort}" }`,
-      'admin: { listen: { host: 127.0.0.1, port: 0 } }',
-      'audit: { file: gateway-audit.jsonl }',
-      'watch: true',
-      '',
-    ].join('\n'),
-  );
-  gatewayPort = await startGateway(path.join(work, 'gateway.yaml'));
+  upstreamPortNumber = upstreamPort;
+  writeFileSync(path.join(work, 'gateway.yaml'), gatewayYaml(upstreamPort, true, 'gateway-audit.jsonl'));
+  await startGateway(path.join(work, 'gateway.yaml'));
 }, 120_000);
 
 afterAll(async () => {
   await agent.stop();
-  gateway.kill('SIGTERM');
-  await waitExit(gateway);
+  for (const g of gateways) {
+    g.child.kill('SIGTERM');
+    await waitExit(g.child);
+  }
   await ca.stop();
   await new Promise<void>((resolve) => {
     upstream.close(() => {
@@ -127,7 +139,7 @@ const clientCert = (): Buffer => readFileSync(path.join(work, 'client', 'client.
 const clientKey = (): Buffer => readFileSync(path.join(work, 'client', 'client.internal.key'));
 
 /** One request on a new connection; resolves with the gateway certificate's serial, rejects on any failure. */
-function oneRequest(ca: Buffer, cert: Buffer, key: Buffer): Promise<string> {
+function oneRequest(gatewayPort: number, ca: Buffer, cert: Buffer, key: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       {
@@ -160,50 +172,94 @@ function oneRequest(ca: Buffer, cert: Buffer, key: Buffer): Promise<string> {
   });
 }
 
-describe('agent-managed gateway certificate under continuous traffic', () => {
-  it('renews at least three times with zero failed requests, and clients see each new certificate', async () => {
-    const [ca, cert, key] = [root(), clientCert(), clientKey()];
-    const serialsSeen = new Set<string>();
-    const failures: string[] = [];
-    let requests = 0;
-    let running = true;
-    const loop = async (): Promise<void> => {
-      while (running) {
-        try {
-          serialsSeen.add(await oneRequest(ca, cert, key));
-        } catch (err) {
-          failures.push((err as Error).message);
-        }
-        requests++;
+/**
+ * Four clients send requests through the gateway on `port`, each on a new connection, until the
+ * agent has logged three more renewals and the clients were served the newest certificate.
+ */
+async function trafficAcrossRenewals(
+  port: number,
+): Promise<{ requests: number; failures: string[]; served: Set<string> }> {
+  const [ca, cert, key] = [root(), clientCert(), clientKey()];
+  const served = new Set<string>();
+  const failures: string[] = [];
+  const mark = agent.lines.length;
+  let requests = 0;
+  let running = true;
+  const loop = async (): Promise<void> => {
+    while (running) {
+      try {
+        served.add(await oneRequest(port, ca, cert, key));
+      } catch (err) {
+        failures.push((err as Error).message);
       }
-    };
-    const loops = [loop(), loop(), loop(), loop()];
-    try {
-      const renewed = await agent.waitForCount(message('certificate renewed'), 3, 60_000);
-      // Keep the traffic going until the clients have been served the newest certificate.
-      const newest = String(renewed.at(-1)?.['serial']);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          reject(new Error(`never served ${newest}; saw ${[...serialsSeen].join(', ')}`));
-        }, 20_000);
-        const check = setInterval(() => {
-          if (serialsSeen.has(newest)) {
-            clearInterval(check);
-            clearTimeout(timer);
-            resolve();
-          }
-        }, 20);
-      });
-    } finally {
-      running = false;
-      await Promise.all(loops);
+      requests++;
     }
+  };
+  const loops = [loop(), loop(), loop(), loop()];
+  try {
+    const renewed = await agent.waitForCount(
+      (l) => agent.lines.indexOf(l) >= mark && l.message === 'certificate renewed',
+      3,
+      60_000,
+    );
+    // Keep the traffic going until the clients have been served the newest certificate.
+    const newest = String(renewed.at(-1)?.['serial']);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`never served ${newest}; saw ${[...served].join(', ')}`));
+      }, 20_000);
+      const check = setInterval(() => {
+        if (served.has(newest)) {
+          clearInterval(check);
+          clearTimeout(timer);
+          resolve();
+        }
+      }, 20);
+    });
+  } finally {
+    running = false;
+    await Promise.all(loops);
+  }
+  return { requests, failures, served };
+}
+
+describe('agent-managed gateway certificate under continuous traffic', () => {
+  it('renews at least three times with zero failed requests; the gateway picks each pair up from the file swap', async () => {
+    const gateway = gateways[0]!;
+    const { requests, failures, served } = await trafficAcrossRenewals(gateway.port);
     console.log(
-      `requests: ${requests}, failed: ${failures.length}, gateway certificates served: ${serialsSeen.size}, renewals: ${agent.lines.filter(message('certificate renewed')).length}`,
+      `file watch: requests ${requests}, failed ${failures.length}, gateway certificates served ${served.size}`,
     );
     expect(failures).toEqual([]);
-    expect(serialsSeen.size).toBeGreaterThanOrEqual(4); // the enrolled one and three renewals
+    expect(served.size).toBeGreaterThanOrEqual(4); // the one in place and three renewals
     expect(requests).toBeGreaterThan(100);
-    expect(gatewayOutput).not.toContain('reload refused');
+    expect(gateway.output()).not.toContain('reload refused');
+  }, 120_000);
+
+  it('does the same through a reload action: the agent signals a gateway that does not watch files', async () => {
+    const hupConfig = path.join(work, 'gateway-hup.yaml');
+    writeFileSync(hupConfig, gatewayYaml(upstreamPortNumber, false, 'gateway-hup-audit.jsonl'));
+    const gateway = await startGateway(hupConfig);
+    writeFileSync(path.join(work, 'gateway-hup.pid'), `${String(gateway.child.pid)}\n`);
+    // The agent takes the reload action on SIGHUP, without restarting.
+    const agentYaml = path.join(work, 'agent.yaml');
+    writeFileSync(
+      agentYaml,
+      readFileSync(agentYaml, 'utf8') + '    reload: [{ signal: { pidFile: gateway-hup.pid, signal: SIGHUP } }]\n',
+    );
+    const mark = agent.lines.length;
+    agent.child.kill('SIGHUP');
+    await agent.waitFor(message('configuration reloaded'), 20_000, mark);
+
+    const { requests, failures, served } = await trafficAcrossRenewals(gateway.port);
+    const actions = agent.lines.slice(mark).filter(message('reload action done'));
+    console.log(
+      `signal reload: requests ${requests}, failed ${failures.length}, gateway certificates served ${served.size}, reload actions ${actions.length}`,
+    );
+    expect(actions.length).toBeGreaterThanOrEqual(3);
+    expect(actions[0]?.['action']).toBe(`signal SIGHUP to ${String(gateway.child.pid)}`);
+    expect(failures).toEqual([]);
+    expect(served.size).toBeGreaterThanOrEqual(4);
+    expect(gateway.output()).not.toContain('reload refused');
   }, 120_000);
 });
