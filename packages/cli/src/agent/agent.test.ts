@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
 import { MutualError, parseDuration } from '@mutual/sdk';
-import type { CertificateResponse } from '@mutual/sdk/contract';
+import { reportRequest, type CertificateResponse } from '@mutual/sdk/contract';
 import {
   RenewalAgent,
   agentConfigSchema,
@@ -223,6 +223,7 @@ describe('RenewalAgent', () => {
     expect(renderMetrics(agent.views(), clock.now())).toContain(
       'mutual_agent_certificate_overdue{certificate="web"} 1',
     );
+    expect(reportRequest.safeParse(agent.reportBody(clock.now())).success).toBe(true);
     expect(agent.reportBody(clock.now())).toMatchObject({
       component: { kind: 'agent' },
       health: { status: 'failing' },
@@ -362,5 +363,49 @@ describe('agent configuration', () => {
     expect(paths).toEqual(
       expect.arrayContaining(['', 'certificates.0.names', 'certificates.0.lifetime', 'certificates.0.reload.0.signal']),
     );
+  });
+});
+
+describe('docs/examples/agent.yaml', () => {
+  it('is a valid agent configuration', async () => {
+    const { fileURLToPath } = await import('node:url');
+    const { loadAgentConfig } = await import('./index.js');
+    const file = fileURLToPath(new URL('../../../../docs/examples/agent.yaml', import.meta.url));
+    const loaded = await loadAgentConfig(file);
+    expect(loaded.config.certificates.map((c) => c.name)).toEqual(['web', 'worker']);
+    expect(loaded.stateFile).toBe('/var/lib/mutual/agent.state.json');
+  });
+});
+
+describe('reload actions', () => {
+  it('signals the process named by a PID file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { runReloadAction } = await import('./index.js');
+    const dir = mkdtempSync(path.join(tmpdir(), 'mutual-reload-'));
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }); console.log('up'); setInterval(() => {}, 1000);",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('up')) resolve();
+      });
+    });
+    writeFileSync(path.join(dir, 'app.pid'), `${String(child.pid)}\n`);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    expect(
+      await runReloadAction({ signal: { pidFile: 'app.pid', signal: 'SIGHUP' } }, (p) => path.resolve(dir, p)),
+    ).toBe(`signal SIGHUP to ${String(child.pid)}`);
+    expect(await exited).toBe(0);
+    expect(out).toContain('reloaded');
+    await expect(
+      runReloadAction({ signal: { pidFile: 'missing.pid', signal: 'SIGHUP' } }, (p) => path.resolve(dir, p)),
+    ).rejects.toMatchObject({ code: 'ERR_AGENT_RELOAD_FAILED' });
   });
 });

@@ -56,6 +56,20 @@ afterAll(async () => {
 });
 
 describe('mutual agent against a real CA', () => {
+  it('refuses an invalid configuration with every problem listed (exit 2)', async () => {
+    const bad = path.join(work, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'version: 1\nextra: 1\ncertificates:\n  - { name: web, cert: a, key: b, names: {}, lifetime: "5", token: { env: "1x" } }\n',
+    );
+    const r = await mutual(['agent', '--config', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('error[ERR_CONFIG_INVALID]');
+    for (const p of ['(root)', 'certificates.0.names', 'certificates.0.lifetime', 'certificates.0.token']) {
+      expect(r.stderr).toContain(p);
+    }
+  });
+
   it('enrolls with the token, then renews at about 2/3 of the lifetime with a new key each time', async () => {
     agent = startAgent(['--config', config]);
     const enrolled = await agent.waitFor(message('certificate enrolled'));
@@ -115,6 +129,12 @@ describe('mutual agent against a real CA', () => {
     expect(text).toMatch(/mutual_agent_certificate_expiry_seconds\{certificate="web"\} \d/);
     expect(text).toMatch(/mutual_agent_renewals_total\{certificate="web",outcome="success"\} [3-9]/);
     expect(text).toContain('mutual_agent_certificate_overdue{certificate="web"} 0');
+  });
+
+  it('re-reads its configuration on SIGHUP', async () => {
+    const mark = agent.lines.length;
+    agent.child.kill('SIGHUP');
+    await agent.waitFor(message('configuration reloaded'), 20_000, mark);
   });
 
   it('stops cleanly on SIGTERM and leaves a valid pair', async () => {

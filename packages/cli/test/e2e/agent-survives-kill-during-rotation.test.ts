@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { X509Certificate, createPublicKey, webcrypto } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir, waitExit } from '../support.js';
+import { BIN, mutual, tempDir, waitExit } from '../support.js';
+import { bootstrapAndToken, pairMatches, serialOf, startCa } from '../agent-support.js';
 
 // SIGKILL a process in the middle of rotating a certificate and key (the agent's pair writer,
 // `writeCredentialPair`, in a loop) at random points, many times; after each kill the configured
@@ -137,5 +138,62 @@ describe('a rotation killed at random points', () => {
     expect(last).toBeGreaterThan(0);
     const store = path.join(dir, '.mutual-tls.crt');
     expect(existsSync(path.join(store, 'current'))).toBe(true);
+  }, 240_000);
+});
+
+describe('the agent itself killed during renewals against a real CA', () => {
+  it('leaves a matching pair after every SIGKILL, and the next run carries on', async () => {
+    const dir = path.join(work, 'real');
+    const caDir = path.join(dir, 'ca');
+    mkdirSync(path.join(dir, 'out'), { recursive: true });
+    expect((await mutual(['ca', 'init', '--dir', caDir])).code).toBe(0);
+    const ca = await startCa(caDir);
+    try {
+      await bootstrapAndToken(caDir, ca.url, ca.fingerprint, path.join(dir, 'ctx'), path.join(dir, 'token'), [
+        'kill.internal',
+      ]);
+      const config = path.join(dir, 'agent.yaml');
+      writeFileSync(
+        config,
+        [
+          'version: 1',
+          `ca: { url: "${ca.url}", rootFile: ca/root.crt }`,
+          'report: { enabled: false }',
+          'certificates:',
+          '  - { name: k, cert: out/tls.crt, key: out/tls.key, names: { dns: [kill.internal] }, token: { file: token }, lifetime: 1h }',
+          '',
+        ].join('\n'),
+      );
+      const cert = path.join(dir, 'out', 'tls.crt');
+      const key = path.join(dir, 'out', 'tls.key');
+      const t0 = Date.now();
+      expect((await mutual(['agent', '--config', config, '--once'])).code).toBe(0);
+      // Kill points spread over a whole run (start-up, key generation, the CA call, the write, the exit).
+      const runMs = Date.now() - t0;
+      const serials = new Set([serialOf(cert)]);
+      let killed = 0;
+      let finished = 0;
+      for (let i = 0; i < 20; i++) {
+        // Without its state the agent judges the certificate by its own validity; 45 minutes ahead, it is due.
+        rmSync(path.join(dir, 'agent.state.json'), { force: true });
+        const child = spawn(process.execPath, [BIN, 'agent', '--config', config, '--once', '--clock-offset', '45m'], {
+          stdio: 'ignore',
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), Math.floor(runMs * (0.5 + Math.random() * 1.5)));
+        await waitExit(child);
+        clearTimeout(timer);
+        if (child.signalCode === 'SIGKILL') killed++;
+        else finished++;
+        expect(pairMatches(cert, key)).toBe(true);
+        expect(statSync(key).mode & 0o077).toBe(0);
+        for (const f of keyFiles(path.join(dir, 'out'))) expect(statSync(f).mode & 0o077, f).toBe(0);
+        serials.add(serialOf(cert));
+      }
+      console.log(`real agent: ${killed} killed, ${finished} finished, ${serials.size} distinct certificates on disk`);
+      expect(killed).toBeGreaterThan(0);
+      expect(serials.size).toBeGreaterThan(1);
+    } finally {
+      await ca.stop();
+    }
   }, 240_000);
 });

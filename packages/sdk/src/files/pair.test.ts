@@ -91,6 +91,21 @@ describe('writeCredentialPair', () => {
     expect(readFileSync(paths.key, 'utf8')).toBe('KEY-2\n');
   });
 
+  it('imports plain files put back by hand over managed paths instead of losing them', async () => {
+    const d = dir();
+    const paths = { cert: path.join(d, 'tls.crt'), key: path.join(d, 'tls.key') };
+    await writeCredentialPair(paths, pair(1));
+    const { rmSync } = await import('node:fs');
+    rmSync(paths.cert);
+    rmSync(paths.key);
+    writeFileSync(paths.cert, 'MANUAL-CERT\n');
+    writeFileSync(paths.key, 'MANUAL-KEY\n', { mode: 0o600 });
+    expect(await readCredentialPair(paths)).toMatchObject({ certPem: 'MANUAL-CERT\n', keyPem: 'MANUAL-KEY\n' });
+    const written = await writeCredentialPair(paths, pair(2));
+    expect(readFileSync(path.join(written.previousDir ?? '', 'cert.pem'), 'utf8')).toBe('MANUAL-CERT\n');
+    expect(readFileSync(paths.cert, 'utf8')).toBe('CERT-2\n');
+  });
+
   it('ignores and cleans a temp directory left by a crash', async () => {
     const d = dir();
     const paths = { cert: path.join(d, 'tls.crt'), key: path.join(d, 'tls.key') };

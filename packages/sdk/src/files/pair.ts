@@ -118,7 +118,11 @@ export async function writeCredentialPair(
  */
 export async function readCredentialPair(paths: Pick<CredentialPairPaths, 'cert' | 'key'>): Promise<ReadPair> {
   const store = credentialStoreDir(paths.cert);
-  const name = await currentVersionName(store).catch(() => null);
+  const plain = await fs.lstat(paths.cert).then(
+    (st) => st.isFile(),
+    () => false,
+  );
+  const name = plain ? null : await currentVersionName(store).catch(() => null);
   if (name === null) {
     const [certPem, keyPem] = await Promise.all([readText(paths.cert), readText(paths.key)]);
     return { certPem, keyPem, chainPem: '', versionDir: path.dirname(paths.cert) };
@@ -205,12 +209,12 @@ function linkTarget(store: string, configured: string, file: string): string {
 }
 
 /**
- * First run: when the configured paths are regular files, import them as a version and make it
- * current, then replace each configured path by a symlink to the same content — so every
- * intermediate state is the old pair. Absent paths are linked directly.
+ * When the configured paths are regular files (first run, or files put back by hand), import them
+ * as a version and make it current, then replace each configured path by a symlink to the same
+ * content — so every intermediate state is the old pair. Absent paths are linked directly.
  */
 async function adoptExistingFiles(store: string, paths: CredentialPairPaths): Promise<void> {
-  if ((await currentVersionName(store)) !== null) return;
+  // Managed paths are symlinks; plain files here are a first run, or files someone put back by hand.
   const [cert, key, chain] = await Promise.all([
     readRegular(paths.cert),
     readRegular(paths.key),
