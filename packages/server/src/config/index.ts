@@ -33,5 +33,6 @@ export {
   type GatewayUpstreamConfig,
   type GatewayPin,
   type GatewayAllowRule,
+  type GatewayFromCaConfig,
   type LoadedGatewayConfig,
 } from './gateway-config.js';

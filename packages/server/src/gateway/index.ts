@@ -21,3 +21,4 @@ export { createRateLimiter, type RateLimiter, type RateSpec } from './rate-limit
 export { gatewayGroups, GATEWAY_CIPHERS } from './tls-options.js';
 export type { GatewayAuditRecord } from './audit.js';
 export { checkGatewayConfig, type GatewayCheckReport } from './check.js';
+export type { ServerCertificateSource } from './material.js';
