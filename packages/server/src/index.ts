@@ -11,6 +11,8 @@ export {
   formatDuration,
   KEY_TYPES,
   caConfigJsonSchema,
+  parseConfigText,
+  validateConfig,
   type CaConfig,
 } from './config/index.js';
 export { parseIp, LEAF_PROFILES, type LeafProfile, type IssuedCertificate, type RequestedNames } from './ca/index.js';

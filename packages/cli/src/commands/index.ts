@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
+import { registerAgentCommands } from './agent.js';
 import { registerAuditCommands } from './audit.js';
 import { registerCaCommands } from './ca.js';
 import { registerCertCommands } from './cert.js';
@@ -19,4 +20,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerAuditCommands(program, ctx);
   registerGatewayCommands(program, ctx);
   registerTunnelCommand(program, ctx);
+  registerAgentCommands(program, ctx);
 }

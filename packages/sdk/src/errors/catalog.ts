@@ -1,3 +1,4 @@
+import { agentErrors } from './catalog-agent.js';
 import { caErrors } from './catalog-ca.js';
 import { cliErrors } from './catalog-cli.js';
 import { coreErrors } from './catalog-core.js';
@@ -23,6 +24,7 @@ export const errorCatalog = {
   ...caErrors,
   ...cliErrors,
   ...gatewayErrors,
+  ...agentErrors,
   ...credentialsErrors,
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,9 +1,11 @@
 /**
  * Hot reload on file change: watches the directories of every file the running configuration
  * reads (files are usually replaced by rename, which a watch on the file itself would miss) and
- * reloads once per burst of changes; a reload that fails keeps the running state.
+ * reloads once per burst of changes; a reload that fails keeps the running state. A path that is
+ * a symlink is followed, so a swap of a link further down (the agent's `current` link of a
+ * credential pair) is seen too.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { lstatSync, readlinkSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Gateway } from './gateway.js';
 
@@ -42,10 +44,11 @@ export function watchGateway(gateway: Gateway): GatewayWatcher {
     if (closed) return;
     wanted = new Map();
     for (const f of gateway.files()) {
-      const dir = path.dirname(f);
-      const set = wanted.get(dir) ?? new Set<string>();
-      set.add(path.basename(f));
-      wanted.set(dir, set);
+      for (const [dir, name] of watchPoints(f)) {
+        const set = wanted.get(dir) ?? new Set<string>();
+        set.add(name);
+        wanted.set(dir, set);
+      }
     }
     for (const [dir, w] of watchers) {
       if (!wanted.has(dir)) {
@@ -79,4 +82,39 @@ export function watchGateway(gateway: Gateway): GatewayWatcher {
       watchers.clear();
     },
   };
+}
+
+/**
+ * The (directory, entry) pairs whose change can change what `file` reads: the file itself, and
+ * every symlink met while resolving it (each path component, each hop), up to 16 hops.
+ */
+export function watchPoints(file: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const seen = new Set<string>();
+  const pending = [path.resolve(file)];
+  let hops = 0;
+  while (pending.length > 0 && hops < 16) {
+    const p = pending.pop() ?? '';
+    if (seen.has(p)) continue;
+    seen.add(p);
+    out.push([path.dirname(p), path.basename(p)]);
+    // Any symlink among the components of p (the last one included) is a further point to watch.
+    const parts = p.split(path.sep);
+    for (let i = 2; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join(path.sep) || path.sep;
+      let target: string;
+      try {
+        if (!lstatSync(prefix).isSymbolicLink()) continue;
+        target = readlinkSync(prefix);
+      } catch {
+        break;
+      }
+      hops++;
+      if (!seen.has(prefix)) out.push([path.dirname(prefix), path.basename(prefix)]);
+      seen.add(prefix);
+      pending.push(path.resolve(path.dirname(prefix), target, ...parts.slice(i)));
+      break;
+    }
+  }
+  return out;
 }

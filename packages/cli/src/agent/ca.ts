@@ -1,0 +1,50 @@
+import { CaClient, MutualError, readFileCapped } from '@mutual/sdk';
+import type { CertificateResponse, RenewRequest, ReportRequest, SignRequest } from '@mutual/sdk/contract';
+
+/** The pair the agent presents over mTLS (renewal, reports): certificate chain and key, PEM. */
+export interface PairIdentity {
+  readonly chainPem: string;
+  readonly keyPem: string;
+}
+
+/** What the agent needs from the CA. The real one is a CaClient; tests hand in a fake. */
+export interface AgentCa {
+  sign(request: SignRequest): Promise<CertificateResponse>;
+  renew(request: RenewRequest, identity: PairIdentity): Promise<CertificateResponse>;
+  report(body: ReportRequest, identity: PairIdentity): Promise<void>;
+}
+
+/** The CA over HTTPS: sign with a token, renew and report over mTLS with the current pair. */
+export function httpAgentCa(url: string, rootPem: string | Uint8Array, timeoutMs = 15_000): AgentCa {
+  const anonymous = new CaClient({ url, ca: rootPem, timeoutMs });
+  const as = (identity: PairIdentity): CaClient =>
+    new CaClient({ url, ca: rootPem, cert: identity.chainPem, key: identity.keyPem, timeoutMs });
+  return {
+    sign: (request) => anonymous.sign(request),
+    renew: (request, identity) => as(identity).renew(request),
+    report: async (body, identity) => {
+      await as(identity).report(body);
+    },
+  };
+}
+
+/** The CA URL and root the agent trusts: from its config, else from `mutual ca bootstrap`'s saved context. */
+export async function resolveCaEndpoint(
+  given: { url?: string | undefined; rootFile?: string | undefined },
+  savedContextFile: string,
+): Promise<{ url: string; rootPem: Buffer }> {
+  let url = given.url;
+  let rootFile = given.rootFile;
+  if (url === undefined || rootFile === undefined) {
+    let saved: { caUrl?: unknown; root?: unknown } = {};
+    try {
+      saved = JSON.parse((await readFileCapped(savedContextFile, 64 * 1024)).toString('utf8')) as typeof saved;
+    } catch {
+      // no saved context: reported below
+    }
+    url ??= typeof saved.caUrl === 'string' ? saved.caUrl : undefined;
+    rootFile ??= typeof saved.root === 'string' ? saved.root : undefined;
+  }
+  if (url === undefined || rootFile === undefined) throw new MutualError('ERR_CLI_NO_CONTEXT');
+  return { url, rootPem: await readFileCapped(rootFile) };
+}
