@@ -190,6 +190,11 @@ const fromCaSchema = z
       }, 'expected a duration such as 1h or 24h')
       .optional(),
     keyType: z.enum(['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096', 'ed25519']).default('p256'),
+    /**
+     * Keep the certificate on disk (a crash-safe pair, key 0600): a restarted gateway starts from it
+     * and renews it, instead of needing a new token.
+     */
+    persist: z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) }).optional(),
   })
   .superRefine((f, ctx) => {
     if ((f.rootFile === undefined) === (f.fingerprint === undefined))

@@ -96,8 +96,9 @@ export async function checkGateway(options: { readonly configFile: string }): Pr
 
 /**
  * One self-renewing certificate per `tls.fromCa` listener: enrolled with the token in `tokenFile`
- * before the listeners open, then renewed in memory at 2/3 of its lifetime (the certificate is not
- * written to disk, so a restarted gateway needs a new token). Resolves when every one is ready.
+ * before the listeners open (or started from its `persist` files), then renewed at 2/3 of its
+ * lifetime. Without `persist` the certificate lives in memory only, so a restarted gateway needs a
+ * new token. Resolves when every one is ready.
  */
 async function listenerCredentials(
   loaded: LoadedGatewayConfig,
@@ -129,6 +130,9 @@ async function listenerCredentials(
           ...(f.fingerprint === undefined ? {} : { fingerprint: f.fingerprint }),
         },
         tokenFile: loaded.resolve(f.tokenFile),
+        ...(f.persist === undefined
+          ? {}
+          : { persist: { cert: loaded.resolve(f.persist.certificate), key: loaded.resolve(f.persist.key) } }),
         keyType: f.keyType,
         ...(f.lifetime === undefined ? {} : { lifetime: f.lifetime }),
         name: `listener ${l.name}`,

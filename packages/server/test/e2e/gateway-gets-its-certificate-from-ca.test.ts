@@ -40,7 +40,7 @@ async function upstream(): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-async function setup(): Promise<{ ca: TestCa; configFile: string; tokenFile: string }> {
+async function setup(persist = false): Promise<{ ca: TestCa; configFile: string; tokenFile: string }> {
   const ca = await startTestCa();
   cleanups.push(() => ca.close());
   const tokenFile = ca.work('gateway.token');
@@ -54,7 +54,15 @@ async function setup(): Promise<{ ca: TestCa; configFile: string; tokenFile: str
         {
           name: 'web',
           listen: { host: '127.0.0.1', port: 0 },
-          tls: { fromCa: { url: ca.server.url, rootFile: ca.files.root, tokenFile, lifetime: '1h' } },
+          tls: {
+            fromCa: {
+              url: ca.server.url,
+              rootFile: ca.files.root,
+              tokenFile,
+              lifetime: '1h',
+              ...(persist ? { persist: { certificate: ca.work('gw.crt'), key: ca.work('gw.key') } } : {}),
+            },
+          },
           clientAuth: { trustBundles: [ca.files.root] },
           routes: [{ name: 'api', path: { prefix: '/' }, allow: [{ spiffeId: WEB }], upstream: 'app' }],
         },
@@ -171,5 +179,17 @@ describe('gateway listener with a certificate from the CA', () => {
     );
     expect(err?.code).toBe('ERR_CREDENTIALS_CANNOT_ENROLL');
     expect(err?.details).toMatchObject({ last: 'ERR_TOKEN_REPLAYED' });
+  });
+
+  it('with persist, a restarted gateway serves its stored certificate without a new token', async () => {
+    const { ca, configFile } = await setup(true);
+    const gw = await startGateway({ configFile, env: {}, sighup: false, log: () => undefined });
+    const serial = gw.credentials.get('web')?.current().serial;
+    await gw.close();
+    const again = await startGateway({ configFile, env: {}, sighup: false, log: () => undefined });
+    cleanups.push(() => again.close());
+    expect(again.credentials.get('web')?.current().serial).toBe(serial);
+    expect(await servedSerial(ca, again.listeners[0]?.port ?? 0)).toEqual({ serial, verify: '0 (ok)' });
+    expect(ca.audit().filter((a) => a.action === 'token.use')).toHaveLength(1);
   });
 });
