@@ -213,6 +213,7 @@ class CredentialSource extends EventEmitter implements Credentials {
 
   constructor(o: CreateCredentialsOptions) {
     super();
+    this.setMaxListeners(0); // every server and tunnel using the source listens for 'rotated'
     this.#o = o;
     this.clock = o.clock ?? systemClock;
     this.#timers = o.timers ?? systemTimers;
