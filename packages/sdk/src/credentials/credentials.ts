@@ -388,6 +388,13 @@ class CredentialSource extends EventEmitter implements Credentials {
           : new MutualError('ERR_CREDENTIALS_CANNOT_ENROLL', { details: { last: error.code }, cause: error });
       this.#rejectReady(stuck);
       this.#report(stuck);
+      // A token file may get a new token: look again after the longest backoff.
+      if (this.#o.tokenFile !== undefined) {
+        this.#timer = this.#timers.setTimeout(() => {
+          this.#timer = undefined;
+          void this.#tick();
+        }, this.#policy.backoffMaxMs);
+      }
       return;
     }
     this.#stuck = false;

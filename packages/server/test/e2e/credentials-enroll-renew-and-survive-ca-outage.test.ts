@@ -157,6 +157,13 @@ describe('sdk credentials with a real CA', () => {
     expect(second.status().state).toBe('stuck');
     expect(() => second.current()).toThrow(/no certificate yet/);
     expect(ca.audit().filter((a) => a.action === 'token.use')).toHaveLength(1);
+
+    // A new token in the file is picked up at the next look (after the longest backoff).
+    writeFileSync(file, await mintToken(ca, { uri: [SVC] }, 'client', '15m'));
+    const rotated = nextRotation(second);
+    timers.advance(5 * MIN);
+    expect((await rotated).identity.spiffeId).toBe(SVC);
+    expect(second.status().state).toBe('fresh');
   });
 
   it('keeps its certificate while the CA is down, backs off exponentially, says overdue at 90 %, and recovers', async () => {
