@@ -1,9 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { MutualError } from '@mutual/sdk';
+import { MutualError, type KeyType } from '@mutual/sdk';
 import { loadServer } from '../server.js';
 import type { CliContext } from '../context.js';
 import { waitForStop } from '../process.js';
+import { keyTypeArg } from '../options.js';
 
 interface TunnelCliOptions {
   listen?: string;
@@ -15,6 +16,11 @@ interface TunnelCliOptions {
   expectName?: string;
   servername?: string;
   watch?: boolean;
+  fromCa?: string;
+  tokenFile?: string;
+  fingerprint?: string;
+  lifetime?: string;
+  keyType?: KeyType;
 }
 
 export function registerTunnelCommand(program: Command, ctx: CliContext): void {
@@ -30,15 +36,37 @@ export function registerTunnelCommand(program: Command, ctx: CliContext): void {
     .option('--expect-name <name>', 'the server certificate must carry this DNS name or IP address')
     .option('--servername <name>', 'SNI to send (default: --expect-name when it is a DNS name)')
     .option('--no-watch', 'do not reload the certificate, key and trust bundle when their files change')
+    .option(
+      '--from-ca <url>',
+      'get the client certificate from this mutual CA (renewed in memory) instead of --cert/--key',
+    )
+    .option('--token-file <file>', 'with --from-ca: file holding a one-time enrollment token')
+    .option('--fingerprint <sha256>', 'with --from-ca and no --ca: SHA-256 of the CA root to pin')
+    .option('--lifetime <duration>', 'with --from-ca: requested certificate lifetime (the CA caps it)')
+    .option('--key-type <type>', 'with --from-ca: p256, p384, rsa2048, rsa3072, rsa4096, ed25519', keyTypeArg)
     .addHelpText(
       'after',
       '\nEach connection is accepted only when OpenSSL and mutual’s verifier both accept the server chain and its identity.\nOne JSON line per connection on stderr. See docs/reference/gateway.md (Tunnel).',
     )
     .action(async (opts: TunnelCliOptions) => {
-      const missing = (['listen', 'target', 'cert', 'key', 'ca'] as const).filter((k) => opts[k] === undefined);
+      const fromCa = opts.fromCa !== undefined;
+      const required = fromCa
+        ? (['listen', 'target', 'tokenFile'] as const)
+        : (['listen', 'target', 'cert', 'key', 'ca'] as const);
+      const missing = required.filter((k) => opts[k] === undefined);
+      if (fromCa && (opts.cert !== undefined || opts.key !== undefined)) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+          message: '--from-ca gets the certificate from the CA: leave out --cert and --key.',
+        });
+      }
+      if (fromCa && opts.ca === undefined && opts.fingerprint === undefined) {
+        throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+          message: '--from-ca needs the CA root: --ca <file> or --fingerprint <sha256>.',
+        });
+      }
       if (missing.length > 0) {
         throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
-          message: `Missing ${missing.map((k) => `--${k}`).join(', ')}.`,
+          message: `Missing ${missing.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}.`,
         });
       }
       if (opts.expectSpiffeId === undefined && opts.expectName === undefined) {
@@ -48,21 +76,34 @@ export function registerTunnelCommand(program: Command, ctx: CliContext): void {
       }
       const { startTunnel } = await loadServer();
       const resolve = (f: string | undefined): string => path.resolve(ctx.cwd, f ?? '');
+      const line = (level: string, message: string, fields: object): void => {
+        ctx.stderr(`${JSON.stringify({ time: ctx.now().toISOString(), level, message, ...fields })}\n`);
+      };
       const tunnel = await startTunnel({
         listen: opts.listen ?? '',
         target: opts.target ?? '',
-        certFile: resolve(opts.cert),
-        keyFile: resolve(opts.key),
-        caFile: resolve(opts.ca),
+        ...(fromCa
+          ? {
+              fromCa: {
+                url: opts.fromCa ?? '',
+                tokenFile: resolve(opts.tokenFile),
+                ...(opts.ca === undefined ? {} : { rootFile: resolve(opts.ca) }),
+                ...(opts.fingerprint === undefined ? {} : { fingerprint: opts.fingerprint }),
+                ...(opts.lifetime === undefined ? {} : { lifetime: opts.lifetime }),
+                ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
+                onError: (error: MutualError) => {
+                  line('warn', 'certificate renewal failed; keeping the current certificate', { code: error.code });
+                },
+              },
+              ...(opts.ca === undefined ? {} : { caFile: resolve(opts.ca) }),
+            }
+          : { certFile: resolve(opts.cert), keyFile: resolve(opts.key), caFile: resolve(opts.ca) }),
         ...(opts.expectSpiffeId === undefined ? {} : { expectSpiffeId: opts.expectSpiffeId }),
         ...(opts.expectName === undefined ? {} : { expectName: opts.expectName }),
         ...(opts.servername === undefined ? {} : { servername: opts.servername }),
         watch: opts.watch !== false,
         now: ctx.now,
       });
-      const line = (level: string, message: string, fields: object): void => {
-        ctx.stderr(`${JSON.stringify({ time: ctx.now().toISOString(), level, message, ...fields })}\n`);
-      };
       tunnel.events.on('connection', (e: { ok: boolean }) => {
         line(e.ok ? 'info' : 'warn', e.ok ? 'connection relayed' : 'server refused', e);
       });

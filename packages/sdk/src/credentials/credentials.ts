@@ -4,7 +4,7 @@ import { createSecureContext, type SecureContext, type SecureContextOptions } fr
 import { CaClient, bootstrapCa } from '../ca-client/index.js';
 import type { CertificateResponse } from '../contract/index.js';
 import { MutualError, toMutualError } from '../errors/index.js';
-import { readFileCapped } from '../files/index.js';
+import { readCredentialPair, readFileCapped, writeCredentialPair } from '../files/index.js';
 import { extractIdentity, type Identity } from '../identity/index.js';
 import { exportPrivateKeyPem, importPrivateKey, publicKeyMatches, type KeyType } from '../keys/index.js';
 import { encodePem, readDerObjects } from '../pem/index.js';
@@ -44,6 +44,12 @@ export interface CreateCredentialsOptions {
   readonly tokenFile?: string;
   /** A certificate chain (leaf first) and key to start from; renewed over mTLS like any other. */
   readonly initial?: { readonly certPem: string | Uint8Array; readonly keyPem: string | Uint8Array };
+  /**
+   * Keep the certificate on disk: every new certificate is written with its key as a crash-safe
+   * pair (both swapped together, key 0600), and a restart starts from it instead of enrolling
+   * again (a token works once). Unreadable or mismatched files are ignored.
+   */
+  readonly persist?: { readonly cert: string; readonly key: string; readonly chain?: string };
   /** Type of every new key (one per enrollment and renewal). Default p256. */
   readonly keyType?: KeyType;
   /** Requested lifetime (`24h`); the CA caps it. Default: the CA's. */
@@ -207,6 +213,7 @@ class CredentialSource extends EventEmitter implements Credentials {
 
   constructor(o: CreateCredentialsOptions) {
     super();
+    this.setMaxListeners(0); // every server and tunnel using the source listens for 'rotated'
     this.#o = o;
     this.clock = o.clock ?? systemClock;
     this.#timers = o.timers ?? systemTimers;
@@ -234,8 +241,35 @@ class CredentialSource extends EventEmitter implements Credentials {
   }
 
   start(): this {
-    void this.#tick();
+    void this.#boot();
     return this;
+  }
+
+  async #boot(): Promise<void> {
+    const persist = this.#o.persist;
+    if (persist !== undefined && this.#current === undefined) {
+      try {
+        const pair = await readCredentialPair(persist);
+        const chain = readDerObjects(Buffer.from(`${pair.certPem}\n${pair.chainPem}`), ['CERTIFICATE']);
+        this.#current = materialFrom(chain, importPrivateKey(pair.keyPem));
+        if (this.#root !== undefined) this.#resolveReady(this.#current);
+      } catch {
+        // Nothing usable on disk: enroll (or renew from `initial`) as if there were no files.
+      }
+    }
+    await this.#tick();
+  }
+
+  async #persist(next: CurrentCredentials): Promise<void> {
+    const persist = this.#o.persist;
+    if (persist === undefined) return;
+    const [leaf, ...rest] = next.chainPem.trim().split(/\n(?=-----BEGIN)/);
+    await writeCredentialPair(persist, {
+      certPem: `${leaf ?? ''}\n`,
+      keyPem: next.keyPem,
+      chainPem: rest.length === 0 ? '' : `${rest.join('\n')}\n`,
+      version: next.serial,
+    });
   }
 
   current(): CurrentCredentials {
@@ -354,6 +388,13 @@ class CredentialSource extends EventEmitter implements Credentials {
           : new MutualError('ERR_CREDENTIALS_CANNOT_ENROLL', { details: { last: error.code }, cause: error });
       this.#rejectReady(stuck);
       this.#report(stuck);
+      // A token file may get a new token: look again after the longest backoff.
+      if (this.#o.tokenFile !== undefined) {
+        this.#timer = this.#timers.setTimeout(() => {
+          this.#timer = undefined;
+          void this.#tick();
+        }, this.#policy.backoffMaxMs);
+      }
       return;
     }
     this.#stuck = false;
@@ -394,34 +435,42 @@ class CredentialSource extends EventEmitter implements Credentials {
   // ---- effects -------------------------------------------------------------------------------
 
   #attempt(action: 'enroll' | 'renew', forced: boolean): Promise<CurrentCredentials> {
-    const run = this.#attemptOnce(action).then(
-      (next) => {
-        this.#inFlight = undefined;
-        this.#failures = 0;
-        this.#retryAt = undefined;
-        this.#lastError = null;
-        this.#stuck = false;
-        const previous = this.#current;
-        this.#current = next;
-        this.#resolveReady(next);
-        this.#o.onRotate?.(next, previous);
-        this.#plan();
-        this.emit('rotated', next, previous);
+    const run = this.#attemptOnce(action)
+      .then(async (next) => {
+        // A new certificate is used even when it cannot be written: the old one stays valid on disk.
+        await this.#persist(next).catch((err: unknown) => {
+          this.#report(toMutualError(err));
+        });
         return next;
-      },
-      (err: unknown) => {
-        this.#inFlight = undefined;
-        const error = toMutualError(err);
-        this.#failures += 1;
-        this.#lastError = error;
-        this.#retryAt = new Date(
-          this.clock.now().getTime() + backoffDelayMs(this.#failures, this.#random(), this.#policy),
-        );
-        this.#report(error);
-        this.#plan();
-        throw error;
-      },
-    );
+      })
+      .then(
+        (next) => {
+          this.#inFlight = undefined;
+          this.#failures = 0;
+          this.#retryAt = undefined;
+          this.#lastError = null;
+          this.#stuck = false;
+          const previous = this.#current;
+          this.#current = next;
+          this.#resolveReady(next);
+          this.#o.onRotate?.(next, previous);
+          this.#plan();
+          this.emit('rotated', next, previous);
+          return next;
+        },
+        (err: unknown) => {
+          this.#inFlight = undefined;
+          const error = toMutualError(err);
+          this.#failures += 1;
+          this.#lastError = error;
+          this.#retryAt = new Date(
+            this.clock.now().getTime() + backoffDelayMs(this.#failures, this.#random(), this.#policy),
+          );
+          this.#report(error);
+          this.#plan();
+          throw error;
+        },
+      );
     this.#inFlight = run;
     if (!forced) run.catch(() => undefined);
     return run;
@@ -486,8 +535,13 @@ export function createCredentials(options: CreateCredentialsOptions): Credential
   if (options.token !== undefined && options.tokenFile !== undefined) {
     throw invalidOptions('Give token or tokenFile, not both.');
   }
-  if (options.token === undefined && options.tokenFile === undefined && options.initial === undefined) {
-    throw invalidOptions('Give a token, a tokenFile or an initial certificate and key.');
+  if (
+    options.token === undefined &&
+    options.tokenFile === undefined &&
+    options.initial === undefined &&
+    options.persist === undefined
+  ) {
+    throw invalidOptions('Give a token, a tokenFile, an initial certificate and key, or persisted files.');
   }
   return new CredentialSource(options).start();
 }

@@ -155,6 +155,52 @@ const hostPort = z.string().refine((v) => {
   return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 65535;
 }, 'expected host:port (an IPv6 address in brackets)');
 
+/**
+ * A listener's own certificate from a mutual CA: enrolled with the one-time token in `tokenFile`,
+ * renewed over mTLS at 2/3 of its lifetime with a new key, swapped in without dropping connections.
+ */
+const fromCaSchema = z
+  .strictObject({
+    /** Base URL of the CA. */
+    url: z
+      .url({ protocol: /^https$/ })
+      .refine((u) => !/[?#]/.test(u), 'an https:// URL without query or fragment')
+      .transform((u) => u.replace(/\/+$/, '')),
+    /** PEM file of the CA's root (authenticates the CA). */
+    rootFile: z.string().min(1).optional(),
+    /** SHA-256 of the CA's root (hex, colons allowed), instead of rootFile: fetched once and pinned. */
+    fingerprint: z
+      .string()
+      .transform((s) =>
+        s
+          .replace(/^sha256:/i, '')
+          .replace(/:/g, '')
+          .toLowerCase(),
+      )
+      .refine((s) => HEX64.test(s), 'expected 64 hex digits (SHA-256 of the root certificate)')
+      .optional(),
+    /** File holding a one-time enrollment token (`mutual token create <names> --profile server`). */
+    tokenFile: z.string().min(1),
+    /** Requested lifetime (the CA caps it); default the CA's. */
+    lifetime: z
+      .string()
+      .refine((t) => {
+        const ms = parseDuration(t);
+        return ms !== undefined && ms > 0;
+      }, 'expected a duration such as 1h or 24h')
+      .optional(),
+    keyType: z.enum(['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096', 'ed25519']).default('p256'),
+    /**
+     * Keep the certificate on disk (a crash-safe pair, key 0600): a restarted gateway starts from it
+     * and renews it, instead of needing a new token.
+     */
+    persist: z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) }).optional(),
+  })
+  .superRefine((f, ctx) => {
+    if ((f.rootFile === undefined) === (f.fingerprint === undefined))
+      ctx.addIssue({ code: 'custom', message: 'give exactly one of rootFile and fingerprint' });
+  });
+
 const listenerSchema = z.strictObject({
   name,
   /** http: requests are routed (routes); tcp: each authorized connection is relayed to `upstream`. */
@@ -166,13 +212,17 @@ const listenerSchema = z.strictObject({
   /** tcp mode: send a PROXY protocol v2 header carrying the peer's address and verified identity. */
   proxyProtocol: z.enum(['off', 'v2']).default('off'),
   listen: listenSchema,
-  tls: z.strictObject({
-    /** PEM: the server certificate, optionally followed by its chain. */
-    certificate: z.string().min(1),
-    key: z.string().min(1),
-    /** PEM file of further intermediates sent after the certificate. */
-    chain: z.string().min(1).optional(),
-  }),
+  tls: z.union([
+    z.strictObject({
+      /** PEM: the server certificate, optionally followed by its chain. */
+      certificate: z.string().min(1),
+      key: z.string().min(1),
+      /** PEM file of further intermediates sent after the certificate. */
+      chain: z.string().min(1).optional(),
+    }),
+    /** The server certificate comes from a mutual CA and renews itself in memory (no files). */
+    z.strictObject({ fromCa: fromCaSchema }),
+  ]),
   clientAuth: z.strictObject({
     /** PEM files of the CA certificates client chains must lead to. */
     trustBundles: z.array(z.string().min(1)).min(1),
@@ -329,6 +379,18 @@ export const gatewayConfigSchema = z
     report: reportSchema.optional(),
   })
   .superRefine((config, ctx) => {
+    if (typeof config.workers === 'number' && config.workers > 1) {
+      if (config.report !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['report'], message: 'report runs in one process only: use workers: 1' });
+      config.listeners.forEach((l, i) => {
+        if ('fromCa' in l.tls)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['listeners', i, 'tls', 'fromCa'],
+            message: 'a certificate from the CA is enrolled by one process only: use workers: 1',
+          });
+      });
+    }
     const seen = new Set<string>();
     const ports = new Set<string>();
     config.listeners.forEach((l, i) => {
@@ -391,6 +453,7 @@ export type GatewayPin = z.output<typeof pinSchema>;
 export type GatewayAllowRule = z.output<typeof allowSchema>;
 export type GatewayRateLimitStore = GatewayConfig['rateLimits']['store'];
 export type GatewayReportConfig = z.output<typeof reportSchema>;
+export type GatewayFromCaConfig = z.output<typeof fromCaSchema>;
 
 export interface LoadedGatewayConfig {
   readonly config: GatewayConfig;

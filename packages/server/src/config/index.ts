@@ -37,5 +37,6 @@ export {
   type GatewayAllowRule,
   type GatewayRateLimitStore,
   type GatewayReportConfig,
+  type GatewayFromCaConfig,
   type LoadedGatewayConfig,
 } from './gateway-config.js';

@@ -34,7 +34,12 @@ import {
   type Presented,
 } from './handshake.js';
 import { clientCertChainHeader, clientCertHeader, upstreamRequestHeaders, xfccHeader } from './headers.js';
-import { listenerFiles, loadListenerMaterial, type LoadedListenerMaterial } from './material.js';
+import {
+  listenerFiles,
+  loadListenerMaterial,
+  type LoadedListenerMaterial,
+  type ServerCertificateSource,
+} from './material.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { normalizeTarget } from './path.js';
 import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './policy.js';
@@ -77,6 +82,8 @@ export interface CreateGatewayOptions {
   readonly stdout?: Writable;
   /** Serve the admin listener (default true; the workers of a multi-process gateway leave it to the primary). */
   readonly admin?: boolean;
+  /** The current certificate of each `tls.fromCa` listener (kept renewed by the composition root). */
+  readonly serverCertificates?: ServerCertificateSource;
 }
 
 export type ReloadResult = { readonly ok: true } | { readonly ok: false; readonly error: MutualError };
@@ -98,6 +105,8 @@ export interface Gateway {
   reload(): Promise<ReloadResult>;
   /** Re-reads material and revocation data with a configuration already validated. */
   apply(loaded: LoadedGatewayConfig): Promise<ReloadResult>;
+  /** Re-reads material under the running configuration (a `tls.fromCa` certificate was renewed). */
+  refreshMaterial(): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -205,7 +214,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const listeners = new Map<string, ListenerState>();
     try {
       for (const l of cfg.listeners) {
-        const material = await loadListenerMaterial(loaded, l);
+        const material = await loadListenerMaterial(loaded, l, options.serverCertificates);
         const policy = l.mode === 'tcp' ? tcpPolicy(l) : compilePolicy(l.routes);
         const rules: HandshakeRules = {
           verifier: material.verifier,
@@ -1024,6 +1033,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     ready: isReady,
     reload: () => serialize(() => applyNow(loadGatewayConfig(state.loaded.file))),
     apply: (loaded) => serialize(() => applyNow(loaded)),
+    refreshMaterial: () => serialize(() => applyNow(state.loaded)),
     close: async () => {
       closing = true;
       const closed = [...servers.values(), admin].map(

@@ -23,3 +23,4 @@ export { gatewayGroups, GATEWAY_CIPHERS } from './tls-options.js';
 export type { GatewayAuditRecord } from './audit.js';
 export { checkGatewayConfig, type GatewayCheckReport } from './check.js';
 export { startGatewayReporter, authFailureOf, type GatewayReporter, type GatewayReporterOptions } from './report.js';
+export type { ServerCertificateSource } from './material.js';

@@ -1,5 +1,6 @@
 /**
- * Listener material from files: the server certificate and chain, its key, the trust bundles.
+ * Listener material from files (or, for `tls.fromCa`, the server certificate from a credential
+ * source the composition root keeps renewed): the server certificate and chain, its key, the trust bundles.
  * Everything is checked before use (parses, key matches, OpenSSL accepts the context, the verifier
  * accepts every anchor), so a bad file on reload is refused and the running material kept.
  */
@@ -41,21 +42,60 @@ async function readCerts(file: string): Promise<Uint8Array[]> {
 
 const pemOf = (ders: readonly Uint8Array[]): string => ders.map((d) => encodePem(d, 'CERTIFICATE')).join('\n') + '\n';
 
+/**
+ * The server certificate (chain, leaf first) and key of a `tls.fromCa` listener, as its credential
+ * source holds them now; undefined when the listener has none (yet).
+ */
+export type ServerCertificateSource = (
+  listener: string,
+) => { readonly chainPem: string; readonly keyPem: string } | undefined;
+
+async function serverPair(
+  loaded: LoadedGatewayConfig,
+  listener: GatewayListenerConfig,
+  source: ServerCertificateSource | undefined,
+): Promise<{ chain: Uint8Array[]; keyPem: string; certFile: string; keyFile: string }> {
+  const tls = listener.tls;
+  if ('fromCa' in tls) {
+    const label = `listeners.${listener.name}.tls.fromCa`;
+    const cur = source?.(listener.name);
+    if (cur === undefined) throw invalid(label, 'no certificate from the CA yet');
+    const chain = readDerObjects(Buffer.from(cur.chainPem), ['CERTIFICATE']);
+    if (chain.length === 0) throw invalid(label, 'the CA certificate holds no certificate');
+    return { chain, keyPem: cur.keyPem, certFile: label, keyFile: label };
+  }
+  const certFile = loaded.resolve(tls.certificate);
+  const keyFile = loaded.resolve(tls.key);
+  const chain = await readCerts(certFile);
+  if (tls.chain !== undefined) chain.push(...(await readCerts(loaded.resolve(tls.chain))));
+  try {
+    return { chain, keyPem: (await readFileCapped(keyFile, 256 * 1024)).toString('utf8'), certFile, keyFile };
+  } catch (err) {
+    throw invalid(keyFile, 'cannot read the key', err);
+  }
+}
+
+/** Reads and checks a listener's trust bundles. */
+export async function loadListenerTrust(
+  loaded: LoadedGatewayConfig,
+  listener: GatewayListenerConfig,
+): Promise<{ anchors: Uint8Array[]; verifier: Verifier }> {
+  const anchors: Uint8Array[] = [];
+  for (const b of listener.clientAuth.trustBundles) anchors.push(...(await readCerts(loaded.resolve(b))));
+  const trustFile = loaded.resolve(listener.clientAuth.trustBundles[0] as string);
+  const verifier = createVerifier({ anchors, maxDepth: listener.clientAuth.maxChainDepth });
+  const anchorErrors = (verifier as { anchorErrors?: readonly string[] }).anchorErrors ?? [];
+  if (anchorErrors.length > 0) throw invalid(trustFile, `a trust anchor does not parse: ${anchorErrors[0] ?? ''}`);
+  return { anchors, verifier };
+}
+
 /** Reads and checks one listener's certificate, key and trust bundles. */
 export async function loadListenerMaterial(
   loaded: LoadedGatewayConfig,
   listener: GatewayListenerConfig,
+  source?: ServerCertificateSource,
 ): Promise<LoadedListenerMaterial> {
-  const certFile = loaded.resolve(listener.tls.certificate);
-  const keyFile = loaded.resolve(listener.tls.key);
-  const chain = await readCerts(certFile);
-  if (listener.tls.chain !== undefined) chain.push(...(await readCerts(loaded.resolve(listener.tls.chain))));
-  let keyPem: string;
-  try {
-    keyPem = (await readFileCapped(keyFile, 256 * 1024)).toString('utf8');
-  } catch (err) {
-    throw invalid(keyFile, 'cannot read the key', err);
-  }
+  const { chain, keyPem, certFile, keyFile } = await serverPair(loaded, listener, source);
   const leafDer = chain[0] as Uint8Array;
   let leaf: X509Certificate;
   try {
@@ -66,12 +106,7 @@ export async function loadListenerMaterial(
     throw invalid(keyFile, 'is not a usable private key for the certificate', err);
   }
 
-  const anchors: Uint8Array[] = [];
-  for (const b of listener.clientAuth.trustBundles) anchors.push(...(await readCerts(loaded.resolve(b))));
-  const trustFile = loaded.resolve(listener.clientAuth.trustBundles[0] as string);
-  const verifier = createVerifier({ anchors, maxDepth: listener.clientAuth.maxChainDepth });
-  const anchorErrors = (verifier as { anchorErrors?: readonly string[] }).anchorErrors ?? [];
-  if (anchorErrors.length > 0) throw invalid(trustFile, `a trust anchor does not parse: ${anchorErrors[0] ?? ''}`);
+  const { anchors, verifier } = await loadListenerTrust(loaded, listener);
 
   const material = { certificatePem: pemOf(chain), keyPem, trustPem: pemOf(anchors) };
   try {
@@ -98,10 +133,7 @@ export async function loadListenerMaterial(
 
 /** The files a listener's material is read from (watched for hot reload). */
 export function listenerFiles(loaded: LoadedGatewayConfig, listener: GatewayListenerConfig): string[] {
-  return [
-    listener.tls.certificate,
-    listener.tls.key,
-    ...(listener.tls.chain !== undefined ? [listener.tls.chain] : []),
-    ...listener.clientAuth.trustBundles,
-  ].map((f) => loaded.resolve(f));
+  const tls = listener.tls;
+  const own = 'fromCa' in tls ? [] : [tls.certificate, tls.key, ...(tls.chain !== undefined ? [tls.chain] : [])];
+  return [...own, ...listener.clientAuth.trustBundles].map((f) => loaded.resolve(f));
 }

@@ -11,6 +11,7 @@ import type { AuthFailureEvent, ReportRequest, SightingEvent } from '@mutual/sdk
 import type { GatewayReportConfig, LoadedGatewayConfig } from '../config/index.js';
 import type { GatewayAuditRecord } from './audit.js';
 import type { GatewayClock, GatewayLog } from './gateway.js';
+import type { ServerCertificateSource } from './material.js';
 
 export interface GatewayReporterOptions {
   readonly loaded: LoadedGatewayConfig;
@@ -19,6 +20,8 @@ export interface GatewayReporterOptions {
   readonly listeners: readonly { readonly name: string; readonly port: number }[];
   readonly clock: GatewayClock;
   readonly log: GatewayLog;
+  /** The current certificate of a `tls.fromCa` listener (it has no files), by listener name. */
+  readonly serverCertificates?: ServerCertificateSource;
 }
 
 export interface GatewayReporter {
@@ -72,8 +75,26 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
   if (configured === undefined) throw new Error('startGatewayReporter needs a report: section');
   const cfg: GatewayReportConfig = configured;
   const first = loaded.config.listeners[0];
-  const certFile = loaded.resolve(cfg.certificate ?? first?.tls.certificate ?? '');
-  const keyFile = loaded.resolve(cfg.key ?? first?.tls.key ?? '');
+  const fileTls = first !== undefined && 'certificate' in first.tls ? first.tls : undefined;
+  // The client certificate reports are sent with: report.certificate/key, else the first listener's
+  // files, else (a `tls.fromCa` first listener) its current certificate from the CA.
+  const clientMaterial = async (): Promise<{ cert: string | Uint8Array; key: string | Uint8Array }> => {
+    if (cfg.certificate !== undefined && cfg.key !== undefined) {
+      return {
+        cert: await readFileCapped(loaded.resolve(cfg.certificate), 1024 * 1024),
+        key: await readFileCapped(loaded.resolve(cfg.key), 256 * 1024),
+      };
+    }
+    if (fileTls !== undefined) {
+      return {
+        cert: await readFileCapped(loaded.resolve(fileTls.certificate), 1024 * 1024),
+        key: await readFileCapped(loaded.resolve(fileTls.key), 256 * 1024),
+      };
+    }
+    const current = first === undefined ? undefined : options.serverCertificates?.(first.name);
+    if (current === undefined) throw new Error('no client certificate to report with');
+    return { cert: current.chainPem, key: current.keyPem };
+  };
   const places = new Map(
     loaded.config.listeners.map((l) => {
       const port = options.listeners.find((p) => p.name === l.name)?.port ?? l.listen.port;
@@ -121,9 +142,12 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
     const out: SightingEvent[] = [];
     for (const l of loaded.config.listeners) {
       try {
-        const ders = readDerObjects(await readFileCapped(loaded.resolve(l.tls.certificate), 1024 * 1024), [
-          'CERTIFICATE',
-        ]);
+        const pem =
+          'certificate' in l.tls
+            ? await readFileCapped(loaded.resolve(l.tls.certificate), 1024 * 1024)
+            : options.serverCertificates?.(l.name)?.chainPem;
+        if (pem === undefined) continue;
+        const ders = readDerObjects(pem, ['CERTIFICATE']);
         if (ders.length === 0) continue;
         out.push({
           where: places.get(l.name) ?? `gateway ${cfg.name} ${l.name}`,
@@ -166,8 +190,7 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
       const client = new CaClient({
         url: cfg.url,
         ca: await readFileCapped(loaded.resolve(cfg.ca), 1024 * 1024),
-        cert: await readFileCapped(certFile, 1024 * 1024),
-        key: await readFileCapped(keyFile, 256 * 1024),
+        ...(await clientMaterial()),
         timeoutMs: 10_000,
       });
       // Large batches go in several reports, each well under the CA's body limit for reports.

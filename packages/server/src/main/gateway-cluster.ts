@@ -91,6 +91,19 @@ function workerEntry(): { exec: string; execArgv: string[] } {
 export async function runGateway(options: RunGatewayOptions): Promise<RunningGatewayProcesses> {
   const loaded = loadGatewayConfig(options.configFile);
   const workers = resolveWorkers(options.workers ?? loaded.config.workers);
+  if (workers > 1) {
+    // A token enrolls once and reports come from one gateway's events: both belong to one process.
+    const single = [
+      ...(loaded.config.report === undefined ? [] : ['report']),
+      ...loaded.config.listeners.filter((l) => 'fromCa' in l.tls).map((l) => `listeners.${l.name}.tls.fromCa`),
+    ];
+    if (single.length > 0) {
+      throw new MutualError('ERR_CONFIG_INVALID', {
+        message: `${single.join(', ')} run in one process only: use workers: 1 (got ${workers} workers).`,
+        details: { file: loaded.file, workers, keys: single },
+      });
+    }
+  }
   if (workers === 1) {
     const running = await startGateway(options);
     return {

@@ -3,7 +3,8 @@
  * target for each connection. The server is accepted only when OpenSSL accepts its chain AND
  * mutual's verifier does (purpose server, the expected SPIFFE ID or name); otherwise the local
  * connection is closed before any byte is relayed. Certificate, key and trust bundle are reloaded
- * when their files change; a reload that fails keeps the running material.
+ * when their files change (or when self-renewing credentials rotate); a reload that fails keeps
+ * the running material.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -19,6 +20,7 @@ import {
   readDerObjects,
   readFileCapped,
   verifyTlsPeer,
+  type Credentials,
   type ExpectedName,
   type Verifier,
 } from '@mutual/sdk';
@@ -26,11 +28,16 @@ import {
 export interface TunnelOptions {
   readonly listen: { readonly host: string; readonly port: number };
   readonly target: { readonly host: string; readonly port: number };
-  /** PEM: the client certificate followed by its intermediates. */
-  readonly certFile: string;
-  readonly keyFile: string;
-  /** PEM: the anchors the server's chain must lead to. */
-  readonly caFile: string;
+  /** PEM: the client certificate followed by its intermediates (unless `credentials` is given). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** PEM: the anchors the server's chain must lead to (default with `credentials`: the CA's root). */
+  readonly caFile?: string;
+  /**
+   * Instead of certFile/keyFile: a self-renewing client certificate from a mutual CA. Each new
+   * connection presents the certificate current at that moment; relayed connections keep theirs.
+   */
+  readonly credentials?: Credentials;
   /** The server must be an X509-SVID for exactly this SPIFFE ID. */
   readonly expectSpiffeId?: string;
   /** The server certificate must carry this DNS name or IP address. */
@@ -83,9 +90,13 @@ async function loadMaterial(o: TunnelOptions): Promise<Material> {
       });
     }
   };
-  const certPem = await read(o.certFile, 'certificate');
-  const keyPem = await read(o.keyFile, 'key');
-  const caText = await read(o.caFile, 'trust bundle');
+  const fromCredentials = o.credentials?.current();
+  const certPem = fromCredentials?.chainPem ?? (await read(o.certFile ?? '', 'certificate'));
+  const keyPem = fromCredentials?.keyPem ?? (await read(o.keyFile ?? '', 'key'));
+  const caText =
+    o.caFile === undefined && o.credentials !== undefined
+      ? o.credentials.rootPem()
+      : await read(o.caFile ?? '', 'trust bundle');
   let anchors: Uint8Array[];
   let certificateFingerprint: string;
   try {
@@ -99,7 +110,7 @@ async function loadMaterial(o: TunnelOptions): Promise<Material> {
   } catch (err) {
     throw new MutualError('ERR_TUNNEL_MATERIAL_INVALID', {
       message: `the certificate, key or trust bundle is unusable (${err instanceof Error ? err.message : String(err)})`,
-      details: { file: o.certFile, reason: 'material' },
+      details: { file: o.certFile ?? 'credentials', reason: 'material' },
       cause: err,
     });
   }
@@ -114,6 +125,14 @@ export async function startTunnelServer(options: TunnelOptions): Promise<Tunnel>
   if (options.expectSpiffeId === undefined && options.expectName === undefined) {
     throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
       message: 'Say which server identity to expect (a SPIFFE ID or a name).',
+    });
+  }
+  const fromFiles = options.certFile !== undefined && options.keyFile !== undefined && options.caFile !== undefined;
+  if (
+    options.credentials === undefined ? !fromFiles : options.certFile !== undefined || options.keyFile !== undefined
+  ) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+      message: 'Give the client certificate as certFile, keyFile and caFile, or as credentials from the CA.',
     });
   }
   const now = options.now ?? (() => new Date());
@@ -149,6 +168,9 @@ export async function startTunnelServer(options: TunnelOptions): Promise<Tunnel>
       minVersion: 'TLSv1.2',
       // Both verdicts are taken after the handshake, before any byte is relayed.
       rejectUnauthorized: false,
+      // The identity is the expected SPIFFE ID or name (checked below), not the target's address:
+      // OpenSSL's verdict here is about the chain only.
+      checkServerIdentity: () => undefined,
       timeout: options.connectTimeoutMs ?? 10_000,
     });
     sockets.add(remote);
@@ -238,8 +260,13 @@ export async function startTunnelServer(options: TunnelOptions): Promise<Tunnel>
 
   // Watch the directories (files are usually replaced by rename); one reload per burst of changes.
   const watchers: FSWatcher[] = [];
-  if (options.watch !== false) {
-    const files = [options.certFile, options.keyFile, options.caFile].map((f) => path.resolve(f));
+  const onRotated = (): void => {
+    void reload();
+  };
+  options.credentials?.on('rotated', onRotated);
+  const watched = [options.certFile, options.keyFile, options.caFile].filter((f) => f !== undefined);
+  if (options.watch !== false && watched.length > 0) {
+    const files = watched.map((f) => path.resolve(f));
     const dirs = new Set(files.map((f) => path.dirname(f)));
     const names = new Set(files.map((f) => path.basename(f)));
     let scheduled = false;
@@ -265,6 +292,7 @@ export async function startTunnelServer(options: TunnelOptions): Promise<Tunnel>
     close: () =>
       new Promise<void>((resolve) => {
         for (const w of watchers) w.close();
+        options.credentials?.off('rotated', onRotated);
         for (const s of sockets) s.destroy();
         server.close(() => {
           resolve();

@@ -3,7 +3,7 @@
 // CA outage (backoff, the certificate kept, the overdue signal, recovery). The CA and the
 // credentials share one hand-moved clock; timers fire when it moves. Nothing sleeps.
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -157,6 +157,13 @@ describe('sdk credentials with a real CA', () => {
     expect(second.status().state).toBe('stuck');
     expect(() => second.current()).toThrow(/no certificate yet/);
     expect(ca.audit().filter((a) => a.action === 'token.use')).toHaveLength(1);
+
+    // A new token in the file is picked up at the next look (after the longest backoff).
+    writeFileSync(file, await mintToken(ca, { uri: [SVC] }, 'client', '15m'));
+    const rotated = nextRotation(second);
+    timers.advance(5 * MIN);
+    expect((await rotated).identity.spiffeId).toBe(SVC);
+    expect(second.status().state).toBe('fresh');
   });
 
   it('keeps its certificate while the CA is down, backs off exponentially, says overdue at 90 %, and recovers', async () => {
@@ -223,6 +230,31 @@ describe('sdk credentials with a real CA', () => {
     const renewed = await b.renewNow();
     expect(renewed.serial).not.toBe(cur.serial);
     expect(renewed.identity.dnsNames).toEqual(['api.internal']);
+  });
+
+  it('persists every certificate as a crash-safe pair and restarts from it without a new token', async () => {
+    const { ca, timers } = await setup();
+    const persist = { cert: ca.work('svc.crt'), key: ca.work('svc.key') };
+    const token = await mintToken(ca, { uri: [SVC] }, 'client');
+    const a = credentials(ca, timers, { token, persist });
+    const first = await a.ready();
+    await a.renewNow().then(() => undefined); // written before 'rotated' is emitted
+    const second = a.current();
+    a.stop();
+    const onDisk = new X509Certificate(readFileSync(persist.cert, 'utf8'));
+    expect(onDisk.serialNumber.toLowerCase().replace(/^0+/, '')).toBe(second.serial);
+    expect(readFileSync(persist.key, 'utf8')).toBe(second.keyPem);
+    expect(statSync(persist.key).mode & 0o777).toBe(0o600);
+    expect(second.serial).not.toBe(first.serial);
+
+    // A restarted holder with the same (spent) token starts from the files and never enrolls again.
+    const b = credentials(ca, timers, { token, persist });
+    expect((await b.ready()).serial).toBe(second.serial);
+    expect(ca.audit().filter((x) => x.action === 'token.use')).toHaveLength(1);
+    const third = await b.renewNow();
+    expect(new X509Certificate(readFileSync(persist.cert, 'utf8')).serialNumber.toLowerCase().replace(/^0+/, '')).toBe(
+      third.serial,
+    );
   });
 
   it('refuses options it cannot work with', () => {
