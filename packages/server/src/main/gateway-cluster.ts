@@ -4,7 +4,7 @@
  * the config, forks the workers (gateway-worker.ts: each runs every listener on the shared
  * sockets), serves the admin listener (metrics summed over the workers by prom-client's
  * AggregatorRegistry, /readyz asks every worker), relays SIGHUP, writes the workers' stdout audit
- * lines whole, replaces a worker that dies, and on close asks each worker to finish.
+ * lines whole, replaces a worker that crashes, and on close asks each worker to finish.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
@@ -166,6 +166,12 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     worker.on('exit', (code, signal) => {
       if (live.get(slot) === worker) live.delete(slot);
       if (closing || !ready) return;
+      // A worker that finished cleanly was told to (SIGTERM to it, or to the whole process group while
+      // the primary is about to stop too): only a crash is replaced.
+      if (code === 0 && !signal) {
+        log('warn', 'gateway worker stopped; not replaced', { worker: slot });
+        return;
+      }
       log('error', 'gateway worker exited; starting another', { worker: slot, code, signal });
       // A worker that dies right after starting is not restarted in a tight loop.
       const delay = Date.now() - started < 10_000 ? 1_000 : 0;
