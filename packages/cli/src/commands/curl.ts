@@ -146,7 +146,8 @@ async function runCurl(ctx: CliContext, urlText: string, flags: CurlFlags): Prom
         while (c?.raw !== undefined && !seen.has(c.fingerprint256 ?? '')) {
           seen.add(c.fingerprint256 ?? '');
           const s = summarize(c.raw);
-          v(`*  ${i}: ${s.subject}${s.names.length > 0 ? ` [${s.names.join(', ')}]` : ''}`);
+          const anchor = i > 0 && s.subject === s.issuer ? ' (trust anchor: yours, not sent by the server)' : '';
+          v(`*  ${i}: ${s.subject}${s.names.length > 0 ? ` [${s.names.join(', ')}]` : ''}${anchor}`);
           v(`*     issuer ${s.issuer}; valid ${s.notBefore} → ${s.notAfter}`);
           c = c.issuerCertificate;
           i++;

@@ -177,6 +177,26 @@ const ALERT_ID: Partial<Record<TlsFailure['kind'], FindingId>> = {
   'unsupported-certificate': 'client-cert-wrong-eku',
 };
 
+/**
+ * The server's HTTP Date header measures the clock skew directly: when its certificate is not yet
+ * valid (or expired) and the two clocks differ by more than a minute, say by how much and whose clock is off.
+ */
+function refineSkew(findings: Finding[], dateHeader: string | undefined, now: Date): void {
+  const serverNow = dateHeader === undefined ? Number.NaN : Date.parse(dateHeader);
+  if (Number.isNaN(serverNow)) return;
+  const skewMs = serverNow - now.getTime();
+  if (Math.abs(skewMs) < 60_000) return;
+  const minutes = Math.round(Math.abs(skewMs) / 60_000);
+  const i = findings.findIndex((f) => f.id === 'server-cert-not-yet-valid' || f.id === 'server-cert-expired');
+  const f = findings[i];
+  if (f === undefined) return;
+  findings[i] = {
+    ...f,
+    explanation: `${f.explanation} Measured: the server's clock (HTTP Date ${dateHeader ?? ''}) is ${minutes} min ${skewMs > 0 ? 'ahead of' : 'behind'} this machine's.`,
+    fix: `Fix the clock that is wrong — the server's is ${minutes} min ${skewMs > 0 ? 'ahead' : 'behind'} of this machine's — with NTP (\`timedatectl set-ntp true\`, \`chronyc makestep\`) on that machine, then reissue or retry.`,
+  };
+}
+
 export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   const { target, material, now } = input;
   const steps: Step[] = [];
@@ -444,6 +464,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
   });
   if (!ex.response) return report();
   state.http = { status: ex.response.status, date: ex.response.headers['date'] };
+  refineSkew(findings, ex.response.headers['date'], now);
   const status = ex.response.status;
   const path = request?.path ?? '/';
   if (status < 400) {

@@ -73,6 +73,9 @@ describe('mutual curl', () => {
     expect(r.stderr).toContain('* Server certificate chain:');
     expect(r.stderr).toMatch(/\* {2}0: CN=localhost \[DNS:localhost, .*URI:spiffe:\/\/example\.org\/gateway/);
     expect(r.stderr).toMatch(/\* {2}1: O=mutual test, CN=mutual test intermediate/);
+    expect(r.stderr).toMatch(
+      /\* {2}2: O=mutual test, CN=mutual test root p256 \(trust anchor: yours, not sent by the server\)/,
+    );
     expect(r.stderr).toContain(`* Client certificate sent: URI:${WEB}`);
     expect(r.stderr).toMatch(/acceptable CA names:\n\* {3}O = mutual test, CN = mutual test root/);
     expect(r.stderr).toContain('< HTTP/1.1 200 OK');

@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLIENT, SERVER, doctor, ids, makeTestPki, sServer, type Files } from '../doctor-support.js';
 
@@ -56,6 +60,44 @@ describe("mutual doctor: the server's certificate", () => {
     expect(r.report.findings.find((f) => f.id === 'server-cert-not-yet-valid')?.explanation).toMatch(
       /at least 1(19|20) min/,
     );
+  });
+
+  it("measures the skew from the server's Date header when its clock runs ahead", async () => {
+    // A server whose clock is two hours fast: its CA issued its certificate "now" by that clock,
+    // and its HTTP Date header says the same time.
+    const AHEAD = 2 * HOUR;
+    const future = makeTestPki(new Date(Date.now() + AHEAD), 'fast clock');
+    const cert = future.write('server-fast', SERVER);
+    const server = createServer(
+      {
+        cert: readFileSync(cert.cert),
+        key: readFileSync(cert.key),
+        ca: readFileSync(pki.root),
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (_req, res) => {
+        res.setHeader('Date', new Date(Date.now() + AHEAD).toUTCString());
+        res.end('ok');
+      },
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    stops.push(
+      () =>
+        new Promise((resolve) => {
+          server.closeAllConnections();
+          server.close(() => {
+            resolve();
+          });
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const r = await doctor([`https://localhost:${port}/`, '--ca', future.root, ...clientFlags]);
+    expect(r.code).toBe(1);
+    const f = r.report.findings.find((x) => x.id === 'server-cert-not-yet-valid');
+    expect(f?.explanation).toContain("is 120 min ahead of this machine's");
+    expect(f?.fix).toContain("the server's is 120 min ahead");
   });
 
   it('says the certificate is for another name', async () => {
