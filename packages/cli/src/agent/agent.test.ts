@@ -33,6 +33,7 @@ async function fakeCa(clock: () => Date) {
   });
   let serial = 0x100;
   let down = false;
+  let refuseRenewals = false;
   const calls: Array<{ op: 'sign' | 'renew'; spki: string; presented?: string }> = [];
   const issue = async (csrPem: string, lifetime: string | undefined): Promise<CertificateResponse> => {
     if (down) throw new MutualError('ERR_CA_CLIENT_UNREACHABLE', { details: { url: 'https://ca.test' } });
@@ -65,6 +66,8 @@ async function fakeCa(clock: () => Date) {
     sign: async (req) => issue(req.csr, req.lifetime),
     renew: async (req, identity) => {
       if (down) throw new MutualError('ERR_CA_CLIENT_UNREACHABLE', { details: { url: 'https://ca.test' } });
+      if (refuseRenewals)
+        throw new MutualError('ERR_CA_CLIENT_RESPONSE', { message: 'revoked', details: { status: 403 } });
       // The CA judges the presented certificate by its own clock, as the real one does.
       const presented = new X509Certificate(identity.chainPem);
       if (clock().getTime() > new Date(presented.validTo).getTime()) {
@@ -88,6 +91,9 @@ async function fakeCa(clock: () => Date) {
     calls,
     setDown: (v: boolean) => {
       down = v;
+    },
+    setRefuseRenewals: (v: boolean) => {
+      refuseRenewals = v;
     },
   };
 }
@@ -261,6 +267,22 @@ describe('RenewalAgent', () => {
       expect(keyMatches(dir)).toBe(true);
     });
   }
+
+  it('enrolls anew with a token after the CA refused a renewal (e.g. the certificate was revoked)', async () => {
+    const clock = makeClock(Date.parse('2030-01-01T00:00:00Z'));
+    const fake = await fakeCa(clock.now);
+    const { loaded } = setup();
+    const agent = new RenewalAgent({ config: loaded, ca: fake.ca, clock, env: {}, log: () => undefined });
+    const first = await agent.tick();
+    fake.setRefuseRenewals(true);
+    clock.set(first.items[0]?.renewAt?.getTime() ?? 0);
+    const failed = await agent.tick();
+    expect(agent.views()[0]).toMatchObject({ failures: 1 });
+    clock.set(failed.nextWakeAt?.getTime() ?? 0);
+    await agent.tick();
+    expect(fake.calls.map((c) => c.op)).toEqual(['sign', 'sign']);
+    expect(agent.views()[0]).toMatchObject({ failures: 0 });
+  });
 
   it('reads the token from an environment reference, and is stuck without one', async () => {
     const clock = makeClock(Date.parse('2030-01-01T00:00:00Z'));

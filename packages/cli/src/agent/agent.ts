@@ -101,6 +101,8 @@ export class RenewalAgent {
   #views: CertificateView[] = [];
   readonly #counts = new Map<string, { success: number; failure: number }>();
   readonly #alerted = new Set<string>();
+  /** Certificates whose last renewal the CA refused (not merely failed to answer). */
+  readonly #refused = new Set<string>();
   #timer: unknown = undefined;
   #running: Promise<unknown> | null = null;
   #stopped = false;
@@ -185,8 +187,14 @@ export class RenewalAgent {
       }
       if (this.#halted()) return;
       const now = this.#d.clock.now().getTime();
-      let wait = plan?.nextWakeAt ? plan.nextWakeAt.getTime() - now : MAX_SLEEP_MS;
       const c = this.#d.config.config;
+      // A pass that failed as a whole (say, an unreadable directory) is retried soon, not in an hour.
+      let wait =
+        plan === null
+          ? Math.min(60_000, c.backoff.max)
+          : plan.nextWakeAt
+            ? plan.nextWakeAt.getTime() - now
+            : MAX_SLEEP_MS;
       if (c.report.enabled) wait = Math.min(wait, Math.max(0, this.#lastReportAt + c.report.interval - now));
       wait = Math.max(50, Math.min(MAX_SLEEP_MS, wait));
       this.#timer = timers.setTimeout(() => {
@@ -303,7 +311,9 @@ export class RenewalAgent {
     const create = this.#d.createKeyAndCsr ?? (await import('../csr.js')).createKeyAndCsr;
     try {
       let res: CertificateResponse;
-      if (item.action === 'renew' && disk !== null) {
+      // After the CA refused a renewal (revoked, expired past its grace), a token, if there is one, enrolls anew.
+      const refused = this.#refused.has(cfg.name) && (await this.#tokenAvailable(cfg));
+      if (item.action === 'renew' && disk !== null && !refused) {
         const { privateKey, csrPem } = await create(keyType, disk.names);
         res = await this.#d.ca.renew({ csr: csrPem, ...lifetime }, disk.identity);
         await this.#write(cfg, res, exportPrivateKeyPem(privateKey));
@@ -331,6 +341,7 @@ export class RenewalAgent {
         lastError: null,
         renewals: st.renewals + 1,
       } satisfies Partial<CertificateState>);
+      this.#refused.delete(cfg.name);
       counts.success += 1;
       this.#d.log('info', item.action === 'renew' ? 'certificate renewed' : 'certificate enrolled', {
         certificate: cfg.name,
@@ -342,6 +353,10 @@ export class RenewalAgent {
       await this.#reloadAfterWrite(cfg);
     } catch (err) {
       const e = toMutualError(err);
+      const status = e.details['status'];
+      if (item.action === 'renew' && (e.kind === 'refused' || status === 401 || status === 403)) {
+        this.#refused.add(cfg.name);
+      }
       st.failures += 1;
       const now = this.#d.clock.now();
       const delay = backoffDelayMs(st.failures, (this.#d.random ?? Math.random)(), this.#policy);
