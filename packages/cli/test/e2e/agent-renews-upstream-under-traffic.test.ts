@@ -1,16 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, mutual, tempDir, waitExit } from '../support.js';
-import { bootstrapAndToken, message, startAgent, startCa, type RunningAgent } from '../agent-support.js';
+import { bootstrapAndToken, message, serialOf, startAgent, startCa, type RunningAgent } from '../agent-support.js';
 
 // CA + gateway + upstream, with the gateway's own listener certificate managed by the agent with a
 // 9 s lifetime. Clients keep sending requests through the gateway, each on a new TLS connection;
 // across at least three renewals not one request fails, and the clients see every new certificate.
+// The gateway reports to the CA, so `mutual inventory` shows its certificate where it is in use; and
+// once the agent stops, the certificate left to near expiry raises an alert at a test webhook.
 const work = tempDir('mutual-agent-traffic-');
 const caDir = path.join(work, 'ca');
 const ctxDir = path.join(work, 'ctx');
@@ -23,6 +25,20 @@ interface RunningGateway {
   output: () => string;
 }
 const gateways: RunningGateway[] = [];
+
+/** The alert webhook: keeps every JSON body it receives and wakes whoever waits for one. */
+const hookBodies: { alert: { rule: string; key: string; severity: string } }[] = [];
+const hookWaiters = new Set<() => void>();
+const hook = createServer((req: IncomingMessage, res) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (d: string) => (body += d));
+  req.on('end', () => {
+    hookBodies.push(JSON.parse(body) as (typeof hookBodies)[number]);
+    res.writeHead(204).end();
+    for (const w of [...hookWaiters]) w();
+  });
+});
 let upstreamPortNumber = 0;
 let upstream: Server;
 
@@ -53,7 +69,7 @@ function startGateway(config: string): Promise<RunningGateway> {
 }
 
 /** gateway.yaml for the agent-managed listener certificate; `watch: false` leaves reloading to SIGHUP. */
-function gatewayYaml(upstreamPort: number, watch: boolean, audit: string): string {
+function gatewayYaml(upstreamPort: number, watch: boolean, audit: string, reportTo?: string): string {
   return [
     'version: 1',
     'listeners:',
@@ -68,12 +84,28 @@ function gatewayYaml(upstreamPort: number, watch: boolean, audit: string): strin
     'admin: { listen: { host: 127.0.0.1, port: 0 } }',
     `audit: { file: ${audit} }`,
     `watch: ${String(watch)}`,
+    ...(reportTo === undefined ? [] : [`report: { url: "${reportTo}", ca: ca/root.crt, name: edge, interval: 1s }`]),
     '',
   ].join('\n');
 }
 
 beforeAll(async () => {
   expect((await mutual(['ca', 'init', '--dir', caDir])).code).toBe(0);
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  const hookPort = (hook.address() as { port: number }).port;
+  // Alert on a certificate within 2 s of its end with no newer one for its identity: the agent
+  // renews the 9 s certificate with about 3 s left, so only a certificate left alone gets there.
+  appendFileSync(
+    path.join(caDir, 'ca.yaml'),
+    [
+      'alerts:',
+      '  expiring: { within: 2s }',
+      `  webhook: { url: "http://127.0.0.1:${hookPort}/hook", timeout: 5s, retries: 2 }`,
+      '  cooldown: 1h',
+      '  interval: 1s',
+      '',
+    ].join('\n'),
+  );
   ca = await startCa(caDir);
   mkdirSync(path.join(work, 'certs'));
   // The gateway's server certificate: enrolled and then kept fresh by the agent.
@@ -116,7 +148,7 @@ beforeAll(async () => {
   await agent.waitFor(message('certificate enrolled'));
 
   upstreamPortNumber = upstreamPort;
-  writeFileSync(path.join(work, 'gateway.yaml'), gatewayYaml(upstreamPort, true, 'gateway-audit.jsonl'));
+  writeFileSync(path.join(work, 'gateway.yaml'), gatewayYaml(upstreamPort, true, 'gateway-audit.jsonl', ca.url));
   await startGateway(path.join(work, 'gateway.yaml'));
 }, 120_000);
 
@@ -129,6 +161,11 @@ afterAll(async () => {
   await ca.stop();
   await new Promise<void>((resolve) => {
     upstream.close(() => {
+      resolve();
+    });
+  });
+  await new Promise<void>((resolve) => {
+    hook.close(() => {
       resolve();
     });
   });
@@ -262,4 +299,45 @@ describe('agent-managed gateway certificate under continuous traffic', () => {
     expect(served.size).toBeGreaterThanOrEqual(4);
     expect(gateway.output()).not.toContain('reload refused');
   }, 120_000);
+
+  it('shows the gateway certificate in the inventory, where the gateway reported it in use', async () => {
+    const where = `gateway edge public 127.0.0.1:${String(gateways[0]?.port)}`;
+    // The gateway reports every second; wait for a report that carries the certificate it serves now.
+    const deadline = Date.now() + 30_000;
+    type Item = { serial: string; source: string; places: { where: string; role: string }[] };
+    let found: Item | undefined;
+    let last = '';
+    while (found === undefined && Date.now() < deadline) {
+      const current = serialOf(path.join(work, 'certs', 'gateway.crt'));
+      const r = await mutual(['inventory', '--json'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      last = r.stdout;
+      const items = (JSON.parse(r.stdout) as { items: Item[] }).items;
+      found = items.find((i) => i.serial === current && i.places.some((p) => p.where === where && p.role === 'server'));
+    }
+    expect(found, `no inventory item for the served certificate at ${where}:\n${last}`).toBeDefined();
+    expect(found?.source).toBe('issued');
+  }, 60_000);
+
+  it('raises an alert at the webhook when the certificate is left to near expiry', async () => {
+    expect(await agent.stop()).toBe(0);
+    const left = serialOf(path.join(work, 'certs', 'gateway.crt'));
+    const isIt = (b: (typeof hookBodies)[number]): boolean => b.alert.rule === 'expiring' && b.alert.key === left;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        hookWaiters.delete(check);
+        reject(new Error(`no expiring alert for ${left}; webhook got ${JSON.stringify(hookBodies)}`));
+      }, 30_000);
+      const check = (): void => {
+        if (hookBodies.some(isIt)) {
+          clearTimeout(timer);
+          hookWaiters.delete(check);
+          resolve();
+        }
+      };
+      hookWaiters.add(check);
+      check();
+    });
+    expect(hookBodies.find(isIt)?.alert.severity).toMatch(/^(warning|critical)$/);
+  }, 60_000);
 });
