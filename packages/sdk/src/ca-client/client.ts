@@ -7,7 +7,6 @@ import {
   componentsResponse,
   reportResponse,
   sightingsResponse,
-  type AuthFailuresQuery,
   type ReportRequest,
   type ReportResponse,
   certificateResponse,
@@ -45,6 +44,16 @@ export interface InventoryQuery {
   readonly search?: string;
   readonly limit?: number;
   readonly cursor?: string;
+}
+
+/** GET /v1/auth-failures query (`authFailuresQuery` of the contract): ISO times, filters, newest events returned. */
+export interface AuthFailuresFilter {
+  readonly since?: string;
+  readonly until?: string;
+  readonly reason?: string;
+  readonly identity?: string;
+  readonly address?: string;
+  readonly limit?: number;
 }
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -117,9 +126,12 @@ export class CaClient {
   }
 
   /** GET /v1/auth-failures (admin). */
-  authFailures(query: AuthFailuresQuery = {}): Promise<z.infer<typeof authFailuresResponse>> {
+  authFailures(query: AuthFailuresFilter = {}): Promise<z.infer<typeof authFailuresResponse>> {
     const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+    for (const key of ['since', 'until', 'reason', 'identity', 'address', 'limit'] as const) {
+      const value = query[key];
+      if (value !== undefined) params.set(key, String(value));
+    }
     const qs = params.toString();
     return this.#json('GET', `/v1/auth-failures${qs ? `?${qs}` : ''}`, undefined, authFailuresResponse);
   }
