@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
 import {
+  alertRules,
   alertsResponse,
   authFailuresResponse,
   componentsResponse,
@@ -55,6 +56,8 @@ export interface AuthFailuresFilter {
   readonly address?: string;
   readonly limit?: number;
 }
+
+export type AlertRule = (typeof alertRules)[number];
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
@@ -137,7 +140,7 @@ export class CaClient {
   }
 
   /** GET /v1/alerts (admin), newest first. */
-  alerts(query: { rule?: string; limit?: number } = {}): Promise<z.infer<typeof alertsResponse>> {
+  alerts(query: { rule?: AlertRule; limit?: number } = {}): Promise<z.infer<typeof alertsResponse>> {
     const params = new URLSearchParams();
     if (query.rule !== undefined) params.set('rule', query.rule);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
