@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
 import {
+  alertRules,
   alertsResponse,
   authFailuresResponse,
   componentsResponse,
   reportResponse,
   sightingsResponse,
-  type AuthFailuresQuery,
   type ReportRequest,
   type ReportResponse,
   auditResponse,
@@ -53,6 +53,18 @@ export interface InventoryQuery {
   readonly limit?: number;
   readonly cursor?: string;
 }
+
+/** GET /v1/auth-failures query (`authFailuresQuery` of the contract): ISO times, filters, newest events returned. */
+export interface AuthFailuresFilter {
+  readonly since?: string;
+  readonly until?: string;
+  readonly reason?: string;
+  readonly identity?: string;
+  readonly address?: string;
+  readonly limit?: number;
+}
+
+export type AlertRule = (typeof alertRules)[number];
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
@@ -124,17 +136,18 @@ export class CaClient {
   }
 
   /** GET /v1/auth-failures (admin). */
-  authFailures(query: AuthFailuresQuery = {}): Promise<z.infer<typeof authFailuresResponse>> {
+  authFailures(query: AuthFailuresFilter = {}): Promise<z.infer<typeof authFailuresResponse>> {
     const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(query) as [string, string | number | undefined][]) {
-      if (v !== undefined) params.set(k, String(v));
+    for (const key of ['since', 'until', 'reason', 'identity', 'address', 'limit'] as const) {
+      const value = query[key];
+      if (value !== undefined) params.set(key, String(value));
     }
     const qs = params.toString();
     return this.#json('GET', `/v1/auth-failures${qs ? `?${qs}` : ''}`, undefined, authFailuresResponse);
   }
 
   /** GET /v1/alerts (admin), newest first. */
-  alerts(query: { rule?: string; limit?: number } = {}): Promise<z.infer<typeof alertsResponse>> {
+  alerts(query: { rule?: AlertRule; limit?: number } = {}): Promise<z.infer<typeof alertsResponse>> {
     const params = new URLSearchParams();
     if (query.rule !== undefined) params.set('rule', query.rule);
     if (query.limit !== undefined) params.set('limit', String(query.limit));

@@ -4,4 +4,4 @@
  * bootstrap. It never sends a private key: keys and CSRs are made by the caller, and only the CSR
  * leaves the machine.
  */
-export { CaClient, bootstrapCa, type CaClientOptions, type InventoryQuery } from './client.js';
+export { CaClient, bootstrapCa, type AuthFailuresFilter, type CaClientOptions, type InventoryQuery } from './client.js';

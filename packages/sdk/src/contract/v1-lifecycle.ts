@@ -223,4 +223,10 @@ export const alertEvent = z.object({
   delivery: z.enum(['pending', 'delivered', 'failed', 'none']),
 });
 export const alertsResponse = z.object({ items: z.array(alertEvent) });
+/** GET /v1/alerts query: one rule only, and how many of the newest (default 100). */
+export const alertsQuery = z.strictObject({
+  rule: z.enum(alertRules).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+export type AlertsQuery = z.input<typeof alertsQuery>;
 export type AlertEvent = z.infer<typeof alertEvent>;

@@ -50,7 +50,9 @@ const issuedFact = (c: CertificateRecord): CertificateFact => ({
 async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFacts, 'lastRaised'>> {
   const { store, rules } = deps;
   const certificates: CertificateFact[] = [];
-  const discovered = await store.listDiscovered({ limit: MAX_FACTS });
+  // Discovered certificates matter only to the expiring and revoked-in-use rules.
+  const needDiscovered = rules.expiring !== undefined || rules.revokedInUse === true;
+  const discovered = needDiscovered ? await store.listDiscovered({ limit: MAX_FACTS }) : [];
   const revokedSeen: AlertFacts['revokedSeen'][number][] = [];
   const here = new Map<string, CertificateRecord | undefined>();
   for (const d of discovered) here.set(d.fingerprintSha256, await store.findByFingerprint(d.fingerprintSha256));
@@ -181,7 +183,14 @@ export function createAlerting(deps: AlertingDeps): Alerting {
     deliveries.add(job);
   };
 
+  const anyRule =
+    deps.rules.expiring !== undefined ||
+    deps.rules.renewalOverdue === true ||
+    deps.rules.authFailures !== undefined ||
+    deps.rules.revokedInUse === true;
+
   async function run(): Promise<AlertRecord[]> {
+    if (!anyRule) return [];
     const now = deps.clock.now();
     const facts = await gatherFacts(deps, now);
     const candidates = evaluateAlerts(deps.rules, { ...facts, lastRaised: new Map() });

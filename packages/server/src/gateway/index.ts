@@ -1,8 +1,8 @@
 /**
  * gateway: terminates mTLS in front of HTTP services — verifies client chains (OpenSSL and mutual's
  * verifier must both accept), authorizes each request by verified identity, forwards it with
- * identity headers it sets itself, rate-limits, audits every decision and hot-reloads. It never
- * imports ca or store, never trusts a client-sent identity header, and never fails open by default.
+ * identity headers it sets itself, rate-limits, audits every decision, hot-reloads and reports to
+ * the CA over its HTTP API when configured. It never imports ca or store, never trusts a client-sent identity header, and never fails open by default.
  */
 export {
   createGateway,

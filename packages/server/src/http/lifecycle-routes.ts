@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 import { z } from 'zod';
 import { MutualError, decodePem, extractIdentity } from '@mutual/sdk';
 import {
+  alertsQuery,
   authFailuresQuery,
   reportRequest,
   type AlertEvent,
@@ -53,10 +54,6 @@ const HOUR = 3_600_000;
 const MAX_BUCKETS = 31 * 24;
 const DAY = 24 * HOUR;
 
-const alertsQuery = z.strictObject({
-  rule: z.string().max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
 const emptyQuery = z.strictObject({});
 
 function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {

@@ -308,6 +308,8 @@ describe('ca server: alerts', () => {
     expect([failures.total, failures.recent.length]).toEqual([3, 2]);
     expect((await client.alerts({ rule: 'revoked-in-use' })).items).toHaveLength(1);
     expect((await client.sightings()).items.length).toBeGreaterThan(0);
+    const unknownRule = await call(ca, { path: '/v1/alerts?rule=nope', ...admin(ca) });
+    expect([unknownRule.status, errorCode(unknownRule)]).toEqual([400, 'ERR_HTTP_INVALID_REQUEST']);
     const anonymous = new CaClient({ url: ca.server.url, ca: ca.server.rootPem });
     await expect(anonymous.alerts()).rejects.toMatchObject({ code: 'ERR_AUTH_CLIENT_CERT_REQUIRED' });
   });
