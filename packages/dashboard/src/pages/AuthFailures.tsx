@@ -40,6 +40,11 @@ export function AuthFailures() {
             Gateways and tunnels report refused handshakes and requests to the CA; this CA has none to show.
           </Empty>
         )
+      ) : f.total === 0 ? (
+        <Empty title="No failed authentications in this window.">
+          Nothing refused between {formatTime(f.since)} and {formatTime(f.until)} by the gateways and tunnels
+          that report to this CA.
+        </Empty>
       ) : (
         <>
           <p>

@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { CaClient } from '@mutual/sdk';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, mutual, startUntil, tempDir, waitExit } from '../../../cli/test/support.js';
@@ -135,7 +136,7 @@ describe('dashboard', () => {
     await page.close();
   });
 
-  it('shows every page without errors, and an empty state where gateways have not reported yet', async () => {
+  it('shows every page without errors, and an empty state where no gateway has refused anyone', async () => {
     const page = await session.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -150,7 +151,7 @@ describe('dashboard', () => {
     ] as const) {
       await page.goto(`${url}/ui/${route}`);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
-      if (route === 'auth-failures') await page.getByText('No reports of failed authentications yet.').waitFor();
+      if (route === 'auth-failures') await page.getByText('No failed authentications in this window.').waitFor();
     }
     await page.getByRole('textbox', { name: 'Names' }).fill('next.internal');
     await page.getByRole('button', { name: 'Create token' }).click();
@@ -159,6 +160,43 @@ describe('dashboard', () => {
     expect(await command.textContent()).toMatch(/^mutual cert request next\.internal --token ey\S+ --out certs\/$/);
     await page.getByRole('cell', { name: 'next.internal' }).waitFor();
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows failed authentications a gateway reports while the page is open (updating live)', async () => {
+    const page = await session.newPage();
+    await page.goto(`${url}/ui/auth-failures`);
+    await page.getByText('No failed authentications in this window.').waitFor();
+    // A gateway's report, sent with the admin certificate (any certificate of this CA may report).
+    const client = new CaClient({
+      url,
+      ca: readFileSync(path.join(ca, 'root.crt')),
+      cert: readFileSync(path.join(ca, 'admin', 'admin.crt')),
+      key: readFileSync(path.join(ca, 'admin', 'admin.key')),
+    });
+    await client.report({
+      component: { kind: 'gateway', name: 'edge' },
+      at: new Date().toISOString(),
+      health: { status: 'ok', revocationDataAgeSeconds: 3 },
+      authFailures: [
+        {
+          at: new Date().toISOString(),
+          listener: 'public',
+          stage: 'handshake',
+          reason: 'unknown-issuer',
+          address: '192.0.2.77',
+          identity: null,
+          serial: null,
+          fingerprintSha256: null,
+          issuer: null,
+        },
+      ],
+    });
+    // No reload: the page polls and shows it.
+    await page.getByRole('cell', { name: '192.0.2.77' }).first().waitFor({ timeout: 20_000 });
+    await page.getByRole('cell', { name: 'unknown-issuer' }).first().waitFor();
+    await page.goto(`${url}/ui/`);
+    await page.getByText('edge').first().waitFor();
     await page.close();
   });
 

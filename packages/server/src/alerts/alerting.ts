@@ -75,7 +75,8 @@ async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFac
     for (const identity of identities) {
       const same = await store.listCertificates({ now, identity, states: ['valid', 'expiring'], limit: MAX_FACTS });
       for (const c of same.items) {
-        if (added.has(c.serial)) continue;
+        // The CA's own TLS and OCSP certificates may share a name (localhost) but renew nobody's.
+        if (added.has(c.serial) || SELF_MANAGED_PROFILES.has(c.profile)) continue;
         certificates.push(issuedFact(c));
         added.add(c.serial);
       }

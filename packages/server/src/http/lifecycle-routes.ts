@@ -12,9 +12,10 @@ import {
   type DiscoveredCertificate,
   type ReportResponse,
 } from '@mutual/sdk/contract';
-import { requireAdmin, type ClientVerdict } from '../ca/index.js';
+import type { ClientVerdict } from '../ca/index.js';
 import type { ReportedSighting, SeenCertificate, Store } from '../store/index.js';
 import { invalidRequest } from './errors.js';
+import { identifyAdmin } from './admin-auth.js';
 import type { CaHttpDeps } from './app.js';
 
 /**
@@ -111,15 +112,9 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
     const der = peer?.raw !== undefined && peer.raw.length > 0 ? new Uint8Array(peer.raw) : undefined;
     return deps.clients.identify(der);
   };
-  const admin = async (request: FastifyRequest): Promise<string> => {
-    const verdict = await identify(request);
-    if (!verdict.ok && verdict.reason !== 'none') {
-      throw new MutualError('ERR_AUTH_CLIENT_CERT_INVALID', {
-        cause: new Error(`client certificate ${verdict.reason}`),
-      });
-    }
-    return `admin:${requireAdmin(verdict).serial}`;
-  };
+  // Admin reads accept the admin client certificate or a dashboard session, like every admin route.
+  const admin = async (request: FastifyRequest): Promise<string> =>
+    (await identifyAdmin(request, deps.clients, deps.dashboard?.sessions)).actor;
 
   app.post('/v1/reports', { bodyLimit: REPORT_BODY_LIMIT }, async (request): Promise<ReportResponse> => {
     const verdict = await identify(request);
