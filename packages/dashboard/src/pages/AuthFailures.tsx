@@ -42,8 +42,8 @@ export function AuthFailures() {
         )
       ) : f.total === 0 ? (
         <Empty title="No failed authentications in this window.">
-          Nothing refused between {formatTime(f.since)} and {formatTime(f.until)} by the gateways and tunnels
-          that report to this CA.
+          Nothing refused between {formatTime(f.since)} and {formatTime(f.until)} by the gateways and tunnels that
+          report to this CA.
         </Empty>
       ) : (
         <>
