@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, mutual, startUntil, waitExit } from './support.js';
+import { BIN, mutual, startUntil, tempDir, waitExit } from './support.js';
 
 /** A JSON log line of `mutual agent`. */
 export interface AgentLine {
@@ -25,8 +25,10 @@ export interface RunningAgent {
 }
 
 export function startAgent(args: readonly string[], env: Record<string, string> = {}): RunningAgent {
+  // A context directory of its own unless the test gives one: the agent publishes identities there.
+  const context = env['MUTUAL_CONTEXT_DIR'] ?? tempDir('mutual-agent-ctx-');
   const child = spawn(process.execPath, [BIN, 'agent', ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, MUTUAL_CONTEXT_DIR: context, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: AgentLine[] = [];

@@ -1,3 +1,4 @@
+import { publishIdentity } from './identities.js';
 import { promises as fs } from 'node:fs';
 import {
   DEFAULT_RENEWAL_POLICY,
@@ -59,6 +60,11 @@ export interface AgentDeps {
   readonly reload?: (action: ReloadAction, resolve: (p: string) => string) => Promise<string>;
   /** Process id written to the state file. */
   readonly pid?: number;
+  /**
+   * Where each managed certificate is published as an identity for `mutual curl/doctor --identity`
+   * (`<dir>/<name>/{cert,key,ca}.pem`); absent: not published.
+   */
+  readonly identities?: { readonly dir: string; readonly rootPem: string | Uint8Array };
 }
 
 /** One certificate as the agent sees it now (for status, metrics and reports). */
@@ -387,6 +393,19 @@ export class RenewalAgent {
       },
       { certPem: res.chain.join(''), keyPem, chainPem: res.chain.slice(1).join(''), version: res.serial },
     );
+    const identities = this.#d.identities;
+    if (identities !== undefined) {
+      try {
+        await publishIdentity(identities.dir, cfg.name, { cert: r(cfg.cert), key: r(cfg.key) }, identities.rootPem);
+      } catch (err) {
+        // The pair is in place; only the client tools' shortcut to it is missing.
+        this.#d.log('warn', 'could not publish the identity for the client tools', {
+          certificate: cfg.name,
+          dir: identities.dir,
+          detail: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
   }
 
   async #reloadAfterWrite(cfg: AgentCertificateConfig): Promise<void> {

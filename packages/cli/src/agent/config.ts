@@ -82,6 +82,11 @@ export const agentConfigSchema = z
         contextDir: z.string().min(1).optional(),
       })
       .default({}),
+    /**
+     * Publish each certificate as an identity of the client tools (`mutual curl --identity <name>`):
+     * links in `<context dir>/identities/<name>/`.
+     */
+    publishIdentities: z.boolean().default(true),
     /** The agent's own record of attempts, failures and schedule (read by `mutual agent status`). */
     stateFile: z.string().min(1).optional(),
     keyType: z.enum(KEY_TYPES as readonly [KeyType, ...KeyType[]]).default('p256'),

@@ -60,10 +60,8 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
       const build = async (): Promise<InstanceType<typeof RenewalAgent>> => {
         const loaded = await loadAgentConfig(configFile);
         const c = loaded.config.ca;
-        const saved = path.join(
-          c.contextDir === undefined ? contextDir(ctx) : loaded.resolve(c.contextDir),
-          'context.json',
-        );
+        const ctxDir = c.contextDir === undefined ? contextDir(ctx) : loaded.resolve(c.contextDir);
+        const saved = path.join(ctxDir, 'context.json');
         const endpoint = await resolveCaEndpoint(
           { url: c.url, rootFile: c.rootFile === undefined ? undefined : loaded.resolve(c.rootFile) },
           saved,
@@ -75,6 +73,9 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
           log,
           env: ctx.env,
           pid: process.pid,
+          ...(loaded.config.publishIdentities
+            ? { identities: { dir: path.join(ctxDir, 'identities'), rootPem: endpoint.rootPem } }
+            : {}),
         });
         await built.init();
         return built;

@@ -6,7 +6,15 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, mutual, tempDir, waitExit } from '../support.js';
-import { bootstrapAndToken, message, serialOf, startAgent, startCa, type RunningAgent } from '../agent-support.js';
+import {
+  bootstrapAndToken,
+  message,
+  pairMatches,
+  serialOf,
+  startAgent,
+  startCa,
+  type RunningAgent,
+} from '../agent-support.js';
 
 // CA + gateway + upstream, with the gateway's own listener certificate managed by the agent with a
 // 9 s lifetime. Clients keep sending requests through the gateway, each on a new TLS connection;
@@ -144,7 +152,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  agent = startAgent(['--config', path.join(work, 'agent.yaml')]);
+  agent = startAgent(['--config', path.join(work, 'agent.yaml')], env);
   await agent.waitFor(message('certificate enrolled'));
 
   upstreamPortNumber = upstreamPort;
@@ -315,6 +323,12 @@ describe('agent-managed gateway certificate under continuous traffic', () => {
       const items = (JSON.parse(r.stdout) as { items: Item[] }).items;
       found = items.find((i) => i.serial === current && i.places.some((p) => p.where === where && p.role === 'server'));
     }
+    // The agent also publishes the pair for the client tools (`mutual curl --identity gateway`).
+    const published = path.join(ctxDir, 'identities', 'gateway');
+    expect(pairMatches(path.join(published, 'cert.pem'), path.join(published, 'key.pem'))).toBe(true);
+    expect(readFileSync(path.join(published, 'ca.pem'), 'utf8')).toBe(
+      readFileSync(path.join(caDir, 'root.crt'), 'utf8'),
+    );
     expect(found, `no inventory item for the served certificate at ${where}:\n${last}`).toBeDefined();
     expect(found?.source).toBe('issued');
   }, 60_000);
