@@ -60,7 +60,8 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Whether anything (a file, a directory, a symlink, even a dangling one) is at `file`. */
+export async function exists(file: string): Promise<boolean> {
   try {
     await fs.lstat(file);
     return true;
@@ -69,7 +70,8 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-function isErrno(err: unknown, code: string): boolean {
+/** Whether `err` is a Node system error with this `code` (ENOENT, EEXIST, …). */
+export function isErrno(err: unknown, code: string): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
 

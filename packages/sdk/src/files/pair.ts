@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { MutualError } from '../errors/index.js';
-import { syncDirectory, writeFileAtomic } from './atomic.js';
+import { exists, isErrno, syncDirectory, writeFileAtomic } from './atomic.js';
 
 /**
  * A certificate and its key replaced together, so that a reader never sees a mismatched pair.
@@ -281,17 +281,4 @@ function joinPem(...parts: string[]): string {
     .filter((p) => p !== '')
     .map((p) => `${p}\n`)
     .join('');
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.lstat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }

@@ -7,4 +7,4 @@
 export { createMtlsServer, mtlsPeerOf, type MtlsHttpServerOptions, type MtlsTlsServerOptions } from './server.js';
 export { mtlsAgent, mtlsFetch, type MtlsAgentOptions, type MtlsFetchInit, type MtlsFetchOptions } from './agent.js';
 export type { MtlsDecision, MtlsPeer } from './peer.js';
-export { MTLS_CIPHERS, mtlsContextOptions } from './tls-defaults.js';
+export { MTLS_CIPHERS, mtlsContextOptions, mtlsGroups } from './tls-defaults.js';

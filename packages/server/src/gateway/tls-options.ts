@@ -4,37 +4,14 @@
  * session cache (every connection is a full handshake, verified and authorized afresh: ADR 0010).
  */
 import { constants, randomBytes } from 'node:crypto';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions } from 'node:tls';
+import { MTLS_CIPHERS, mtlsGroups } from '@mutual/sdk';
 
-/** TLS 1.3 suites (all AEAD) and TLS 1.2 ECDHE + AEAD suites, strongest first. */
-export const GATEWAY_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
-let groupsMemo: string | undefined;
+/** TLS 1.3 suites (all AEAD) and TLS 1.2 ECDHE + AEAD suites, strongest first: the SDK's mTLS set. */
+export const GATEWAY_CIPHERS = MTLS_CIPHERS;
 
 /** Key-exchange groups, `X25519MLKEM768` first when OpenSSL knows it (OpenSSL ≥ 3.5). */
-export function gatewayGroups(): string {
-  if (groupsMemo !== undefined) return groupsMemo;
-  const classic = ['X25519', 'P-256', 'P-384'];
-  let pq = false;
-  try {
-    createSecureContext({ ecdhCurve: 'X25519MLKEM768' });
-    pq = true;
-  } catch {
-    pq = false;
-  }
-  groupsMemo = (pq ? ['X25519MLKEM768', ...classic] : classic).join(':');
-  return groupsMemo;
-}
+export const gatewayGroups = mtlsGroups;
 
 export interface ListenerMaterial {
   /** Server certificate followed by its chain (PEM). */
