@@ -517,6 +517,10 @@ async function serve(
       .catch((err: unknown) => {
         app.log.error({ err }, 'pruning failed authentications failed');
       });
+    // A token lives at most server.tokens.maxTtl: an hour past that, its records protect nothing.
+    store.pruneSpentTokens(new Date(clock.now().getTime() - cfg.tokens.maxTtl - 3_600_000)).catch((err: unknown) => {
+      app.log.error({ err }, 'pruning spent tokens failed');
+    });
   }, alertsCfg.interval);
   alertTimer.unref();
   timers.push(alertTimer);

@@ -510,6 +510,30 @@ export function describeStoreContract(
         expect(columns.sort()).toEqual(['expires_at', 'jti', 'minted_at', 'minted_by', 'names_json', 'profile']);
       });
 
+      it('forgets spent tokens only before the given time: used jtis and expired minted records', async () => {
+        const { store } = await fresh();
+        const names = { dns: ['a.internal'], ip: [], uri: [], email: [] };
+        const minted = (jti: string, mintedAt: Date, expiresAt: Date) => ({
+          jti,
+          profile: 'server',
+          names,
+          mintedAt,
+          expiresAt,
+          mintedBy: 'admin:ab12',
+        });
+        const old = new Date(NOW.getTime() - 3 * DAY);
+        await store.recordMintedToken(minted('old-used', old, new Date(old.getTime() + 60_000)));
+        await store.recordMintedToken(minted('old-unused', old, new Date(old.getTime() + 60_000)));
+        await store.recordMintedToken(minted('fresh', NOW, new Date(NOW.getTime() + 60_000)));
+        expect(await store.consumeToken('old-used', new Date(old.getTime() + 1000))).toBe(true);
+        expect(await store.consumeToken('fresh-used', NOW)).toBe(true);
+        expect(await store.pruneSpentTokens(new Date(NOW.getTime() - DAY))).toEqual({ used: 1, minted: 2 });
+        // What is left still works: a recent jti stays spent, the fresh token stays listed.
+        expect(await store.consumeToken('fresh-used', NOW)).toBe(false);
+        expect((await store.listUnusedTokens(NOW)).map((t) => t.jti)).toEqual(['fresh']);
+        expect(await store.pruneSpentTokens(new Date(NOW.getTime() - DAY))).toEqual({ used: 0, minted: 0 });
+      });
+
       it('keeps serials, tokens and CRL numbers atomic across two instances on one database', async () => {
         const { store: a, another } = await fresh();
         const b = await another();

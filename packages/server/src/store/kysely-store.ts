@@ -813,6 +813,16 @@ export class KyselyStore implements Store {
     });
   }
 
+  async pruneSpentTokens(before: Date): Promise<{ used: number; minted: number }> {
+    if (!this.#inTx) return this.#write((tx) => tx.pruneSpentTokens(before));
+    const ms = millis('before', before);
+    return this.#run(async () => {
+      const used = await this.#db.deleteFrom('tokens').where('used_at', '<', ms).executeTakeFirst();
+      const minted = await this.#db.deleteFrom('minted_tokens').where('expires_at', '<', ms).executeTakeFirst();
+      return { used: Number(used.numDeletedRows), minted: Number(minted.numDeletedRows) };
+    });
+  }
+
   async listUnusedTokens(now: Date, limit = DEFAULT_LIST_LIMIT): Promise<MintedTokenRecord[]> {
     const nowMs = millis('now', now);
     if (!Number.isSafeInteger(limit) || limit < 1) throw invalid('limit', 'limit must be a positive integer.');

@@ -296,6 +296,12 @@ export interface Store {
   recordMintedToken(token: MintedTokenRecord): Promise<void>;
   /** Minted tokens not yet used and not expired at `now`, soonest expiry first, at most `limit` (default 100, max 1000). */
   listUnusedTokens(now: Date, limit?: number): Promise<MintedTokenRecord[]>;
+  /**
+   * Forgets tokens that can no longer be used by anyone: used-token records (jti) used before
+   * `before`, and minted-token records that expired before it. Callers pass a time older than the
+   * longest token lifetime, so a forgotten jti belongs to a token already refused for its expiry.
+   */
+  pruneSpentTokens(before: Date): Promise<{ used: number; minted: number }>;
   /** Recomputes the chain: detects edited, deleted, reordered or truncated records. */
   verifyAuditChain(): Promise<AuditChainVerdict>;
   /**
