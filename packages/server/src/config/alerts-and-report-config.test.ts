@@ -33,7 +33,7 @@ const caught = (fn: () => unknown): unknown => {
 describe('ca.yaml alerts: and reports:', () => {
   it('has no rules without the section, and defaults for what a rule leaves out', () => {
     const none = load('');
-    expect(none.alerts).toEqual({ cooldown: 3_600_000, interval: 30_000 });
+    expect(none.alerts).toEqual({ cooldown: 3_600_000, retention: 90 * 86_400_000, interval: 30_000 });
     expect(none.reports).toEqual({ staleAfter: 120_000, authFailureRetention: 7 * 86_400_000 });
     const some = load(`
 alerts:
@@ -54,6 +54,7 @@ alerts:
         retries: 3,
       },
       cooldown: 7_200_000,
+      retention: 90 * 86_400_000,
       interval: 30_000,
     });
   });

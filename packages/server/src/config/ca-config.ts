@@ -175,6 +175,8 @@ export const alertsSchema = z.strictObject({
     })
     .optional(),
   cooldown: duration('alerts.cooldown').default(HOUR),
+  /** Raised alerts older than this (and older than the cooldown) are deleted. */
+  retention: duration('alerts.retention').default(90 * 24 * HOUR),
   /** How often the rules are evaluated (also right after a report that could trigger one). */
   interval: duration('alerts.interval').default(30_000),
 });

@@ -517,6 +517,11 @@ async function serve(
       .catch((err: unknown) => {
         app.log.error({ err }, 'pruning failed authentications failed');
       });
+    store
+      .pruneAlerts(new Date(clock.now().getTime() - Math.max(alertsCfg.retention, alertsCfg.cooldown)))
+      .catch((err: unknown) => {
+        app.log.error({ err }, 'pruning alerts failed');
+      });
     // A token lives at most server.tokens.maxTtl: an hour past that, its records protect nothing.
     store.pruneSpentTokens(new Date(clock.now().getTime() - cfg.tokens.maxTtl - 3_600_000)).catch((err: unknown) => {
       app.log.error({ err }, 'pruning spent tokens failed');

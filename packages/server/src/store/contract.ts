@@ -995,6 +995,8 @@ export function describeStoreContract(
           { ...alert('a1', 'ab', NOW), delivery: 'delivered', attempts: 2 },
         ]);
         expect(await store.listAlerts({ rule: 'revoked-in-use' })).toEqual([]);
+        expect(await store.pruneAlerts(new Date(NOW.getTime() + 1))).toBe(1);
+        expect((await store.listAlerts()).map((a) => a.id)).toEqual(['a2']);
       });
 
       it('writes a report in one transaction: a bad event leaves nothing of it', async () => {

@@ -1239,6 +1239,15 @@ export class KyselyStore implements Store {
     });
   }
 
+  async pruneAlerts(before: Date): Promise<number> {
+    if (!this.#inTx) return this.#write((tx) => tx.pruneAlerts(before));
+    const ms = millis('before', before);
+    return this.#run(async () => {
+      const result = await this.#db.deleteFrom('alerts').where('at', '<', ms).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    });
+  }
+
   async listAlerts(options: { rule?: string; key?: string; limit?: number } = {}): Promise<AlertRecord[]> {
     const limitIn = options.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isSafeInteger(limitIn) || limitIn < 1) throw invalid('limit', 'limit must be a positive integer.');

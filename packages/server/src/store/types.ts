@@ -332,6 +332,8 @@ export interface Store {
   setAlertDelivery(id: string, delivery: AlertDelivery, attempts: number): Promise<void>;
   /** Newest first, optionally of one rule (and key); at most `limit` (default 100, max 1000). */
   listAlerts(options?: { rule?: string; key?: string; limit?: number }): Promise<AlertRecord[]>;
+  /** Deletes alerts raised before `before`; returns how many. */
+  pruneAlerts(before: Date): Promise<number>;
   /**
    * Runs `fn` in one database transaction: everything done through `tx` commits together or not at all.
    * Inside `fn` use `tx` only (the outer store refuses to be used there); a nested call joins the outer
