@@ -124,7 +124,8 @@ export type RelayOutcome = { ok: true } | { ok: false; reason: string };
 
 /**
  * Connects to the upstream, writes `preface` (the PROXY header, if any) and relays bytes both ways;
- * when either side closes or fails, both are closed. `onConnected` reports whether the upstream answered.
+ * an end of stream (half-close) is passed on to the other side, and once either socket is fully
+ * closed or fails, both are closed. `onConnected` reports whether the upstream answered.
  */
 export function relay(
   client: TLSSocket,
@@ -133,7 +134,10 @@ export function relay(
   connectTimeoutMs: number,
   onConnected: (outcome: RelayOutcome) => void,
 ): Socket {
-  const up = netConnect({ host: upstream.host, port: upstream.port });
+  // Half-close passes through once the relay runs (not before the handshake, where an end of
+  // stream must close the connection): a client that ends its side still gets the answer.
+  client.allowHalfOpen = true;
+  const up = netConnect({ host: upstream.host, port: upstream.port, allowHalfOpen: true });
   let connected = false;
   const timer = setTimeout(() => up.destroy(new Error('connect timeout')), connectTimeoutMs);
   timer.unref();

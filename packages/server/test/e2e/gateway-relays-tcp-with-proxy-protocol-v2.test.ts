@@ -197,6 +197,47 @@ describe('gateway: tcp mode', () => {
     socket.destroy();
   });
 
+  it('keeps a half-closed connection open: the client ends its side and still gets the answer', async () => {
+    const pki = makePki();
+    // An upstream that answers only after the client's end of the stream (as `wc -c` over a socket would).
+    let upstreamSawEnd = false;
+    const counter = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+      let n = 0;
+      socket.on('data', (c: Buffer) => (n += c.length));
+      socket.on('end', () => {
+        upstreamSawEnd = true;
+        socket.end(`${n} bytes\n`);
+      });
+      socket.on('error', () => undefined);
+    });
+    counter.listen(0, '127.0.0.1');
+    await once(counter, 'listening');
+    cleanup.push(() => new Promise<void>((resolve) => counter.close(() => resolve())));
+    const g = await startTcpGateway(pki, (counter.address() as AddressInfo).port, 'off');
+    cleanup.push(() => g.gw.close());
+    const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
+    const socket = connect({
+      host: '127.0.0.1',
+      port: g.port,
+      servername: 'localhost',
+      ca: pki.ca.root.pem,
+      cert: web.chainPem,
+      key: web.keyPem,
+      allowHalfOpen: true,
+    });
+    socket.on('error', () => undefined);
+    await once(socket, 'secureConnect');
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (got += c));
+    const ended = once(socket, 'end');
+    socket.end('twelve bytes');
+    await ended;
+    expect(upstreamSawEnd).toBe(true);
+    expect(got).toBe('12 bytes\n');
+    socket.destroy();
+  });
+
   it('refused identities never reach the upstream, and the refusal is audited', async () => {
     const pki = makePki();
     const echo = await startEcho(false);
