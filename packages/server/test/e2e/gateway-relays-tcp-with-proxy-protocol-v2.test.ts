@@ -212,7 +212,14 @@ describe('gateway: tcp mode', () => {
     });
     counter.listen(0, '127.0.0.1');
     await once(counter, 'listening');
-    cleanup.push(() => new Promise<void>((resolve) => counter.close(() => { resolve(); })));
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) =>
+          counter.close(() => {
+            resolve();
+          }),
+        ),
+    );
     const g = await startTcpGateway(pki, (counter.address() as AddressInfo).port, 'off');
     cleanup.push(() => g.gw.close());
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
