@@ -35,7 +35,8 @@ function checkedSpiffeId(what: string, id: string): string {
 
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 
-function trustDomainOf(spiffeId: string): string {
+/** The trust domain of a SPIFFE ID (what follows `spiffe://` up to the first `/`). */
+export function trustDomainOf(spiffeId: string): string {
   const rest = spiffeId.slice('spiffe://'.length);
   const slash = rest.indexOf('/');
   return slash === -1 ? rest : rest.slice(0, slash);
@@ -105,19 +106,7 @@ export function authorizeSpiffeGlob(glob: string): Authorizer {
   ) {
     throw bad('authorizeSpiffeGlob', glob, 'is not spiffe://<trust domain>/<segments> with * or a final **');
   }
-  const matches = (spiffeId: string): boolean => {
-    if (trustDomainOf(spiffeId) !== td) return false;
-    const path = spiffeId.slice(`spiffe://${td}`.length);
-    const parts = path === '' ? [] : path.split('/').slice(1);
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i] as string;
-      if (s === '**') return parts.length > i;
-      const p = parts[i];
-      if (p === undefined) return false;
-      if (s !== '*' && s !== p) return false;
-    }
-    return parts.length === segs.length;
-  };
+  const matches = spiffeGlobMatcher(glob);
   return (id) =>
     id.kind === 'spiffe' && id.spiffeId !== null && matches(id.spiffeId)
       ? ALLOW
@@ -166,5 +155,29 @@ export function anyOf(...authorizers: readonly Authorizer[]): Authorizer {
       reasons.push(r.reason);
     }
     return deny(reasons.length === 0 ? 'anyOf() of no authorizers admits nobody' : reasons.join('; '));
+  };
+}
+
+/**
+ * The matcher of a SPIFFE glob already checked to be well formed (`authorizeSpiffeGlob` checks it;
+ * the gateway's config does too): `*` is one whole segment, a final `**` one or more; the trust
+ * domain is literal.
+ */
+export function spiffeGlobMatcher(glob: string): (spiffeId: string) => boolean {
+  const m = /^spiffe:\/\/([^/]+)(\/.*)$/.exec(glob);
+  const td = m?.[1] ?? '';
+  const segs = (m?.[2] ?? '').split('/').slice(1);
+  return (spiffeId) => {
+    if (trustDomainOf(spiffeId) !== td) return false;
+    const path = spiffeId.slice(`spiffe://${td}`.length);
+    const parts = path === '' ? [] : path.split('/').slice(1);
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i] as string;
+      if (s === '**') return parts.length > i;
+      const p = parts[i];
+      if (p === undefined) return false;
+      if (s !== '*' && s !== p) return false;
+    }
+    return parts.length === segs.length;
   };
 }

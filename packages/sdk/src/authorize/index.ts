@@ -14,6 +14,8 @@ export {
   authorizeOneOf,
   authorizeSpiffeGlob,
   authorizeSpiffePrefix,
+  spiffeGlobMatcher,
+  trustDomainOf,
   type AuthorizeResult,
   type Authorizer,
   type AuthorizeSubject,

@@ -3,6 +3,7 @@
  * load into plain functions; the first matching route decides. Default deny; an empty allow-list
  * admits nobody; a route in audit mode forwards but reports what it would have denied.
  */
+import { spiffeGlobMatcher, trustDomainOf } from '@mutual/sdk';
 import type { GatewayAllowRule, GatewayPin, GatewayRouteConfig } from '../config/index.js';
 
 /** What authorization knows of the peer: the verified identity and its validated path. */
@@ -35,30 +36,7 @@ export interface CompiledRoute {
 
 type Matcher = (peer: PeerIdentity) => boolean;
 
-function trustDomainOf(spiffeId: string): string {
-  const rest = spiffeId.slice('spiffe://'.length);
-  const slash = rest.indexOf('/');
-  return slash === -1 ? rest : rest.slice(0, slash);
-}
-
-function compileGlob(glob: string): (id: string) => boolean {
-  const m = /^spiffe:\/\/([^/]+)(\/.*)$/.exec(glob);
-  const td = m?.[1] ?? '';
-  const segs = (m?.[2] ?? '').split('/').slice(1);
-  return (id) => {
-    if (trustDomainOf(id) !== td) return false;
-    const path = id.slice(`spiffe://${td}`.length);
-    const parts = path === '' ? [] : path.split('/').slice(1);
-    for (let i = 0; i < segs.length; i++) {
-      const s = segs[i] as string;
-      if (s === '**') return parts.length > i;
-      const p = parts[i];
-      if (p === undefined) return false;
-      if (s !== '*' && s !== p) return false;
-    }
-    return parts.length === segs.length;
-  };
-}
+const compileGlob = spiffeGlobMatcher;
 
 /** One allow rule as a predicate over the verified identity. */
 export function compileAllow(rule: GatewayAllowRule): Matcher {
