@@ -351,6 +351,28 @@ class CredentialSource extends EventEmitter implements Credentials {
   async #tick(): Promise<void> {
     if (this.#stopped || this.#inFlight) return;
     const cur = this.#current;
+    if (cur !== undefined && this.#root === undefined) {
+      // Started from a certificate with only the root's fingerprint: fetch and pin the root first.
+      try {
+        await this.#ensureRoot();
+        this.#resolveReady(cur);
+      } catch (err) {
+        this.#failures += 1;
+        this.#lastError = toMutualError(err);
+        this.#retryAt = new Date(
+          this.clock.now().getTime() + backoffDelayMs(this.#failures, this.#random(), this.#policy),
+        );
+        this.#report(this.#lastError);
+        this.#timer = this.#timers.setTimeout(
+          () => {
+            this.#timer = undefined;
+            void this.#tick();
+          },
+          Math.max(0, this.#retryAt.getTime() - this.clock.now().getTime()),
+        );
+        return;
+      }
+    }
     if (cur === undefined || this.clock.now().getTime() >= cur.notAfter.getTime()) await this.#refreshToken();
     this.#plan();
   }

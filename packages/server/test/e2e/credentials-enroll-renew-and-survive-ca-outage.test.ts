@@ -220,13 +220,22 @@ describe('sdk credentials with a real CA', () => {
     expect(overdue).toHaveLength(1);
   });
 
-  it('starts from an existing certificate and key and renews it on demand', async () => {
+  it('starts from an existing certificate and key (root pinned by fingerprint) and renews it on demand', async () => {
     const { ca, timers } = await setup();
     const a = credentials(ca, timers, { token: await mintToken(ca, { dns: ['api.internal'] }, 'server') });
     const cur = await a.ready();
     a.stop();
-    const b = credentials(ca, timers, { initial: { certPem: cur.chainPem, keyPem: cur.keyPem } });
+    // Only the root's fingerprint is known: the root is fetched, pinned, and then the source is ready.
+    const fingerprint = new X509Certificate(ca.server.rootPem).fingerprint256;
+    const b = createCredentials({
+      ca: { url: ca.server.url, fingerprint },
+      initial: { certPem: cur.chainPem, keyPem: cur.keyPem },
+      clock: ca.clock,
+      timers,
+    });
+    sources.push(b);
     expect((await b.ready()).serial).toBe(cur.serial);
+    expect(b.rootPem()).toContain('BEGIN CERTIFICATE');
     const renewed = await b.renewNow();
     expect(renewed.serial).not.toBe(cur.serial);
     expect(renewed.identity.dnsNames).toEqual(['api.internal']);

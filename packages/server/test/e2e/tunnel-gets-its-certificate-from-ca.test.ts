@@ -2,7 +2,9 @@
 // from a real CA, presents it to an mTLS server (the SDK's createMtlsServer, which admits only
 // that identity), and after a renewal new connections present the new certificate while an open
 // relayed connection keeps working.
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +12,7 @@ import { authorizeID, createCredentials, createMtlsServer, type MtlsDecision } f
 import { startTunnel } from '../../src/index.js';
 import { cleanupDirs, mintToken, startTestCa } from './support/ca-server.js';
 
+const BIN = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
 const API = 'spiffe://example.test/api';
 const CLIENT = 'spiffe://example.test/tunnel';
 
@@ -116,5 +119,81 @@ describe('tunnel with a certificate from the CA', () => {
       ['allow', first?.serial],
       ['allow', renewed?.serial],
     ]);
+  });
+
+  it('mutual tunnel --from-ca enrolls from the built CLI and is admitted; missing flags are usage errors', async () => {
+    const ca = await startTestCa();
+    cleanups.push(() => ca.close());
+    const server = createCredentials({
+      ca: { url: ca.server.url, root: ca.server.rootPem },
+      token: await mintToken(ca, { uri: [API] }, 'server'),
+    });
+    cleanups.push(() => {
+      server.stop();
+    });
+    await server.ready();
+    const mtls = createMtlsServer(server, {
+      authorize: authorizeID(CLIENT),
+      onConnection: (socket, peer) => {
+        socket.end(`hello ${peer.identity.spiffeId ?? ''}\n`);
+      },
+    });
+    mtls.listen(0, '127.0.0.1');
+    await once(mtls, 'listening');
+    cleanups.push(
+      () =>
+        new Promise<void>((r) =>
+          mtls.close(() => {
+            r();
+          }),
+        ),
+    );
+    const tokenFile = ca.work('cli.token');
+    writeFileSync(tokenFile, await mintToken(ca, { uri: [CLIENT] }, 'client'), { mode: 0o600 });
+    const base = [
+      BIN,
+      'tunnel',
+      '--listen',
+      '127.0.0.1:0',
+      '--target',
+      `127.0.0.1:${(mtls.address() as AddressInfo).port}`,
+      '--from-ca',
+      ca.server.url,
+      '--expect-spiffe-id',
+      API,
+    ];
+    const run = (args: string[]): Promise<{ code: number; stderr: string }> =>
+      new Promise((resolve) => {
+        execFile(process.execPath, args, (err, _stdout, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+        });
+      });
+    const noToken = await run([...base, '--ca', ca.files.root]);
+    expect([noToken.code, noToken.stderr]).toEqual([2, expect.stringContaining('--token-file')]);
+    const noRoot = await run([...base, '--token-file', tokenFile]);
+    expect([noRoot.code, noRoot.stderr]).toEqual([2, expect.stringContaining('--fingerprint')]);
+
+    const child = spawn(process.execPath, [...base, '--ca', ca.files.root, '--token-file', tokenFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    let err = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+        const m = /mutual tunnel ready: 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => {
+        reject(new Error(`exited ${String(code)}: ${err}`));
+      });
+    });
+    expect((await greet(port)).line).toBe(`hello ${CLIENT}`);
+    expect(ca.audit().filter((a) => a.action === 'token.use')).toHaveLength(2); // the server's and the tunnel's
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    expect(((await exited) as [number | null])[0]).toBe(0);
   });
 });
