@@ -13,3 +13,4 @@ export {
 } from './spiffe.js';
 export { isValidDnsName, type DnsNameOptions } from './dns.js';
 export { extractIdentity, sha256Fingerprint, type Identity } from './identity.js';
+export { keyUsageNames, extendedKeyUsageName } from './usage-names.js';

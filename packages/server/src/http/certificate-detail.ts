@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { extendedKeyUsageName, keyUsageNames } from '@mutual/sdk';
 
 /** Names of the extensions a mutual certificate carries, and of common others. */
 const EXTENSION_NAMES: Record<string, string> = {
@@ -15,37 +16,14 @@ const EXTENSION_NAMES: Record<string, string> = {
   '1.3.6.1.5.5.7.1.1': 'Authority Information Access',
 };
 
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'serverAuth',
-  '1.3.6.1.5.5.7.3.2': 'clientAuth',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping',
-  '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
-  '2.5.29.37.0': 'anyExtendedKeyUsage',
-};
-
-const KEY_USAGES: [number, string][] = [
-  [x509.KeyUsageFlags.digitalSignature, 'digitalSignature'],
-  [x509.KeyUsageFlags.nonRepudiation, 'contentCommitment'],
-  [x509.KeyUsageFlags.keyEncipherment, 'keyEncipherment'],
-  [x509.KeyUsageFlags.dataEncipherment, 'dataEncipherment'],
-  [x509.KeyUsageFlags.keyAgreement, 'keyAgreement'],
-  [x509.KeyUsageFlags.keyCertSign, 'keyCertSign'],
-  [x509.KeyUsageFlags.cRLSign, 'cRLSign'],
-  [x509.KeyUsageFlags.encipherOnly, 'encipherOnly'],
-  [x509.KeyUsageFlags.decipherOnly, 'decipherOnly'],
-];
-
 const hex = (buffer: ArrayBuffer): string => Buffer.from(buffer).toString('hex');
 
 function valueOf(ext: x509.Extension): string {
   if (ext instanceof x509.KeyUsagesExtension) {
-    return KEY_USAGES.filter(([flag]) => (ext.usages & flag) !== 0)
-      .map(([, name]) => name)
-      .join(', ');
+    return keyUsageNames(ext.usages).join(', ');
   }
   if (ext instanceof x509.ExtendedKeyUsageExtension) {
-    return ext.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)).join(', ');
+    return ext.usages.map((u) => extendedKeyUsageName(String(u))).join(', ');
   }
   if (ext instanceof x509.BasicConstraintsExtension) {
     return `CA: ${ext.ca}${ext.pathLength === undefined ? '' : `, path length ${ext.pathLength}`}`;
