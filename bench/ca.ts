@@ -54,6 +54,15 @@ async function startServer(
   };
 }
 
+/** CPU time (user + system, every thread) a process has used so far, from /proc (Linux). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
+}
+
 /** Durable issuances per second through POST /v1/sign with keep-alive connections. */
 export async function runCaBench(opts: Options): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-ca-'));
@@ -109,8 +118,10 @@ export async function runCaBench(opts: Options): Promise<void> {
     const adminKey = readFileSync(path.join(dir, 'admin', 'admin.key'));
     const name = 'bench.internal';
     const names = { dns: [name], ip: [], uri: [], email: [] };
-    // One CSR serves every token: each token is single-use, the CSR only carries key and name.
-    const { csrPem } = await createKeyAndCsr('p256', names);
+    // A fresh key and CSR per issuance, made before the clock starts: the CA parses, imports and
+    // checks a key it has never seen on every request, as it would for real clients.
+    const csrs: string[] = [];
+    for (let i = 0; i < opts.n; i++) csrs.push((await createKeyAndCsr('p256', names)).csrPem);
     const url = new URL('/v1/sign', server.url);
     const post = (agent: Agent, pathname: string, payload: unknown): Promise<{ ms: number; body: string }> =>
       new Promise((resolve, reject) => {
@@ -171,18 +182,21 @@ export async function runCaBench(opts: Options): Promise<void> {
     adminAgent.destroy();
 
     const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency, ca: root });
-    const sign = async (token: string): Promise<number> => (await post(agent, url.pathname, { token, csr: csrPem })).ms;
+    const sign = async (token: string, csr: string): Promise<number> =>
+      (await post(agent, url.pathname, { token, csr })).ms;
 
     const latencies: number[] = [];
     let next = 0;
     let failures = 0;
+    const serverCpu0 = processCpuMs(server.pid);
+    const clientCpu0 = process.cpuUsage();
     const start = performance.now();
     await Promise.all(
       Array.from({ length: opts.concurrency }, async () => {
         while (next < tokens.length) {
-          const token = tokens[next++] ?? '';
+          const i = next++;
           try {
-            latencies.push(await sign(token));
+            latencies.push(await sign(tokens[i] ?? '', csrs[i] ?? ''));
           } catch {
             failures++;
           }
@@ -190,6 +204,8 @@ export async function runCaBench(opts: Options): Promise<void> {
       }),
     );
     const seconds = (performance.now() - start) / 1000;
+    const serverCpuMs = processCpuMs(server.pid) - serverCpu0;
+    const clientCpu = process.cpuUsage(clientCpu0);
     agent.destroy();
     latencies.sort((a, b) => a - b);
     console.log(
@@ -202,6 +218,8 @@ export async function runCaBench(opts: Options): Promise<void> {
         perSecond: Math.round(latencies.length / seconds),
         p50ms: Number(percentile(latencies, 50).toFixed(2)),
         p99ms: Number(percentile(latencies, 99).toFixed(2)),
+        serverCpuUsPerIssuance: Math.round((serverCpuMs * 1000) / Math.max(1, latencies.length)),
+        clientCpuUsPerIssuance: Math.round((clientCpu.user + clientCpu.system) / Math.max(1, latencies.length)),
         tokensMintedPerSecond: Math.round((opts.n - minted) / mintSeconds),
         tokensMintedPerSecondSdkClient: Math.round(minted / sdkMintSeconds),
         loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),

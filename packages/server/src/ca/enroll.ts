@@ -1,8 +1,8 @@
 import { MutualError } from '@mutual/sdk';
-import { parseCsr } from '../pki/index.js';
 import type { IssuanceService, IssuedCertificate } from './issue.js';
 import type { CompiledProfilePolicy, LeafProfile, RequestedNames } from './policy.js';
-import type { Clock } from './ports.js';
+import { inlinePkiWork } from './pki-work.js';
+import type { Clock, PkiWork } from './ports.js';
 import { sameNames, type TokenService } from './tokens.js';
 
 export interface EnrollmentDeps {
@@ -11,6 +11,8 @@ export interface EnrollmentDeps {
   readonly policies: Readonly<Record<LeafProfile, CompiledProfilePolicy>>;
   readonly clock: Clock;
   readonly maxCsrBytes: number;
+  /** Where CSRs are parsed and checked; default in this thread. */
+  readonly pki?: PkiWork;
 }
 
 export interface EnrollRequest {
@@ -41,7 +43,7 @@ const toNames = (n: RequestedNames): RequestedNames => ({
 export function createEnrollmentService(deps: EnrollmentDeps): EnrollmentService {
   async function enroll(request: EnrollRequest): Promise<IssuedCertificate & { jti: string }> {
     const claims = await deps.tokens.verify(request.token);
-    const csr = parseCsr(request.csr, { maxBytes: deps.maxCsrBytes });
+    const csr = await (deps.pki ?? inlinePkiWork).parseCsr(request.csr, { maxBytes: deps.maxCsrBytes });
     const policy = deps.policies[claims.profile];
     const granted = policy.checkNames(claims.names);
     const asked = toNames(csr.requestedNames);

@@ -37,6 +37,7 @@ export type {
   AuditRecord,
   IssuerSigner,
   IssuanceIntent,
+  PkiWork,
   Clock,
   RandomBytes,
 } from './ports.js';
@@ -50,6 +51,7 @@ export {
   type TokenClaims,
   type MintedToken,
 } from './tokens.js';
+export { inlinePkiWork } from './pki-work.js';
 export { createEnrollmentService, type EnrollmentService, type EnrollRequest } from './enroll.js';
 export { createRenewalService, type RenewalService, type RenewRequest } from './renew.js';
 export {

@@ -1,8 +1,9 @@
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { MutualError, assertAcceptableKey, encodePem, isMutualError, spkiSha256 } from '@mutual/sdk';
-import { computeValidity, generateSerial, issueCertificate, type Profile } from '../pki/index.js';
+import { MutualError, assertAcceptableKey, encodePem, isMutualError } from '@mutual/sdk';
+import { computeValidity, generateSerial, spkiSha256Hex, type Profile } from '../pki/index.js';
+import { inlinePkiWork } from './pki-work.js';
 import type { CompiledProfilePolicy, LeafProfile, RequestedNames } from './policy.js';
-import type { CaStore, Clock, IssuerSigner, RandomBytes } from './ports.js';
+import type { CaStore, Clock, IssuerSigner, PkiWork, RandomBytes } from './ports.js';
 
 /** What an audit record of an issuance says beyond the certificate itself. */
 export interface IssueAudit {
@@ -77,6 +78,8 @@ export interface IssuanceServiceDeps {
   readonly random: RandomBytes;
   /** Written into every certificate issued (the online CA's CRL and OCSP URLs). */
   readonly distribution?: { readonly crlUrl?: string; readonly ocspUrl?: string };
+  /** Where certificates are built, signed and linted; default in this thread. */
+  readonly pki?: PkiWork;
 }
 
 export interface IssuanceService {
@@ -113,6 +116,9 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
   const issuerNotAfter = new Date(issuerCert.validTo);
   const issuerFingerprint = createHash('sha256').update(deps.issuer.certificateDer).digest('hex');
   const issuerPem = encodePem(deps.issuer.certificateDer, 'CERTIFICATE');
+  const pki = deps.pki ?? inlinePkiWork;
+  // One issuer object for every call: pki caches what it derives from it by identity.
+  const issuer = { certificateDer: deps.issuer.certificateDer, privateKey: deps.issuer.privateKey };
 
   async function sign(input: {
     pkiProfile: TrustedPkiProfile;
@@ -175,12 +181,12 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
 
     let built: { der: Uint8Array; pem: string };
     try {
-      built = issueCertificate({
+      built = await pki.issue({
         profile: input.pkiProfile,
         subject: commonName === null ? {} : { commonName },
         names: intentBase.sans,
         publicKey: input.publicKey,
-        issuer: { certificateDer: deps.issuer.certificateDer, privateKey: deps.issuer.privateKey },
+        issuer,
         serial: reserved.bytes,
         notBefore: validity.notBefore,
         notAfter: validity.notAfter,
@@ -206,7 +212,7 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
       await tx.completeIssuance(serial, {
         pem: built.pem,
         fingerprintSha256,
-        spkiSha256: spkiSha256(input.publicKey),
+        spkiSha256: spkiSha256Hex(input.publicKey),
         issuedAt: now,
       });
       await tx.appendAudit({

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { BuildCertificateInput, BuiltCertificate, ParseCsrOptions, ParsedCsr } from '../pki/index.js';
 
 /** What the CA records before signing (the serial reserved) — written before any certificate exists. */
 export interface IssuanceIntent {
@@ -109,6 +110,18 @@ export interface IssuerSigner {
   /** Certificates above the issuer, nearest first (the root last); not sent in chains served to peers except the issuer itself. */
   readonly chainDer: readonly Uint8Array[];
   readonly privateKey: KeyObject;
+}
+
+/**
+ * Port: the CPU-heavy pki steps of an issuance — reading a CSR with its proof of possession, and
+ * building, signing and linting a certificate — so an adapter can run them on other threads. The
+ * default runs them in the caller's thread (`inlinePkiWork`). Same inputs, same results, same
+ * MutualErrors either way.
+ */
+export interface PkiWork {
+  parseCsr(input: string | Uint8Array, options: ParseCsrOptions): Promise<ParsedCsr>;
+  /** issueCertificate: build, sign, lint (ERR_PKI_LINT_FAILED on any finding). */
+  issue(input: BuildCertificateInput): Promise<BuiltCertificate>;
 }
 
 export interface Clock {

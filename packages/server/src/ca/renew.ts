@@ -1,8 +1,10 @@
-import { MutualError, spkiSha256 } from '@mutual/sdk';
-import { parseCsr } from '../pki/index.js';
+import { MutualError } from '@mutual/sdk';
+import { spkiSha256Hex } from '../pki/index.js';
 import { ADMIN_PROFILE, type ClientAuthenticator } from './clients.js';
 import { identityOf, type IssuanceService, type IssuedCertificate } from './issue.js';
+import { inlinePkiWork } from './pki-work.js';
 import { LEAF_PROFILES, type LeafProfile, type RequestedNames } from './policy.js';
+import type { PkiWork } from './ports.js';
 
 export interface RenewalDeps {
   readonly clients: ClientAuthenticator;
@@ -14,6 +16,8 @@ export interface RenewalDeps {
   /** Lifetime of renewed admin certificates (they are outside the requesters' name policy). */
   readonly adminLifetimeMs: number;
   readonly maxCsrBytes: number;
+  /** Where CSRs are parsed and checked; default in this thread. */
+  readonly pki?: PkiWork;
 }
 
 export interface RenewRequest {
@@ -64,8 +68,8 @@ export function createRenewalService(deps: RenewalDeps): RenewalService {
       throw new MutualError('ERR_RENEW_CERT_NOT_RENEWABLE', { details: { profile } });
     }
 
-    const csr = parseCsr(request.csr, { maxBytes: deps.maxCsrBytes });
-    if (!deps.allowSameKey && current.spkiSha256 !== null && spkiSha256(csr.publicKey) === current.spkiSha256) {
+    const csr = await (deps.pki ?? inlinePkiWork).parseCsr(request.csr, { maxBytes: deps.maxCsrBytes });
+    if (!deps.allowSameKey && current.spkiSha256 !== null && spkiSha256Hex(csr.publicKey) === current.spkiSha256) {
       throw new MutualError('ERR_RENEW_SAME_KEY');
     }
     const currentNames: RequestedNames = {

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -25,8 +26,10 @@ import {
   type Clock,
   type CrlBuilder,
   type IssuanceService,
+  type PkiWork,
   type RandomBytes,
 } from '../ca/index.js';
+import { createPkiWorkerPool, type PkiWorkerPool } from '../pki-workers/index.js';
 import { createAlerting, type AlertRules, type WebhookTarget } from '../alerts/index.js';
 import { resolveSecret } from '../keys/index.js';
 import { buildCaApp, createCaMetrics, createDashboardSessions } from '../http/index.js';
@@ -51,6 +54,8 @@ export interface StartCaServerOptions {
   readonly alertRetryBaseMs?: number;
   /** The dashboard's built files served under /ui; default packages/dashboard/dist beside this package. */
   readonly dashboardDir?: string;
+  /** Overrides `server.workers` (pki worker threads; 0: in the main thread). */
+  readonly workers?: number | 'auto';
 }
 
 export interface CaServer {
@@ -135,14 +140,32 @@ export async function startCaServer(options: StartCaServerOptions): Promise<CaSe
   });
   const timers: NodeJS.Timeout[] = [];
   let server: HttpsServer | undefined;
+  const threads = pkiThreads(options.workers ?? ca.loaded.config.server.workers);
+  const pool =
+    threads === 0
+      ? undefined
+      : createPkiWorkerPool({
+          size: threads,
+          onWorkerError: (err) => {
+            process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'pki worker', err: err.message })}\n`);
+          },
+        });
   try {
-    return await serve(ca, options, timers, (s) => (server = s));
+    return await serve(ca, options, timers, (s) => (server = s), pool);
   } catch (err) {
     for (const t of timers) clearInterval(t);
     if (server?.listening) await new Promise((resolve) => server?.close(resolve));
+    await pool?.close();
     await ca.close();
     throw err;
   }
+}
+
+/** `server.workers`: `auto` is one thread per core when there are several, else none (the main thread does the work). */
+function pkiThreads(setting: number | 'auto'): number {
+  if (setting !== 'auto') return setting;
+  const cores = availableParallelism();
+  return cores > 1 ? cores : 0;
 }
 
 async function serve(
@@ -150,7 +173,9 @@ async function serve(
   options: StartCaServerOptions,
   timers: NodeJS.Timeout[],
   onServer: (s: HttpsServer) => void,
+  pool: PkiWorkerPool | undefined,
 ): Promise<CaServer> {
+  const pki: PkiWork | undefined = pool;
   const { config } = ca.loaded;
   const cfg = config.server;
   const { clock, random, store } = ca;
@@ -173,6 +198,7 @@ async function serve(
       clock,
       random,
       ...(distribution === undefined ? {} : { distribution }),
+      ...(pki === undefined ? {} : { pki }),
     });
 
   // Intents a crashed process left behind never became certificates: mark them failed, audited.
@@ -325,6 +351,7 @@ async function serve(
     policies: ca.policies,
     clock,
     maxCsrBytes: cfg.bodyLimit,
+    ...(pki === undefined ? {} : { pki }),
   });
   const renewal = createRenewalService({
     clients,
@@ -333,6 +360,7 @@ async function serve(
     allowSameKey: cfg.renewal.allowSameKey,
     adminLifetimeMs: cfg.admin.lifetime,
     maxCsrBytes: cfg.bodyLimit,
+    ...(pki === undefined ? {} : { pki }),
   });
   const revocation = createRevocationService({
     store,
@@ -569,6 +597,7 @@ async function serve(
         for (const t of timers) clearInterval(t);
         await app.close();
         if (server.listening) await new Promise((resolve) => server.close(resolve));
+        await pool?.close();
         await ca.close();
       })();
       return closing;

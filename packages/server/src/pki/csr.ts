@@ -29,6 +29,8 @@ export interface ParsedCsr {
   der: Uint8Array;
   /** The requester's public key, after proof of possession and the key-type check. */
   publicKey: KeyObject;
+  /** Its SubjectPublicKeyInfo DER, exactly as in the request. */
+  spki: Uint8Array;
   /** The subject as written in the request (informational: issuance never copies it). */
   subject: DistinguishedName;
   /**
@@ -173,6 +175,7 @@ export function parseCsr(input: Uint8Array | string, opts: ParseCsrOptions = {})
   return {
     der: typeof input === 'string' || der !== input ? der : Uint8Array.from(der),
     publicKey,
+    spki: Uint8Array.from(spki.bytes),
     subject,
     requestedNames,
     signatureAlgorithm: decoded.alg.name,

@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { MutualError } from '@mutual/sdk';
 
 /**
@@ -23,13 +23,66 @@ export function spkiBytes(key: KeyObject): Uint8Array {
   return spki;
 }
 
+/** Lowercase hex SHA-256 of a key's SPKI DER (the usual public-key pin), from the remembered bytes. */
+export function spkiSha256Hex(key: KeyObject): string {
+  return createHash('sha256').update(spkiBytes(key)).digest('hex');
+}
+
+/**
+ * The SPKI DER prefixes of uncompressed EC public keys on the curves mutual accepts: SEQUENCE {
+ * SEQUENCE { id-ecPublicKey, curve }, BIT STRING (0 unused bits) 04 || X || Y }. Everything up to the
+ * point's first coordinate is fixed for a curve.
+ */
+const EC_SPKI = [
+  {
+    crv: 'P-256',
+    size: 32,
+    prefix: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d03010703420004', 'hex'),
+    p: Buffer.from('ffffffff00000001000000000000000000000000ffffffffffffffffffffffff', 'hex'),
+  },
+  {
+    crv: 'P-384',
+    size: 48,
+    prefix: Buffer.from('3076301006072a8648ce3d020106052b8104002203620004', 'hex'),
+    p: Buffer.from(
+      'fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff',
+      'hex',
+    ),
+  },
+] as const;
+
+/**
+ * An uncompressed P-256/P-384 SPKI as a JWK, else undefined. OpenSSL 3.0 imports an EC key from
+ * its coordinates (which checks the point is on the curve, like the DER import) in about 60 % of
+ * the time its DER decoder takes; coordinates must be below the field prime, as the DER decoder
+ * requires. Anything else — compressed points, other curves and algorithms —
+ * goes through the DER decoder.
+ */
+function ecJwk(spki: Uint8Array): { kty: 'EC'; crv: string; x: string; y: string } | undefined {
+  for (const c of EC_SPKI) {
+    if (spki.length !== c.prefix.length + 2 * c.size) continue;
+    const bytes = Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength);
+    if (!bytes.subarray(0, c.prefix.length).equals(c.prefix)) continue;
+    const x = bytes.subarray(c.prefix.length, c.prefix.length + c.size);
+    const y = bytes.subarray(c.prefix.length + c.size);
+    // Coordinates at or above the field prime are not canonical; the DER decoder refuses them.
+    if (x.compare(c.p) >= 0 || y.compare(c.p) >= 0) return undefined;
+    return { kty: 'EC', crv: c.crv, x: x.toString('base64url'), y: y.toString('base64url') };
+  }
+  return undefined;
+}
+
 /** A public KeyObject from SPKI DER, remembering the bytes. */
 export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
-  const key = createPublicKey({
-    key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength),
-    format: 'der',
-    type: 'spki',
-  });
+  const jwk = ecJwk(spki);
+  const key =
+    jwk === undefined
+      ? createPublicKey({
+          key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength),
+          format: 'der',
+          type: 'spki',
+        })
+      : createPublicKey({ key: jwk, format: 'jwk' });
   spkiOfKey.set(key, Uint8Array.from(spki));
   return key;
 }

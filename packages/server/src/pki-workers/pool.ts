@@ -1,0 +1,211 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { errorCatalog, MutualError, type ErrorCode } from '@mutual/sdk';
+import { inlinePkiWork, type PkiWork } from '../ca/index.js';
+import {
+  rememberSpki,
+  spkiBytes,
+  type BuildCertificateInput,
+  type BuiltCertificate,
+  type ParsedCsr,
+} from '../pki/index.js';
+import type { PkiRequest, PkiResponse, WireError } from './protocol.js';
+
+export interface PkiWorkerPoolOptions {
+  /** Worker threads (≥ 1). */
+  readonly size: number;
+  /** Told when a worker stops unexpectedly (it is replaced) or when the pool gives up on threads. */
+  readonly onWorkerError?: (error: Error) => void;
+}
+
+export interface PkiWorkerPool extends PkiWork {
+  readonly size: number;
+  /** Jobs sent and not yet answered, over all workers. */
+  inFlight(): number;
+  /** Stops every worker; jobs still in flight are refused with ERR_INTERNAL_UNEXPECTED. */
+  close(): Promise<void>;
+}
+
+interface Job {
+  readonly resolve: (value: ParsedCsr | BuiltCertificate) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  readonly jobs: Map<number, Job>;
+  /** Issuer ids this worker has been sent. */
+  readonly issuers: Set<number>;
+}
+
+/** After this many workers in a row stop before answering anything, the pool runs jobs in this thread. */
+const MAX_FAILED_STARTS = 5;
+
+/** How to start a worker: the compiled worker.js, or — when running from TypeScript sources (tests) — worker.ts through tsx. */
+function workerSource(): { readonly script: string | URL; readonly eval: boolean } {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return { script: new URL('./worker.js', here), eval: false };
+  const tsx = createRequire(here)
+    .resolve('tsx/esm/api')
+    .replace(/index\.cjs$/, 'index.mjs');
+  const entry = new URL('./worker.ts', here).href;
+  const api = JSON.stringify(pathToFileURL(tsx).href);
+  return {
+    script: `import(${api}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
+    eval: true,
+  };
+}
+
+function fromWire(error: WireError): MutualError {
+  if (error.code !== undefined && Object.hasOwn(errorCatalog, error.code)) {
+    return new MutualError(error.code as ErrorCode, {
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    });
+  }
+  return new MutualError('ERR_INTERNAL_UNEXPECTED', { message: `pki worker: ${error.message}` });
+}
+
+/**
+ * Runs PkiWork on `size` worker threads: each job goes to the worker with the fewest jobs in
+ * flight. KeyObjects cross threads by reference to the same OpenSSL key (no export); a subject
+ * key's SPKI bytes travel with it so neither side exports it again. A worker that stops is
+ * replaced and its jobs are refused (the issuance then records the intent as failed); if workers
+ * keep stopping before answering anything, the pool falls back to this thread.
+ */
+export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPool {
+  if (!Number.isInteger(options.size) || options.size < 1) {
+    throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'A pki worker pool needs at least one thread.' });
+  }
+  const source = workerSource();
+  const slots: Slot[] = [];
+  const issuerIds = new WeakMap<
+    Uint8Array,
+    { readonly id: number; readonly privateKey: BuildCertificateInput['publicKey'] }[]
+  >();
+  let nextIssuerId = 1;
+  let nextJob = 1;
+  let closing = false;
+  let failedStarts = 0;
+  let fallback: PkiWork | undefined;
+
+  const spawn = (slot?: Slot): Slot => {
+    const worker = new Worker(source.script, { eval: source.eval });
+    worker.unref();
+    const target: Slot = slot ?? { worker, jobs: new Map(), issuers: new Set() };
+    target.worker = worker;
+    target.issuers.clear();
+    worker.on('message', (response: PkiResponse) => {
+      failedStarts = 0;
+      const job = target.jobs.get(response.job);
+      if (job === undefined) return;
+      target.jobs.delete(response.job);
+      if (response.ok) job.resolve(response.value);
+      else job.reject(fromWire(response.error));
+    });
+    const stopped = (error: Error): void => {
+      if (target.worker !== worker) return;
+      const pending = [...target.jobs.values()];
+      target.jobs.clear();
+      for (const job of pending) {
+        job.reject(new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'A pki worker stopped.', cause: error }));
+      }
+      if (closing) return;
+      options.onWorkerError?.(error);
+      failedStarts++;
+      if (failedStarts >= MAX_FAILED_STARTS && fallback === undefined) {
+        options.onWorkerError?.(new Error('pki workers keep stopping; running pki work in the main thread'));
+        fallback = inlinePkiWork;
+      }
+      spawn(target);
+    };
+    worker.on('error', stopped);
+    worker.on('exit', (code) => {
+      stopped(new Error(`pki worker exited with code ${code}`));
+    });
+    return target;
+  };
+
+  for (let i = 0; i < options.size; i++) slots.push(spawn());
+
+  const pick = (): Slot => {
+    let best = slots[0] as Slot;
+    for (const slot of slots) if (slot.jobs.size < best.jobs.size) best = slot;
+    return best;
+  };
+
+  const run = <T extends ParsedCsr | BuiltCertificate>(slot: Slot, build: (job: number) => PkiRequest): Promise<T> => {
+    if (closing)
+      return Promise.reject(new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'The pki pool is closed.' }));
+    const job = nextJob++;
+    return new Promise<T>((resolve, reject) => {
+      slot.jobs.set(job, { resolve: resolve as (value: ParsedCsr | BuiltCertificate) => void, reject });
+      slot.worker.postMessage(build(job));
+    });
+  };
+
+  const issuerIdFor = (issuer: {
+    certificateDer: Uint8Array;
+    privateKey: BuildCertificateInput['publicKey'];
+  }): number => {
+    let known = issuerIds.get(issuer.certificateDer);
+    if (known === undefined) {
+      known = [];
+      issuerIds.set(issuer.certificateDer, known);
+    }
+    let entry = known.find((k) => k.privateKey === issuer.privateKey);
+    if (entry === undefined) {
+      entry = { id: nextIssuerId++, privateKey: issuer.privateKey };
+      known.push(entry);
+    }
+    return entry.id;
+  };
+
+  const parseCsr: PkiWork['parseCsr'] = async (input, parseOptions) => {
+    if (fallback) return fallback.parseCsr(input, parseOptions);
+    const parsed = await run<ParsedCsr>(pick(), (job) => ({ kind: 'csr', job, input, options: parseOptions }));
+    rememberSpki(parsed.publicKey, parsed.spki);
+    return parsed;
+  };
+
+  const issue: PkiWork['issue'] = async (input) => {
+    if (fallback || 'selfSigned' in input.issuer) return (fallback ?? inlinePkiWork).issue(input);
+    const { issuer, ...rest } = input;
+    const issuerId = issuerIdFor(issuer);
+    const slot = pick();
+    if (!slot.issuers.has(issuerId)) {
+      slot.worker.postMessage({
+        kind: 'issuer',
+        issuerId,
+        certificateDer: issuer.certificateDer,
+        privateKey: issuer.privateKey,
+      } satisfies PkiRequest);
+      slot.issuers.add(issuerId);
+    }
+    return run<BuiltCertificate>(slot, (job) => ({
+      kind: 'issue',
+      job,
+      issuerId,
+      input: rest,
+      spki: spkiBytes(input.publicKey),
+    }));
+  };
+
+  return {
+    size: options.size,
+    parseCsr,
+    issue,
+    inFlight: () => slots.reduce((n, s) => n + s.jobs.size, 0),
+    close: async () => {
+      closing = true;
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+      for (const slot of slots) {
+        for (const job of slot.jobs.values()) {
+          job.reject(new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'The pki pool is closed.' }));
+        }
+        slot.jobs.clear();
+      }
+    },
+  };
+}
