@@ -15,6 +15,8 @@ interface Options {
   store: 'sqlite' | 'postgres';
   n: number;
   concurrency: number;
+  /** `server.workers` of the CA (pki threads); default the configuration's (`auto`). */
+  workers?: string;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -80,7 +82,8 @@ export async function runCaBench(opts: Options): Promise<void> {
   const env: Record<string, string> = {};
   let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
   if (opts.store === 'postgres') {
-    pg = await startPostgres();
+    // Durable like a production server: fsync, synchronous_commit and full_page_writes on.
+    pg = await startPostgres({ durable: true });
     env['MUTUAL_BENCH_DB'] = pg.connectionString;
     // `ca init` writes its inventory (root, intermediate, the admin certificate) to SQLite; move it
     // into PostgreSQL as an operator would, so the admin certificate is known there.
@@ -109,6 +112,13 @@ export async function runCaBench(opts: Options): Promise<void> {
         /sqlite: \{ file: mutual.db \}/,
         'postgres: { connectionString: { env: MUTUAL_BENCH_DB } }',
       ),
+    );
+  }
+  if (opts.workers !== undefined && opts.workers !== '') {
+    const workers = opts.workers === 'auto' ? 'auto' : Number(opts.workers);
+    writeFileSync(
+      path.join(dir, 'ca.yaml'),
+      `${readFileSync(path.join(dir, 'ca.yaml'), 'utf8')}\nserver: { workers: ${String(workers)} }\n`,
     );
   }
   const server = await startServer(dir, env);
@@ -215,6 +225,7 @@ export async function runCaBench(opts: Options): Promise<void> {
         issued: latencies.length,
         failures,
         concurrency: opts.concurrency,
+        workers: opts.workers ?? 'auto',
         perSecond: Math.round(latencies.length / seconds),
         p50ms: Number(percentile(latencies, 50).toFixed(2)),
         p99ms: Number(percentile(latencies, 99).toFixed(2)),

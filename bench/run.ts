@@ -25,7 +25,12 @@ const benches = { ca: runCaBench, store: runStoreBench } as const;
 if (name === 'ca' || name === 'store') {
   const stores = arg('--store', 'both');
   for (const store of stores === 'both' ? (['sqlite', 'postgres'] as const) : [stores as 'sqlite' | 'postgres']) {
-    await benches[name]({ store, n: Number(arg('--n', '3000')), concurrency: Number(arg('--concurrency', '32')) });
+    await benches[name]({
+      store,
+      n: Number(arg('--n', '3000')),
+      concurrency: Number(arg('--concurrency', '32')),
+      workers: arg('--workers', ''),
+    });
   }
 } else if (name === 'gateway') {
   const i = rest.indexOf('--loadgen');

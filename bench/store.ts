@@ -19,7 +19,7 @@ export async function runStoreBench(opts: Options): Promise<void> {
   let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
   let store: Store;
   if (opts.store === 'postgres') {
-    pg = await startPostgres();
+    pg = await startPostgres({ durable: true });
     store = await openPostgresStore({ connectionString: pg.connectionString });
   } else {
     store = await openSqliteStore({

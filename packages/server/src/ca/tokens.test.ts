@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, sign as rawSign } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -101,6 +101,80 @@ describe('enrollment tokens', () => {
       .setExpirationTime(iat + 30 * 86_400)
       .sign(deps.signingKey);
     await expect(svc.verify(forged)).rejects.toMatchObject({ code: 'ERR_TOKEN_INVALID' });
+  });
+
+  it('verifies only our exact JWS form: strict header, P1363 signature, typed registered claims', async () => {
+    const { svc, deps } = await service();
+    const iat = Math.floor(NOW.getTime() / 1000);
+    type Header = Parameters<SignJWT['setProtectedHeader']>[0];
+    const sign = (header: Header, claims: Record<string, unknown> = {}) =>
+      new SignJWT({ mutual: { profile: 'client', names: names(['a.internal']) }, ...claims })
+        .setProtectedHeader(header)
+        .setIssuer(deps.issuer)
+        .setJti('abcdefghijklmnopqrstuv')
+        .setIssuedAt(iat)
+        .setNotBefore(iat)
+        .setExpirationTime(iat + 300)
+        .sign(deps.signingKey);
+    const base = { alg: 'ES256', typ: 'mutual-enroll+jwt' };
+    // Headers jose will not sign, signed by hand with the CA's token key.
+    const craft = async (header: Record<string, unknown>, claims: Record<string, unknown> = {}): Promise<string> => {
+      const [, body] = (await sign(base, { aud: deps.audience })).split('.') as [string, string, string];
+      const decoded = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
+      const payload = Buffer.from(JSON.stringify({ ...decoded, ...claims })).toString('base64url');
+      const head = Buffer.from(JSON.stringify(header)).toString('base64url');
+      const sig = rawSign('sha256', Buffer.from(`${head}.${payload}`), {
+        key: deps.signingKey,
+        dsaEncoding: 'ieee-p1363',
+      });
+      return `${head}.${payload}.${sig.toString('base64url')}`;
+    };
+    // A list of audiences that holds ours is accepted, as RFC 7519 allows.
+    const listed = await sign(base, { aud: ['https://elsewhere.internal', deps.audience] });
+    await expect(svc.verify(listed)).resolves.toMatchObject({ profile: 'client' });
+    const refused: [string, Promise<string>, string][] = [
+      ['no audience', sign(base), 'ERR_TOKEN_AUDIENCE'],
+      ['crit header', craft({ ...base, crit: ['exp'], exp: 1 }), 'ERR_TOKEN_INVALID'],
+      ['b64 header', craft({ ...base, b64: true }), 'ERR_TOKEN_INVALID'],
+      ['no typ', sign({ alg: 'ES256' }, { aud: deps.audience }), 'ERR_TOKEN_INVALID'],
+      ['exp as text', craft(base, { exp: String(iat + 300) }), 'ERR_TOKEN_MALFORMED'],
+      ['no nbf', craft(base, { nbf: undefined }), 'ERR_TOKEN_MALFORMED'],
+      ['another issuer', craft(base, { iss: 'urn:mutual:ca:other' }), 'ERR_TOKEN_INVALID'],
+    ];
+    for (const [what, token, code] of refused) {
+      await expect(svc.verify(await token), what).rejects.toMatchObject({ code });
+    }
+    // The same signature in DER form (what node:crypto makes by default) is not a JWS signature.
+    const good = await sign(base, { aud: deps.audience });
+    const [h, p, sig] = good.split('.') as [string, string, string];
+    const raw = Buffer.from(sig, 'base64url');
+    const int = (b: Buffer) => {
+      let v = b;
+      while (v.length > 1 && v[0] === 0 && (v[1] ?? 0) < 0x80) v = v.subarray(1);
+      return (v[0] ?? 0) >= 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v;
+    };
+    const r = int(raw.subarray(0, 32));
+    const sv = int(raw.subarray(32));
+    const der = Buffer.concat([
+      Buffer.from([0x30, r.length + sv.length + 4, 0x02, r.length]),
+      r,
+      Buffer.from([0x02, sv.length]),
+      sv,
+    ]);
+    await expect(svc.verify(`${h}.${p}.${der.toString('base64url')}`)).rejects.toMatchObject({
+      code: 'ERR_TOKEN_INVALID',
+    });
+    await expect(svc.verify(`${h}.${p}.`)).rejects.toMatchObject({ code: 'ERR_TOKEN_INVALID' });
+    // A payload that is not a JSON object, correctly signed, is malformed.
+    const notObject = Buffer.from('[1,2]').toString('base64url');
+    const arraySig = rawSign('sha256', Buffer.from(`${h}.${notObject}`), {
+      key: deps.signingKey,
+      dsaEncoding: 'ieee-p1363',
+    });
+    await expect(svc.verify(`${h}.${notObject}.${arraySig.toString('base64url')}`)).rejects.toMatchObject({
+      code: 'ERR_TOKEN_MALFORMED',
+    });
+    await expect(svc.verify(good)).resolves.toMatchObject({ jti: 'abcdefghijklmnopqrstuv' });
   });
 
   it('refuses malformed input before any parsing and keys other than P-256', async () => {

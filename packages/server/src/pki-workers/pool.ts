@@ -37,6 +37,8 @@ interface Slot {
   readonly jobs: Map<number, Job>;
   /** Issuer ids this worker has been sent. */
   readonly issuers: Set<number>;
+  /** Requests waiting for this tick's message to the worker. */
+  outbox: PkiRequest[];
 }
 
 /** After this many workers in a row stop before answering anything, the pool runs jobs in this thread. */
@@ -93,16 +95,19 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   const spawn = (slot?: Slot): Slot => {
     const worker = new Worker(source.script, { eval: source.eval });
     worker.unref();
-    const target: Slot = slot ?? { worker, jobs: new Map(), issuers: new Set() };
+    const target: Slot = slot ?? { worker, jobs: new Map(), issuers: new Set(), outbox: [] };
     target.worker = worker;
     target.issuers.clear();
-    worker.on('message', (response: PkiResponse) => {
+    target.outbox = [];
+    worker.on('message', (responses: readonly PkiResponse[]) => {
       failedStarts = 0;
-      const job = target.jobs.get(response.job);
-      if (job === undefined) return;
-      target.jobs.delete(response.job);
-      if (response.ok) job.resolve(response.value);
-      else job.reject(fromWire(response.error));
+      for (const response of responses) {
+        const job = target.jobs.get(response.job);
+        if (job === undefined) continue;
+        target.jobs.delete(response.job);
+        if (response.ok) job.resolve(response.value);
+        else job.reject(fromWire(response.error));
+      }
     });
     const stopped = (error: Error): void => {
       if (target.worker !== worker) return;
@@ -135,13 +140,27 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
     return best;
   };
 
+  /**
+   * Requests go out once per turn of the event loop, as one message per worker: under load a
+   * message (and a thread wake-up each way) carries many jobs instead of one.
+   */
+  const send = (slot: Slot, request: PkiRequest): void => {
+    slot.outbox.push(request);
+    if (slot.outbox.length > 1) return;
+    setImmediate(() => {
+      const batch = slot.outbox;
+      slot.outbox = [];
+      if (batch.length > 0) slot.worker.postMessage(batch);
+    });
+  };
+
   const run = <T extends ParsedCsr | BuiltCertificate>(slot: Slot, build: (job: number) => PkiRequest): Promise<T> => {
     if (closing)
       return Promise.reject(new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'The pki pool is closed.' }));
     const job = nextJob++;
     return new Promise<T>((resolve, reject) => {
       slot.jobs.set(job, { resolve: resolve as (value: ParsedCsr | BuiltCertificate) => void, reject });
-      slot.worker.postMessage(build(job));
+      send(slot, build(job));
     });
   };
 
@@ -175,12 +194,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
     const issuerId = issuerIdFor(issuer);
     const slot = pick();
     if (!slot.issuers.has(issuerId)) {
-      slot.worker.postMessage({
-        kind: 'issuer',
-        issuerId,
-        certificateDer: issuer.certificateDer,
-        privateKey: issuer.privateKey,
-      } satisfies PkiRequest);
+      send(slot, { kind: 'issuer', issuerId, certificateDer: issuer.certificateDer, privateKey: issuer.privateKey });
       slot.issuers.add(issuerId);
     }
     return run<BuiltCertificate>(slot, (job) => ({

@@ -18,31 +18,30 @@ function wire(error: unknown): WireError {
   return { message: error instanceof Error ? error.message : String(error) };
 }
 
-function send(response: PkiResponse): void {
+function handle(request: Exclude<PkiRequest, { kind: 'issuer' }>): PkiResponse {
   try {
-    port?.postMessage(response);
-  } catch (error) {
-    // Details that cannot be cloned: send the refusal without them.
-    if (response.ok) throw error;
-    port?.postMessage({ job: response.job, ok: false, error: { ...response.error, details: {} } });
-  }
-}
-
-port.on('message', (request: PkiRequest) => {
-  if (request.kind === 'issuer') {
-    issuers.set(request.issuerId, { certificateDer: request.certificateDer, privateKey: request.privateKey });
-    return;
-  }
-  try {
-    if (request.kind === 'csr') {
-      send({ job: request.job, ok: true, value: parseCsr(request.input, request.options) });
-      return;
-    }
+    if (request.kind === 'csr') return { job: request.job, ok: true, value: parseCsr(request.input, request.options) };
     const issuer = issuers.get(request.issuerId);
     if (issuer === undefined) throw new Error(`issuer ${request.issuerId} was never registered with this worker`);
     rememberSpki(request.input.publicKey, request.spki);
-    send({ job: request.job, ok: true, value: issueCertificate({ ...request.input, issuer }) });
+    return { job: request.job, ok: true, value: issueCertificate({ ...request.input, issuer }) };
   } catch (error) {
-    send({ job: request.job, ok: false, error: wire(error) });
+    return { job: request.job, ok: false, error: wire(error) };
+  }
+}
+
+// A batch of requests in, one batch of answers out.
+port.on('message', (requests: readonly PkiRequest[]) => {
+  const responses: PkiResponse[] = [];
+  for (const request of requests) {
+    if (request.kind === 'issuer') {
+      issuers.set(request.issuerId, { certificateDer: request.certificateDer, privateKey: request.privateKey });
+    } else responses.push(handle(request));
+  }
+  try {
+    port.postMessage(responses);
+  } catch {
+    // Some refusal's details could not be cloned: send the refusals without details.
+    port.postMessage(responses.map((r) => (r.ok ? r : { ...r, error: { ...r.error, details: {} } })));
   }
 });

@@ -23,4 +23,12 @@ export interface Backend {
   readonly inTransaction?: () => boolean;
   /** Whether several parameterless statements may be sent as one (`a; b`), saving round trips. */
   readonly multiStatement: boolean;
+  /**
+   * Makes what the last COMMIT wrote durable, off the calling thread, before any caller of that
+   * commit is answered (SQLite: fdatasync of the WAL on the libuv pool). Absent: COMMIT itself is
+   * durable (PostgreSQL). If it fails, durability is unknown and the store stops taking work.
+   */
+  readonly syncAfterCommit?: () => Promise<void>;
+  /** Releases what the backend holds besides the Kysely instance (file descriptors). */
+  readonly release?: () => void;
 }

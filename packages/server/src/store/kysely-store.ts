@@ -224,6 +224,8 @@ interface Shared {
   readonly backend: Backend;
   readonly activeTx: AsyncLocalStorage<KyselyStore>;
   closed: boolean;
+  /** Why the store stopped taking work on its own (a failed sync after a commit), if it did. */
+  failure?: MutualError;
   /** Write transactions waiting for the next group; see `#group`. */
   readonly queue: WriteJob[];
   /** A group is scheduled or being written and committed. */
@@ -261,6 +263,7 @@ export class KyselyStore implements Store {
   }
 
   #checkUsable(): void {
+    if (this.#shared.failure !== undefined) throw this.#shared.failure;
     if (this.#shared.closed) throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closed.' });
     if (this.#inTx) {
       if (this.#ended) {
@@ -327,7 +330,7 @@ export class KyselyStore implements Store {
   /**
    * Runs `fn` as a write transaction: inside the current one when already in one, else queued for
    * the next group commit. Resolves only after the COMMIT that holds its work has returned (durable:
-   * synchronous=FULL on SQLite, the server's own fsync on PostgreSQL).
+   * the WAL fdatasync'd on SQLite, the server's own fsync on PostgreSQL).
    */
   async #write<T>(fn: (tx: KyselyStore) => Promise<T>): Promise<T> {
     this.#checkUsable();
@@ -388,6 +391,7 @@ export class KyselyStore implements Store {
       }
     };
     try {
+      if (shared.failure !== undefined) throw shared.failure;
       if (shared.closed) throw new MutualError('ERR_STORE_UNAVAILABLE', { message: 'The store is closed.' });
       await this.#db.connection().execute(async (conn) => {
         // Transaction control waits to travel with the next statement that must run (PostgreSQL: one round trip).
@@ -442,6 +446,22 @@ export class KyselyStore implements Store {
         if (results[i]?.ok !== false) job.reject(refusal);
       });
       return;
+    }
+    if (backend.syncAfterCommit !== undefined) {
+      try {
+        await backend.syncAfterCommit();
+      } catch (cause) {
+        // Committed but perhaps not on disk, and a later sync may not report the lost pages again:
+        // nobody is told "done" for this group, and the store takes no more work until reopened.
+        shared.failure = new MutualError('ERR_STORE_UNAVAILABLE', {
+          message: 'Syncing the database to disk failed; the store stopped taking work. Restart after fixing the disk.',
+          cause,
+        });
+        group.forEach((job, i) => {
+          if (results[i]?.ok === true) job.reject(shared.failure);
+        });
+        return;
+      }
     }
     group.forEach((job, i) => {
       const result = results[i];
@@ -1284,6 +1304,7 @@ export class KyselyStore implements Store {
       if (shared.busy || shared.queue.length > 0) await new Promise<void>((wake) => shared.idle.push(wake));
       shared.closed = true;
       try {
+        shared.backend.release?.();
         await shared.backend.db.destroy();
       } catch (error) {
         throw shared.backend.classify(error);

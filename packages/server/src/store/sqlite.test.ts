@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fdatasync, fstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -83,6 +83,78 @@ describe('SQLite store files', () => {
     // Once the lock is gone the same store works again and the chain is intact.
     await store.appendAudit({ at: new Date(0), actor: 'a', action: 'b', subject: 'c', details: {} });
     expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 1 });
+    await store.close();
+  });
+
+  it('answers a write only after the WAL holding it was synced to disk, and syncs once per group', async () => {
+    const file = newFile();
+    const synced: number[] = [];
+    let release: (() => void) | undefined;
+    let hold = false;
+    const store = await openSqliteStore({
+      file,
+      fdatasync: async (fd) => {
+        synced.push(fd);
+        if (hold) await new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    hold = true;
+    let answered = 0;
+    const writes = Array.from({ length: 20 }, () =>
+      store.reserveSerial(makeIntent()).then(() => {
+        answered++;
+      }),
+    );
+    // Wait until the group committed and its sync started; nobody may be answered yet.
+    while (release === undefined) await new Promise((r) => setImmediate(r));
+    expect(answered).toBe(0);
+    // The commit itself is already there for a reader; only the answer waits for the disk.
+    expect(rawQuery(file, 'select count(*) as n from certificates')).toEqual([{ n: 20 }]);
+    const before = synced.length;
+    hold = false;
+    release();
+    await Promise.all(writes);
+    expect(answered).toBe(20);
+    expect(synced.length).toBe(before); // one sync for the whole group of 20
+    await store.close();
+  });
+
+  it('stops taking work after a failed sync: the group is refused, later calls too, nothing answered as done', async () => {
+    const file = newFile();
+    let fail = false;
+    const store = await openSqliteStore({
+      file,
+      fdatasync: () => (fail ? Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' })) : Promise.resolve()),
+    });
+    await store.reserveSerial(makeIntent());
+    fail = true;
+    await expect(store.reserveSerial(makeIntent())).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    fail = false;
+    await expect(store.reserveSerial(makeIntent())).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(store.listCertificates({ now: new Date() })).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await store.close();
+    // Reopened, the store works again.
+    const reopened = await openSqliteStore({ file });
+    await reopened.reserveSerial(makeIntent());
+    await reopened.close();
+  });
+
+  it('syncs the WAL file itself (the file every commit is appended to)', async () => {
+    const file = newFile();
+    const synced: number[] = [];
+    const store = await openSqliteStore({
+      file,
+      fdatasync: (fd) => {
+        synced.push(fstatSync(fd).ino);
+        return new Promise((resolve, reject) => {
+          fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+        });
+      },
+    });
+    await store.reserveSerial(makeIntent());
+    await store.reserveSerial(makeIntent());
+    expect(synced.length).toBeGreaterThanOrEqual(2);
+    for (const ino of synced) expect(ino).toBe(statSync(`${file}-wal`).ino);
     await store.close();
   });
 });

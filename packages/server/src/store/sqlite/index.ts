@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fdatasync as fdatasyncCallback, fsync, openSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { MutualError } from '@mutual/sdk';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
@@ -13,6 +14,58 @@ export interface SqliteStoreOptions {
   readonly file: string;
   /** How long a write waits for another process's write lock before failing. Default 5000 ms. */
   readonly busyTimeoutMs?: number;
+  /** How a file's data reaches the disk (tests inject failures); default fdatasync(2) on the libuv pool. */
+  readonly fdatasync?: (fd: number) => Promise<void>;
+}
+
+const fdatasyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    fdatasyncCallback(fd, (err) => (err ? reject(err) : resolve()));
+  });
+
+const fsyncAsync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    fsync(fd, (err) => (err ? reject(err) : resolve()));
+  });
+
+/**
+ * Durability of WAL commits without blocking the event loop: SQLite runs with synchronous=NORMAL
+ * (COMMIT appends to the WAL without waiting for the disk) and, before any caller of a group commit
+ * is answered, this fdatasyncs the WAL file from the libuv pool — what synchronous=FULL does at
+ * COMMIT, on the main thread. fsync acts on the file, not the descriptor, so a descriptor of our
+ * own serves. A WAL file that is new (first commit, or recreated) gets its directory synced once,
+ * as SQLite does for files it creates.
+ */
+function walSyncer(
+  dbFile: string,
+  sync: (fd: number) => Promise<void>,
+): { sync: (whenPresent?: boolean) => Promise<void>; release: () => void } {
+  const walFile = `${dbFile}-wal`;
+  let wal: { fd: number; ino: number } | undefined;
+  return {
+    async sync(whenPresent = false) {
+      const st = statSync(walFile, { throwIfNoEntry: false });
+      if (st === undefined) {
+        if (whenPresent) return;
+        throw new Error(`${walFile} is missing after a commit`);
+      }
+      if (wal?.ino !== st.ino) {
+        if (wal !== undefined) closeSync(wal.fd);
+        wal = { fd: openSync(walFile, constants.O_RDONLY), ino: st.ino };
+        const dir = openSync(path.dirname(walFile), constants.O_RDONLY);
+        try {
+          await fsyncAsync(dir);
+        } finally {
+          closeSync(dir);
+        }
+      }
+      await sync(wal.fd);
+    },
+    release() {
+      if (wal !== undefined) closeSync(wal.fd);
+      wal = undefined;
+    },
+  };
 }
 
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|READONLY|CORRUPT|NOTADB|PERM|AUTH|PROTOCOL|NOLFS)/;
@@ -59,7 +112,8 @@ function cachingStatements(sqlite: Database.Database): SqliteDatabase {
 }
 
 /**
- * Opens (creating when missing) a SQLite store: WAL, synchronous=FULL, foreign keys on, a busy timeout
+ * Opens (creating when missing) a SQLite store: WAL, every commit fdatasync'd before it is
+ * acknowledged (off the event loop, see walSyncer), foreign keys on, a busy timeout
  * for other processes' writes, and the schema migrated. One process should own a file's writes; readers
  * in other processes are fine (WAL).
  */
@@ -74,6 +128,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
   } catch (error) {
     throw classifySqliteError(error);
   }
+  const wal = walSyncer(opts.file, opts.fdatasync ?? fdatasyncAsync);
   const backend: Backend = {
     dialect: 'sqlite',
     db: new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }),
@@ -84,16 +139,22 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<Store> 
     isUniqueViolation,
     multiStatement: false,
     inTransaction: () => sqlite.inTransaction,
+    syncAfterCommit: () => wal.sync(),
+    release: wal.release,
   };
   try {
     const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
     if (typeof mode !== 'string' || mode.toLowerCase() !== 'wal') {
       throw new Error(`journal_mode is ${String(mode)}, not wal`);
     }
-    sqlite.pragma('synchronous = FULL');
+    // NORMAL: COMMIT does not wait for the disk; the store's group commit fdatasyncs the WAL before
+    // answering anyone (walSyncer), so an acknowledged write is as durable as with FULL.
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`);
     await migrate(backend);
+    // Migrations commit outside the group commit: make them durable before the store is handed out.
+    await wal.sync(true);
   } catch (error) {
     await backend.db.destroy().catch(() => undefined);
     throw error instanceof MutualError ? error : new MutualError('ERR_STORE_UNAVAILABLE', { cause: error });
