@@ -147,7 +147,9 @@ describe('SQLite store files', () => {
       fdatasync: (fd) => {
         synced.push(fstatSync(fd).ino);
         return new Promise((resolve, reject) => {
-          fdatasync(fd, (err) => (err ? reject(err) : resolve()));
+          fdatasync(fd, (err) => {
+            err ? reject(err) : resolve();
+          });
         });
       },
     });

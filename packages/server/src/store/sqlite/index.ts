@@ -20,12 +20,16 @@ export interface SqliteStoreOptions {
 
 const fdatasyncAsync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => {
-    fdatasyncCallback(fd, (err) => (err ? reject(err) : resolve()));
+    fdatasyncCallback(fd, (err) => {
+      err ? reject(err) : resolve();
+    });
   });
 
 const fsyncAsync = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => {
-    fsync(fd, (err) => (err ? reject(err) : resolve()));
+    fsync(fd, (err) => {
+      err ? reject(err) : resolve();
+    });
   });
 
 /**
