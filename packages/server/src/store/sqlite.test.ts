@@ -1,6 +1,7 @@
 import { fdatasync, fstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { describeStoreContract, makeIntent } from './contract.js';
@@ -146,11 +147,7 @@ describe('SQLite store files', () => {
       file,
       fdatasync: (fd) => {
         synced.push(fstatSync(fd).ino);
-        return new Promise((resolve, reject) => {
-          fdatasync(fd, (err) => {
-            err ? reject(err) : resolve();
-          });
-        });
+        return promisify(fdatasync)(fd);
       },
     });
     await store.reserveSerial(makeIntent());

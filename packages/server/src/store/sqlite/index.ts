@@ -1,5 +1,6 @@
 import { closeSync, constants, fdatasync as fdatasyncCallback, fsync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { MutualError } from '@mutual/sdk';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
@@ -18,19 +19,8 @@ export interface SqliteStoreOptions {
   readonly fdatasync?: (fd: number) => Promise<void>;
 }
 
-const fdatasyncAsync = (fd: number): Promise<void> =>
-  new Promise((resolve, reject) => {
-    fdatasyncCallback(fd, (err) => {
-      err ? reject(err) : resolve();
-    });
-  });
-
-const fsyncAsync = (fd: number): Promise<void> =>
-  new Promise((resolve, reject) => {
-    fsync(fd, (err) => {
-      err ? reject(err) : resolve();
-    });
-  });
+const fdatasyncAsync = promisify(fdatasyncCallback);
+const fsyncAsync = promisify(fsync);
 
 /**
  * Durability of WAL commits without blocking the event loop: SQLite runs with synchronous=NORMAL
