@@ -28,7 +28,9 @@ async function startServer(
   env: Record<string, string>,
 ): Promise<{ url: string; stop: () => Promise<void>; pid: number }> {
   const nodeArgs = (process.env['MUTUAL_BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
+  // MUTUAL_NODE: run the CA under another Node binary (its native modules must be built for it).
+  const node = process.env['MUTUAL_NODE'] ?? process.execPath;
+  const child = spawn(node, [...nodeArgs, BIN, 'ca', 'serve', '--dir', dir, '--listen', '127.0.0.1:0'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -234,7 +236,7 @@ export async function runCaBench(opts: Options): Promise<void> {
         tokensMintedPerSecond: Math.round((opts.n - minted) / mintSeconds),
         tokensMintedPerSecondSdkClient: Math.round(minted / sdkMintSeconds),
         loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
-        node: process.version,
+        node: process.env['MUTUAL_NODE'] === undefined ? process.version : `server ${process.env['MUTUAL_NODE']}`,
         cpus: os.cpus().length,
         cpu: os.cpus()[0]?.model,
       }),

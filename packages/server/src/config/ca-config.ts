@@ -134,7 +134,7 @@ export const serverSchema = z
       .min(1024)
       .max(1024 * 1024)
       .default(64 * 1024),
-    /** Threads that parse CSRs and build, sign and lint certificates: `auto` (one per core when there are several) or a number (0: the main thread). */
+    /** Threads that parse CSRs and build, sign and lint certificates: `auto` (one per core beyond the first) or a number (0: the main thread). */
     workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
   })
   .superRefine((s, ctx) => {
