@@ -17,6 +17,18 @@ import { createTestCa } from '../packages/server/src/pki/test-support.js';
 const REPO = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(REPO, 'packages/cli/dist/bin.js');
 const SPIFFE = 'spiffe://bench.test/client';
+/**
+ * The Node binary that runs the gateway (and its workers): `MUTUAL_NODE`, else this process's. The
+ * upstream, the idle clients and this script keep running on this process's Node, so two runs that
+ * differ only in MUTUAL_NODE compare the gateway's runtime alone.
+ */
+const GATEWAY_NODE = process.env.MUTUAL_NODE ?? process.execPath;
+
+function nodeVersions(bin: string): { node: string; openssl: string } {
+  const out = execFileSync(bin, ['-p', 'process.version + " " + process.versions.openssl'], { encoding: 'utf8' });
+  const [node = '', openssl = ''] = out.trim().split(' ');
+  return { node, openssl };
+}
 
 export interface GatewayBenchOptions {
   /** Seconds per measured run (plus 1 s warm-up). */
@@ -208,6 +220,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   const wants = (part: string): boolean => o.only.length === 0 || o.only.includes(part);
   const loadgen = wants('handshakes') || wants('keepalive') || wants('latency') ? findLoadgen(o.loadgen, dir) : '';
   const load1 = os.loadavg()[0] ?? 0;
+  const gatewayRuntime = nodeVersions(GATEWAY_NODE);
 
   const upstream = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
   const upstreamPort = Number((await waitFor(upstream, 'stdout', /port (\d+)/))[1]);
@@ -245,7 +258,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
     [
       '-c',
       'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
-      process.execPath,
+      GATEWAY_NODE,
       BIN,
       'gateway',
       '--config',
@@ -375,6 +388,9 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
     os: `${os.type()} ${os.release()}`,
     node: process.version,
     openssl: process.versions.openssl,
+    gatewayNode: gatewayRuntime.node,
+    gatewayOpenssl: gatewayRuntime.openssl,
+    gatewayNodeBinary: GATEWAY_NODE,
     loadavg1Before: load1,
     loadavg1After: os.loadavg()[0] ?? 0,
   };
@@ -421,7 +437,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
       : []),
   ];
   console.log(
-    `\ngateway bench, commit ${commit}, ${workers} worker(s), ${machine.cpus} cpus, load ${load1.toFixed(1)} → ${machine.loadavg1After.toFixed(1)}, ${o.duration} s per run\n`,
+    `\ngateway bench, commit ${commit}, gateway on Node ${gatewayRuntime.node} (OpenSSL ${gatewayRuntime.openssl}), ${workers} worker(s), ${machine.cpus} cpus, load ${load1.toFixed(1)} → ${machine.loadavg1After.toFixed(1)}, ${o.duration} s per run\n`,
   );
   for (const [i, r] of rows.entries()) {
     console.log(`| ${r.join(' | ')} |`);
