@@ -26,6 +26,7 @@ import {
   type Upstream,
 } from './forward.js';
 import {
+  createVerifiedChains,
   judgePresented,
   presentedBy,
   type AcceptedPeer,
@@ -223,6 +224,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
           pins: compilePins(l.clientAuth.pins),
           revocation: (result, chain, at) => revocation.check(result, chain, material.anchors, at),
           describeLeaf,
+          verified: createVerifiedChains(),
         };
         listeners.set(l.name, { config: l, material, policy, rules });
       }
