@@ -378,7 +378,12 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const verdict: HandshakeVerdict = ls
       ? judgePresented(presented, ls.rules, clock.now())
       : { ok: false, reason: 'LISTENER_GONE', detail: 'listener removed' };
-    conns.set(socket, { listener, presented, address, peerLabel, verdict });
+    // An open connection keeps its chain for re-judging on reload; a remembered one shares the cached bytes.
+    const kept =
+      verdict.ok && verdict.chain && verdict.chain !== presented.chain
+        ? { ...presented, chain: verdict.chain }
+        : presented;
+    conns.set(socket, { listener, presented: kept, address, peerLabel, verdict });
     if (!verdict.ok) {
       handshakeRefused(listener, address, peerLabel, verdict);
       socket.destroy();

@@ -25,7 +25,13 @@ export interface AcceptedPeer extends PeerIdentity {
 }
 
 export type HandshakeVerdict =
-  | { readonly ok: true; readonly peer: AcceptedPeer | undefined; readonly reason: string }
+  | {
+      readonly ok: true;
+      readonly peer: AcceptedPeer | undefined;
+      readonly reason: string;
+      /** The presented chain as first remembered (identical bytes, shared by every connection presenting it). */
+      readonly chain?: Chain;
+    }
   | { readonly ok: false; readonly reason: string; readonly detail: string; readonly partial?: PartialPeer };
 
 /** What is known of a refused peer's leaf, for the audit record. */
@@ -295,5 +301,5 @@ export function judgePresented(presented: Presented, rules: HandshakeRules, at: 
   if (revoked)
     return { ok: false, reason: revoked.reason, detail: revoked.detail, partial: partialFrom(result, chain) };
   // 'remembered': the path validation of an identical chain was reused; pins and revocation were checked now.
-  return { ok: true, peer, reason: checked.remembered ? 'remembered' : 'verified' };
+  return { ok: true, peer, reason: checked.remembered ? 'remembered' : 'verified', chain: v.chain };
 }
