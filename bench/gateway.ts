@@ -327,14 +327,19 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
       };
     if (wants('keepalive')) results.keepAlive = run(`ka@${c}`, { port: ports.ec, chain: ec, mode: 'ka', c });
     if (wants('latency')) {
-      const viaGateway = run('ka@1 via gateway', { port: ports.ec, chain: ec, mode: 'ka', c: 1 });
-      const direct = run('plain@1 direct to upstream', { port: upstreamPort, chain: ec, mode: 'plain', c: 1 });
-      results.addedLatency = {
-        viaGateway,
-        direct,
-        addedP50Ms: (viaGateway.p50_us - direct.p50_us) / 1000,
-        addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000,
+      // One request in flight, then four (moderate: well below saturation of either path).
+      const added = (n: number) => {
+        const viaGateway = run(`ka@${n} via gateway`, { port: ports.ec, chain: ec, mode: 'ka', c: n });
+        const direct = run(`plain@${n} direct to upstream`, { port: upstreamPort, chain: ec, mode: 'plain', c: n });
+        return {
+          viaGateway,
+          direct,
+          addedP50Ms: (viaGateway.p50_us - direct.p50_us) / 1000,
+          addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000,
+        };
       };
+      results.addedLatency = added(1);
+      results.addedLatencyC4 = added(4);
     }
 
     if (o.idle > 0 && wants('idle')) {
@@ -402,7 +407,9 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
 
   const hsr = results.handshakes as Record<string, LoadResult> | undefined;
   const kar = results.keepAlive as LoadResult | undefined;
-  const add = results.addedLatency as { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number } | undefined;
+  type Added = { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number };
+  const add = results.addedLatency as Added | undefined;
+  const add4 = results.addedLatencyC4 as Added | undefined;
   const idle = results.idle as { connections: number; rssBeforeMiB: number; rssWithIdleMiB: number } | undefined;
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const rows = [
@@ -419,14 +426,21 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
           ],
         ]
       : []),
-    ...(add
-      ? [
-          [
-            'added p99 at c1 (gateway − direct)',
-            `${add.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(add.viaGateway.p99_us)}, direct ${ms(add.direct.p99_us)})`,
-          ],
-        ]
-      : []),
+    ...(
+      [
+        ['c1', add],
+        ['c4', add4],
+      ] as const
+    ).flatMap(([c, a]) =>
+      a
+        ? [
+            [
+              `added p99 at ${c} (gateway − direct)`,
+              `${a.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(a.viaGateway.p99_us)}, direct ${ms(a.direct.p99_us)})`,
+            ],
+          ]
+        : [],
+    ),
     ...(idle
       ? [
           [
