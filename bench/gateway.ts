@@ -17,6 +17,18 @@ import { createTestCa } from '../packages/server/src/pki/test-support.js';
 const REPO = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(REPO, 'packages/cli/dist/bin.js');
 const SPIFFE = 'spiffe://bench.test/client';
+/**
+ * The Node binary that runs the gateway (and its workers): `MUTUAL_NODE`, else this process's. The
+ * upstream, the idle clients and this script keep running on this process's Node, so two runs that
+ * differ only in MUTUAL_NODE compare the gateway's runtime alone.
+ */
+const GATEWAY_NODE = process.env.MUTUAL_NODE ?? process.execPath;
+
+function nodeVersions(bin: string): { node: string; openssl: string } {
+  const out = execFileSync(bin, ['-p', 'process.version + " " + process.versions.openssl'], { encoding: 'utf8' });
+  const [node = '', openssl = ''] = out.trim().split(' ');
+  return { node, openssl };
+}
 
 export interface GatewayBenchOptions {
   /** Seconds per measured run (plus 1 s warm-up). */
@@ -208,6 +220,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   const wants = (part: string): boolean => o.only.length === 0 || o.only.includes(part);
   const loadgen = wants('handshakes') || wants('keepalive') || wants('latency') ? findLoadgen(o.loadgen, dir) : '';
   const load1 = os.loadavg()[0] ?? 0;
+  const gatewayRuntime = nodeVersions(GATEWAY_NODE);
 
   const upstream = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
   const upstreamPort = Number((await waitFor(upstream, 'stdout', /port (\d+)/))[1]);
@@ -245,7 +258,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
     [
       '-c',
       'ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"',
-      process.execPath,
+      GATEWAY_NODE,
       BIN,
       'gateway',
       '--config',
@@ -314,14 +327,19 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
       };
     if (wants('keepalive')) results.keepAlive = run(`ka@${c}`, { port: ports.ec, chain: ec, mode: 'ka', c });
     if (wants('latency')) {
-      const viaGateway = run('ka@1 via gateway', { port: ports.ec, chain: ec, mode: 'ka', c: 1 });
-      const direct = run('plain@1 direct to upstream', { port: upstreamPort, chain: ec, mode: 'plain', c: 1 });
-      results.addedLatency = {
-        viaGateway,
-        direct,
-        addedP50Ms: (viaGateway.p50_us - direct.p50_us) / 1000,
-        addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000,
+      // One request in flight, then four (moderate: well below saturation of either path).
+      const added = (n: number) => {
+        const viaGateway = run(`ka@${n} via gateway`, { port: ports.ec, chain: ec, mode: 'ka', c: n });
+        const direct = run(`plain@${n} direct to upstream`, { port: upstreamPort, chain: ec, mode: 'plain', c: n });
+        return {
+          viaGateway,
+          direct,
+          addedP50Ms: (viaGateway.p50_us - direct.p50_us) / 1000,
+          addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000,
+        };
       };
+      results.addedLatency = added(1);
+      results.addedLatencyC4 = added(4);
     }
 
     if (o.idle > 0 && wants('idle')) {
@@ -375,6 +393,9 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
     os: `${os.type()} ${os.release()}`,
     node: process.version,
     openssl: process.versions.openssl,
+    gatewayNode: gatewayRuntime.node,
+    gatewayOpenssl: gatewayRuntime.openssl,
+    gatewayNodeBinary: GATEWAY_NODE,
     loadavg1Before: load1,
     loadavg1After: os.loadavg()[0] ?? 0,
   };
@@ -386,7 +407,9 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
 
   const hsr = results.handshakes as Record<string, LoadResult> | undefined;
   const kar = results.keepAlive as LoadResult | undefined;
-  const add = results.addedLatency as { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number } | undefined;
+  type Added = { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number };
+  const add = results.addedLatency as Added | undefined;
+  const add4 = results.addedLatencyC4 as Added | undefined;
   const idle = results.idle as { connections: number; rssBeforeMiB: number; rssWithIdleMiB: number } | undefined;
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const rows = [
@@ -403,14 +426,21 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
           ],
         ]
       : []),
-    ...(add
-      ? [
-          [
-            'added p99 at c1 (gateway − direct)',
-            `${add.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(add.viaGateway.p99_us)}, direct ${ms(add.direct.p99_us)})`,
-          ],
-        ]
-      : []),
+    ...(
+      [
+        ['c1', add],
+        ['c4', add4],
+      ] as const
+    ).flatMap(([c, a]) =>
+      a
+        ? [
+            [
+              `added p99 at ${c} (gateway − direct)`,
+              `${a.addedP99Ms.toFixed(2)} ms (gateway p99 ${ms(a.viaGateway.p99_us)}, direct ${ms(a.direct.p99_us)})`,
+            ],
+          ]
+        : [],
+    ),
     ...(idle
       ? [
           [
@@ -421,7 +451,7 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
       : []),
   ];
   console.log(
-    `\ngateway bench, commit ${commit}, ${workers} worker(s), ${machine.cpus} cpus, load ${load1.toFixed(1)} → ${machine.loadavg1After.toFixed(1)}, ${o.duration} s per run\n`,
+    `\ngateway bench, commit ${commit}, gateway on Node ${gatewayRuntime.node} (OpenSSL ${gatewayRuntime.openssl}), ${workers} worker(s), ${machine.cpus} cpus, load ${load1.toFixed(1)} → ${machine.loadavg1After.toFixed(1)}, ${o.duration} s per run\n`,
   );
   for (const [i, r] of rows.entries()) {
     console.log(`| ${r.join(' | ')} |`);

@@ -9,6 +9,7 @@
  *           [--only handshakes,keepalive,latency,idle]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
  *      keep-alive requests/s with p50/p99, added p99 over a direct request, RSS with idle connections.
+ *      MUTUAL_NODE=/path/to/node runs the gateway under another Node binary (e.g. Node 24, OpenSSL 3.5).
  */
 import 'reflect-metadata';
 import { runCaBench } from './ca.js';

@@ -7,6 +7,9 @@
 # PEER_WORKERS (1 in the harness's pinned layout, 2 in the shared one) becomes --workers: with more
 # than one, the gateway is a node:cluster primary and its workers (all in the PID's process tree, so
 # the harness charges their CPU to the peer and stops them with it).
+# MUTUAL_NODE (or NODE_BIN, as the harness's node-min peer spells it) selects the Node binary that runs
+# the gateway, e.g. a Node 24 with OpenSSL 3.5:
+#   --peer "mutual24|18420|env MUTUAL_NODE=/opt/node24/package/bin/node $PWD/bench/peers/mutual-gateway.sh"
 set -eu
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cfg="${PEER_RUN_DIR:?}/gateway.yaml"
@@ -35,4 +38,4 @@ YAML
   echo "audit: { file: \"$PEER_RUN_DIR/audit.jsonl\" }"
   echo "watch: false"
 } > "$cfg"
-exec "${NODE_BIN:-node}" "$repo/packages/cli/dist/bin.js" gateway --config "$cfg" --workers "${PEER_WORKERS:-1}"
+exec "${MUTUAL_NODE:-${NODE_BIN:-node}}" "$repo/packages/cli/dist/bin.js" gateway --config "$cfg" --workers "${PEER_WORKERS:-1}"

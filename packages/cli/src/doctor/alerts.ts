@@ -106,7 +106,7 @@ export function explainTlsError(err: unknown): TlsFailure {
       refusedBy: 'server',
       code: code || 'ECONNRESET',
       words:
-        'the server closed the connection without a TLS alert (a mutual gateway does this when its own checks refuse the certificate)',
+        'the server closed the connection without a TLS alert (a mutual gateway answers 403 ERR_GATEWAY_CERTIFICATE_REFUSED and closes when its own checks refuse the certificate)',
     };
   }
   return { kind: 'other', alert: undefined, refusedBy: 'client', code, words: message };

@@ -163,7 +163,7 @@ function alertFinding(f: TlsFailure, facts: ClientFacts, caNames: readonly strin
         summary: `The server refused your client certificate (${id}).`,
         explanation:
           f.kind === 'closed'
-            ? `The handshake completed, then the server closed the connection without a word. A mutual gateway does this when its own verifier or revocation check refuses the certificate; the reason is in its audit log (type handshake, decision deny).`
+            ? `The handshake completed, then the server refused the certificate: a mutual gateway answers 403 ERR_GATEWAY_CERTIFICATE_REFUSED and closes the connection when its own verifier, a pin or its revocation check refuses it (other servers may just close). The reason is in its audit log (type handshake, decision refused).`
             : `${by} The local checks found nothing wrong with the certificate, so the reason is on the server: its log says why.`,
         fix: `Read the server's log or the gateway audit (\`grep '"decision":"deny"' gateway-audit.jsonl\`), and verify your chain as the gateway does: \`mutual verify <chain.pem> --ca <root.pem> --purpose client\`.`,
       };
@@ -441,8 +441,16 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
     handshake.cipher = ex.cipher;
     handshake.group = ex.group;
   }
-  if (ex.error !== undefined) {
-    const f = explainTlsError(ex.error);
+  // A mutual gateway that refuses the certificate after the handshake says so with one 403 and closes.
+  const certificateRefused =
+    ex.response?.status === 403 && (ex.response.body ?? '').includes('ERR_GATEWAY_CERTIFICATE_REFUSED');
+  const error: unknown = certificateRefused
+    ? Object.assign(new Error('the gateway refused the client certificate after the handshake'), {
+        code: 'ECONNRESET',
+      })
+    : ex.error;
+  if (error !== undefined) {
+    const f = explainTlsError(error);
     steps.push({ name: 'mtls', status: 'failed', detail: oneLine(f) });
     if (f.refusedBy === 'client' && !ex.secure) {
       findings.push(handshakeFinding(f, target, true));

@@ -40,6 +40,8 @@ export interface HttpRequestSpec {
 export interface HttpHead {
   readonly status: number;
   readonly headers: Record<string, string>;
+  /** The body of a short error answer (4xx/5xx with Content-Length up to 4 KiB), when it arrived. */
+  readonly body?: string;
 }
 
 export interface TlsOutcome {
@@ -174,18 +176,31 @@ export function tlsExchange(
         }, 250);
       }
     });
+    let head: HttpHead | undefined;
     socket.on('data', (d: Buffer) => {
       if (!opts.request) return;
       received += d.toString('latin1');
-      const head = parseHead(received);
-      if (head) finish(undefined, head);
-      else if (received.length > 64 * 1024) finish(new Error('response head larger than 64 KiB'));
+      head ??= parseHead(received);
+      if (!head) {
+        if (received.length > 64 * 1024) finish(new Error('response head larger than 64 KiB'));
+        return;
+      }
+      // A short error answer is read whole: its code says what refused (a mutual gateway's JSON error).
+      const length = Number(head.headers['content-length'] ?? Number.NaN);
+      if (head.status < 400 || !Number.isInteger(length) || length > 4096) {
+        finish(undefined, head);
+        return;
+      }
+      const start = received.indexOf('\r\n\r\n') + 4;
+      if (received.length - start >= length)
+        finish(undefined, { ...head, body: received.slice(start, start + length) });
     });
     socket.once('error', (err) => {
       finish(err);
     });
     socket.once('close', () => {
-      finish(Object.assign(new Error('the server closed the connection'), { code: 'ECONNRESET' }));
+      if (head) finish(undefined, head);
+      else finish(Object.assign(new Error('the server closed the connection'), { code: 'ECONNRESET' }));
     });
   });
 }

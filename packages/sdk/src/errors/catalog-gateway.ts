@@ -8,6 +8,12 @@ export const gatewayErrors = {
     message: 'Forbidden.',
     doc: 'The gateway denied the request: no route matched, the client identity is not allowed on the route, a pin did not match, or no client certificate was presented. The reason is in the gateway audit log, never in the response.',
   },
+  ERR_GATEWAY_CERTIFICATE_REFUSED: {
+    kind: 'refused',
+    status: 403,
+    message: 'Forbidden.',
+    doc: "The TLS handshake completed but the gateway's own checks refused the client certificate afterwards: mutual's verifier, a listener pin, revocation, or no certificate where one is required. The gateway answers this once on an HTTP listener and closes the connection; the reason is in the gateway audit log (type handshake), never in the response. `mutual doctor` explains most refusals.",
+  },
   ERR_GATEWAY_BAD_REQUEST: {
     kind: 'usage',
     status: 400,

@@ -26,6 +26,7 @@ import {
   type Upstream,
 } from './forward.js';
 import {
+  createVerifiedChains,
   judgePresented,
   presentedBy,
   type AcceptedPeer,
@@ -139,6 +140,19 @@ interface Conn {
 }
 
 const FORBIDDEN = JSON.stringify({ error: { code: 'ERR_GATEWAY_FORBIDDEN' } });
+const CERTIFICATE_REFUSED = JSON.stringify({ error: { code: 'ERR_GATEWAY_CERTIFICATE_REFUSED' } });
+/** What an HTTP listener answers on a connection whose certificate was refused after the handshake. */
+const REFUSED_RESPONSE =
+  rawHead(403, 'Forbidden', [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(Buffer.byteLength(CERTIFICATE_REFUSED)),
+    'connection',
+    'close',
+  ]) + CERTIFICATE_REFUSED;
+/** How long a refused connection may stay open for its answer to be read before it is cut. */
+const REFUSED_LINGER_MS = 2_000;
 const BODIES: Readonly<Record<number, string>> = {
   400: JSON.stringify({ error: { code: 'ERR_GATEWAY_BAD_REQUEST' } }),
   403: FORBIDDEN,
@@ -223,6 +237,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
           pins: compilePins(l.clientAuth.pins),
           revocation: (result, chain, at) => revocation.check(result, chain, material.anchors, at),
           describeLeaf,
+          verified: createVerifiedChains(),
         };
         listeners.set(l.name, { config: l, material, policy, rules });
       }
@@ -376,10 +391,15 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const verdict: HandshakeVerdict = ls
       ? judgePresented(presented, ls.rules, clock.now())
       : { ok: false, reason: 'LISTENER_GONE', detail: 'listener removed' };
-    conns.set(socket, { listener, presented, address, peerLabel, verdict });
+    // An open connection keeps its chain for re-judging on reload; a remembered one shares the cached bytes.
+    const kept =
+      verdict.ok && verdict.chain && verdict.chain !== presented.chain
+        ? { ...presented, chain: verdict.chain }
+        : presented;
+    conns.set(socket, { listener, presented: kept, address, peerLabel, verdict });
     if (!verdict.ok) {
       handshakeRefused(listener, address, peerLabel, verdict);
-      socket.destroy();
+      refuseAfterHandshake(socket, ls?.config.mode !== 'tcp');
       return;
     }
     metrics.handshake(listener, 'accepted', verdict.reason);
@@ -394,6 +414,24 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     if (!set) open.set(listener, (set = new Set()));
     set.add(socket);
     socket.once('close', () => set.delete(socket));
+  }
+
+  /**
+   * A certificate refused after the handshake (mutual's verifier, a pin, revocation): the client gets
+   * an answer rather than a reset, as from nginx. An HTTP listener writes one 403
+   * ERR_GATEWAY_CERTIFICATE_REFUSED (why is only in the audit); every listener then ends the TLS
+   * session with close_notify. Nothing the client sends is acted on (onRequest ignores the
+   * connection), and a client that keeps its side open is cut after REFUSED_LINGER_MS.
+   */
+  function refuseAfterHandshake(socket: TLSSocket, http: boolean): void {
+    socket.on('error', () => undefined);
+    const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+    });
+    if (http) socket.end(REFUSED_RESPONSE);
+    else socket.end();
   }
 
   function tlsErrorReason(err: NodeJS.ErrnoException): string {
@@ -602,7 +640,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   function onRequest(listener: string, req: IncomingMessage, res: ServerResponse): void {
     const conn = connOf(req.socket);
     if (!conn || !conn.verdict.ok) {
-      req.socket.destroy();
+      // A connection refused at its handshake has its answer on the way and is closing: let it be read.
+      if (conns.get(req.socket)?.verdict.ok === false && req.socket.writableEnded) req.resume();
+      else req.socket.destroy();
       return;
     }
     const ctx: RequestContext = {

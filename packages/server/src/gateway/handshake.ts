@@ -2,10 +2,12 @@
  * The verdict on a finished handshake: accepted only when OpenSSL and mutual's verifier both accept
  * the presented chain, the chain is within the size caps, the listener's pins match the validated
  * path and revocation allows it. Refusals carry the verifier's reason code for audit and metrics.
+ * A chain the verifier accepted is remembered (VerifiedChains) so an identical chain presented again
+ * skips the path validation until the earliest notAfter of its path; pins and revocation are still
+ * checked on every handshake.
  */
-import { createHash } from 'node:crypto';
-import type { DetailedPeerCertificate } from 'node:tls';
-import { peerChain, type Verifier, type VerifyResult } from '@mutual/sdk';
+import { X509Certificate, createHash } from 'node:crypto';
+import type { VerifyResult, Verifier } from '@mutual/sdk';
 import type { PeerIdentity } from './policy.js';
 
 /** Most certificates and bytes a client may present. */
@@ -23,7 +25,13 @@ export interface AcceptedPeer extends PeerIdentity {
 }
 
 export type HandshakeVerdict =
-  | { readonly ok: true; readonly peer: AcceptedPeer | undefined; readonly reason: string }
+  | {
+      readonly ok: true;
+      readonly peer: AcceptedPeer | undefined;
+      readonly reason: string;
+      /** The presented chain as first remembered (identical bytes, shared by every connection presenting it). */
+      readonly chain?: Chain;
+    }
   | { readonly ok: false; readonly reason: string; readonly detail: string; readonly partial?: PartialPeer };
 
 /** What is known of a refused peer's leaf, for the audit record. */
@@ -34,11 +42,15 @@ export interface PartialPeer {
   readonly identity: string | undefined;
 }
 
+/** The parts of a server-side TLSSocket the judge reads. */
 export interface HandshakeSocket {
   readonly authorized: boolean;
   readonly authorizationError?: Error | string | null;
-  getPeerCertificate(detailed: true): DetailedPeerCertificate;
+  /** The presented leaf; its issuerCertificate links are the rest of the presented chain. */
+  getPeerX509Certificate(): X509Certificate | undefined;
 }
+
+type Chain = { readonly leaf: Uint8Array; readonly intermediates: readonly Uint8Array[] };
 
 export interface HandshakeRules {
   readonly verifier: Verifier;
@@ -48,26 +60,68 @@ export interface HandshakeRules {
   /** Listener pins on the validated path; undefined when none. */
   readonly pins: ((peer: PeerIdentity) => boolean) | undefined;
   /** Revocation: undefined when the path may be used, else the reason and detail. */
-  readonly revocation: (
-    result: VerifyResult,
-    chain: { leaf: Uint8Array; intermediates: readonly Uint8Array[] },
-    at: Date,
-  ) => { reason: string; detail: string } | undefined;
+  readonly revocation: (result: VerifyResult, chain: Chain, at: Date) => { reason: string; detail: string } | undefined;
   /** Extra details of a certificate (subject, URIs) read from its DER. */
   readonly describeLeaf: (der: Uint8Array) => { subject: string; uris: readonly string[] };
+  /**
+   * Verdicts of chains already verified under these rules (same verifier, anchors and depth). Built
+   * with the rules, so a reload that changes them starts empty.
+   */
+  readonly verified?: VerifiedChains;
 }
 
-function partialFrom(
-  result: VerifyResult | undefined,
-  info: { readonly fingerprint: string; readonly serial: string } | undefined,
-): PartialPeer {
-  const leaf = result?.path[0];
+/** A chain the verifier accepted, with what the judge derives from it. */
+interface Verified {
+  readonly result: VerifyResult;
+  readonly chain: Chain;
+  readonly described: { readonly subject: string; readonly uris: readonly string[] };
+  readonly intermediatesDer: readonly Uint8Array[];
+  /** The verdict holds for times in [fromMs, untilMs): the latest notBefore and earliest notAfter of the path. */
+  readonly fromMs: number;
+  readonly untilMs: number;
+}
+
+/** A bounded LRU of accepted chains keyed by the SHA-256 of the presented DER (leaf, then intermediates). */
+export interface VerifiedChains {
+  get(key: string, atMs: number): Verified | undefined;
+  set(key: string, value: Verified): void;
+  readonly size: number;
+}
+
+export function createVerifiedChains(max = 1024): VerifiedChains {
+  const map = new Map<string, Verified>();
   return {
-    fingerprint: leaf?.fingerprint ?? info?.fingerprint,
-    serial: leaf?.serial ?? info?.serial,
-    issuer: leaf?.issuer,
-    identity: result?.identity?.value,
+    get(key, atMs) {
+      const v = map.get(key);
+      if (v === undefined) return undefined;
+      map.delete(key);
+      if (atMs < v.fromMs || atMs >= v.untilMs) return undefined; // outside its validity: verified afresh
+      map.set(key, v);
+      return v;
+    },
+    set(key, value) {
+      map.delete(key);
+      map.set(key, value);
+      while (map.size > max) {
+        const oldest = map.keys().next();
+        if (oldest.done === true) break;
+        map.delete(oldest.value);
+      }
+    },
+    get size() {
+      return map.size;
+    },
   };
+}
+
+function chainKey(chain: Chain): string {
+  const h = createHash('sha256');
+  const len = Buffer.alloc(4);
+  for (const der of [chain.leaf, ...chain.intermediates]) {
+    len.writeUInt32BE(der.length);
+    h.update(len).update(der);
+  }
+  return h.digest('base64');
 }
 
 function opensslReason(err: Error | string | null | undefined): string {
@@ -85,29 +139,58 @@ function validatedIntermediates(result: VerifyResult, presented: readonly Uint8A
 export interface Presented {
   readonly authorized: boolean;
   readonly opensslError: string;
-  readonly chain: { leaf: Uint8Array; intermediates: Uint8Array[] } | undefined;
-  /** Fingerprint and serial OpenSSL read from the presented leaf (for refusals the verifier could not parse). */
-  readonly leafInfo: { readonly fingerprint: string; readonly serial: string } | undefined;
+  readonly chain: Chain | undefined;
 }
 
+/**
+ * Reads the presented chain as DER. `getPeerX509Certificate()` decodes nothing until asked, where
+ * `getPeerCertificate(true)` turns every certificate (and the anchor OpenSSL found) into an object
+ * of strings: the cheapest form that gives the DER.
+ */
 export function presentedBy(socket: HandshakeSocket): Presented {
-  let raw: DetailedPeerCertificate | undefined;
+  let chain: Chain | undefined;
   try {
-    raw = socket.getPeerCertificate(true);
+    const leaf = socket.getPeerX509Certificate();
+    if (leaf) {
+      const intermediates: Uint8Array[] = [];
+      let cur = leaf.issuerCertificate;
+      // Only what the peer sent is linked here; a self-signed certificate points at itself.
+      while (cur && intermediates.length < 16 && cur !== leaf) {
+        intermediates.push(cur.raw);
+        const next = cur.issuerCertificate;
+        if (next === cur) break;
+        cur = next;
+      }
+      chain = { leaf: leaf.raw, intermediates };
+    }
   } catch {
-    raw = undefined;
+    chain = undefined;
   }
+  return { authorized: socket.authorized, opensslError: opensslReason(socket.authorizationError), chain };
+}
+
+/** Fingerprint and serial of a leaf the verifier could not parse, as OpenSSL reads them. */
+function leafInfo(chain: Chain | undefined): { fingerprint: string; serial: string } | undefined {
+  if (!chain) return undefined;
+  try {
+    const x = new X509Certificate(chain.leaf);
+    return {
+      fingerprint: createHash('sha256').update(chain.leaf).digest('hex'),
+      serial: x.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''), // canonical, as the CA keys serials
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function partialFrom(result: VerifyResult | undefined, chain: Chain | undefined): PartialPeer {
+  const leaf = result?.path[0];
+  const info = leaf ? undefined : leafInfo(chain);
   return {
-    authorized: socket.authorized,
-    opensslError: opensslReason(socket.authorizationError),
-    chain: peerChain(raw),
-    leafInfo:
-      raw && typeof raw.fingerprint256 === 'string' && raw.fingerprint256 !== ''
-        ? {
-            fingerprint: raw.fingerprint256.replace(/:/g, '').toLowerCase(),
-            serial: raw.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''), // canonical, as the CA keys serials
-          }
-        : undefined,
+    fingerprint: leaf?.fingerprint ?? info?.fingerprint,
+    serial: leaf?.serial ?? info?.serial,
+    issuer: leaf?.issuer,
+    identity: result?.identity?.value,
   };
 }
 
@@ -116,9 +199,61 @@ export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, a
   return judgePresented(presentedBy(socket), rules, at);
 }
 
+/** Runs the verifier (or finds its earlier verdict on the same chain); a refusal as a verdict. */
+function verifyChain(
+  presented: Presented & { chain: Chain },
+  rules: HandshakeRules,
+  at: Date,
+): { readonly verified: Verified; readonly remembered: boolean } | (HandshakeVerdict & { ok: false }) {
+  const { chain } = presented;
+  const atMs = at.getTime();
+  // Only chains OpenSSL authorized are looked up or remembered: both verdicts stay per handshake.
+  const key = presented.authorized && rules.verified ? chainKey(chain) : undefined;
+  if (key !== undefined) {
+    const hit = rules.verified?.get(key, atMs);
+    if (hit) return { verified: hit, remembered: true };
+  }
+  const result = rules.verifier.verify({
+    leaf: chain.leaf,
+    intermediates: chain.intermediates,
+    at,
+    purpose: 'client',
+    maxDepth: rules.maxDepth,
+  });
+  const first = result.reasons[0];
+  if (!presented.authorized) {
+    return {
+      ok: false,
+      reason: first?.code ?? 'TLS_NOT_AUTHORIZED',
+      detail: `OpenSSL: ${presented.opensslError}${first ? `; mutual: ${first.message}` : ''}`,
+      partial: partialFrom(result, chain),
+    };
+  }
+  if (!result.ok || !result.identity) {
+    return {
+      ok: false,
+      reason: first?.code ?? 'UNKNOWN_ISSUER',
+      detail: first?.message ?? 'refused',
+      partial: partialFrom(result, chain),
+    };
+  }
+  const verified: Verified = {
+    result,
+    chain,
+    described: rules.describeLeaf(chain.leaf),
+    intermediatesDer: validatedIntermediates(result, chain.intermediates),
+    fromMs: Math.max(...result.path.map((e) => Date.parse(e.notBefore))),
+    untilMs: Math.min(...result.path.map((e) => Date.parse(e.notAfter))),
+  };
+  // A path whose dates do not parse is never remembered (NaN fails every comparison).
+  if (key !== undefined && Number.isFinite(verified.fromMs) && Number.isFinite(verified.untilMs))
+    rules.verified?.set(key, verified);
+  return { verified, remembered: false };
+}
+
 /** Judges what a peer presented under the given rules at `at`. */
 export function judgePresented(presented: Presented, rules: HandshakeRules, at: Date): HandshakeVerdict {
-  const { chain, leafInfo: raw } = presented;
+  const { chain } = presented;
   if (!chain) {
     if (rules.anonymous) return { ok: true, peer: undefined, reason: 'anonymous' };
     return { ok: false, reason: 'NO_CERTIFICATE', detail: 'the client presented no certificate' };
@@ -130,37 +265,15 @@ export function judgePresented(presented: Presented, rules: HandshakeRules, at: 
       ok: false,
       reason: 'CHAIN_TOO_LARGE',
       detail: `${count} certificates, ${bytes} bytes`,
-      partial: partialFrom(undefined, raw),
+      partial: partialFrom(undefined, chain),
     };
   }
-  const result = rules.verifier.verify({
-    leaf: chain.leaf,
-    intermediates: chain.intermediates,
-    at,
-    purpose: 'client',
-    maxDepth: rules.maxDepth,
-  });
-  const first = result.reasons[0];
-  if (!presented.authorized) {
-    const why = presented.opensslError;
-    return {
-      ok: false,
-      reason: first?.code ?? 'TLS_NOT_AUTHORIZED',
-      detail: `OpenSSL: ${why}${first ? `; mutual: ${first.message}` : ''}`,
-      partial: partialFrom(result, raw),
-    };
-  }
-  if (!result.ok || !result.identity) {
-    return {
-      ok: false,
-      reason: first?.code ?? 'UNKNOWN_ISSUER',
-      detail: first?.message ?? 'refused',
-      partial: partialFrom(result, raw),
-    };
-  }
+  const checked = verifyChain({ ...presented, chain }, rules, at);
+  if ('ok' in checked) return checked;
+  const v = checked.verified;
+  const { result } = v;
   const id = result.identity;
-  const described = rules.describeLeaf(chain.leaf);
-  const leafEntry = result.path[0];
+  if (!id) return { ok: false, reason: 'UNKNOWN_ISSUER', detail: 'refused', partial: partialFrom(result, chain) };
   const peer: AcceptedPeer = {
     type: id.type,
     value: id.value,
@@ -170,21 +283,23 @@ export function judgePresented(presented: Presented, rules: HandshakeRules, at: 
     fingerprint: id.fingerprint,
     serial: id.serial,
     issuer: id.issuer,
-    subject: described.subject,
-    uris: described.uris,
-    notAfter: new Date(leafEntry?.notAfter ?? 0),
-    leafDer: chain.leaf,
-    intermediatesDer: validatedIntermediates(result, chain.intermediates),
+    subject: v.described.subject,
+    uris: v.described.uris,
+    notAfter: new Date(result.path[0]?.notAfter ?? 0),
+    leafDer: v.chain.leaf,
+    intermediatesDer: v.intermediatesDer,
   };
   if (rules.pins && !rules.pins(peer)) {
     return {
       ok: false,
       reason: 'PIN_MISMATCH',
       detail: 'no certificate of the validated path matches a listener pin',
-      partial: partialFrom(result, raw),
+      partial: partialFrom(result, chain),
     };
   }
-  const revoked = rules.revocation(result, chain, at);
-  if (revoked) return { ok: false, reason: revoked.reason, detail: revoked.detail, partial: partialFrom(result, raw) };
-  return { ok: true, peer, reason: 'verified' };
+  const revoked = rules.revocation(result, v.chain, at);
+  if (revoked)
+    return { ok: false, reason: revoked.reason, detail: revoked.detail, partial: partialFrom(result, chain) };
+  // 'remembered': the path validation of an identical chain was reused; pins and revocation were checked now.
+  return { ok: true, peer, reason: checked.remembered ? 'remembered' : 'verified', chain: v.chain };
 }

@@ -133,6 +133,12 @@ export async function startUpstream(): Promise<Upstream> {
 
 export type ConfigShape = Record<string, unknown>;
 
+/** What an HTTP listener answers when it refuses the client certificate after the handshake. */
+export const CERTIFICATE_REFUSED = {
+  status: 403,
+  body: JSON.stringify({ error: { code: 'ERR_GATEWAY_CERTIFICATE_REFUSED' } }),
+} as const;
+
 /** A gateway.yaml with one listener `main` on a free port; `routes` and extras are the test's. */
 export function gatewayConfig(pki: Pki, upstreamUrl: string, extra: { routes: unknown[] } & ConfigShape): ConfigShape {
   const { routes, listener, ...rest } = extra as { routes: unknown[]; listener?: ConfigShape } & ConfigShape;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BATCH, WEB, get, makePki, startHarness, type Harness } from './gateway-harness.js';
+import { BATCH, WEB, get, makePki, startHarness, type Harness, CERTIFICATE_REFUSED } from './gateway-harness.js';
 
 /** Token buckets per verified identity, per source address, and for failed handshakes; time is injected. */
 describe('gateway rate limits', () => {
@@ -63,8 +63,8 @@ describe('gateway rate limits', () => {
     );
     open.push(h);
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
-    await expect(get(h, '/x')).rejects.toThrow();
-    await expect(get(h, '/x')).rejects.toThrow();
+    expect(await get(h, '/x')).toMatchObject(CERTIFICATE_REFUSED);
+    expect(await get(h, '/x')).toMatchObject(CERTIFICATE_REFUSED);
     // Now even a valid client from this address is dropped until the bucket refills.
     await expect(get(h, '/x', { client: web })).rejects.toThrow();
     const refused = h.audits.filter((a) => a.type === 'handshake').map((a) => a.reason);

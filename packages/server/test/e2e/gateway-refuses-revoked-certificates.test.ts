@@ -16,6 +16,7 @@ import {
   type Client,
   type Harness,
   type Pki,
+  CERTIFICATE_REFUSED,
 } from './gateway-harness.js';
 
 const MIN = 60_000;
@@ -83,7 +84,7 @@ describe('gateway revocation', () => {
     expect((await reloaded).ok).toBe(true);
     await closed;
     expect(otherOpen.destroyed).toBe(false);
-    await expect(get(h, '/a', { client: web })).rejects.toThrow();
+    expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
     const rec = await h.audit(
       (a) => a.type === 'handshake' && a.reason === 'REVOKED' && !(a.detail ?? '').startsWith('open'),
     );
@@ -103,7 +104,7 @@ describe('gateway revocation', () => {
     );
     cleanup.push(() => closedH.close());
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
-    await expect(get(closedH, '/a', { client: web })).rejects.toThrow();
+    expect(await get(closedH, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
     expect((await closedH.audit((a) => a.type === 'handshake')).reason).toBe('CRL_STALE');
 
     const issuer = 'O=mutual test, CN=mutual test intermediate p256';
@@ -123,7 +124,7 @@ describe('gateway revocation', () => {
     const h = await startHarness({ routes, revocation: { sources: [{ file: crlFile }] } }, { pki });
     cleanup.push(() => h.close());
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
-    await expect(get(h, '/a', { client: web })).rejects.toThrow();
+    expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
     expect((await h.audit((a) => a.type === 'handshake')).reason).toBe('CRL_MISSING');
   });
 
@@ -195,7 +196,7 @@ describe('gateway revocation', () => {
       etag = '"2"';
       await changed;
       await closed;
-      await expect(get(h, '/a', { client: web })).rejects.toThrow();
+      expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
       await h.audit((a) => a.type === 'handshake' && a.reason === 'REVOKED');
     });
 
@@ -210,7 +211,7 @@ describe('gateway revocation', () => {
       });
       expect(await adminStatus(h.gw.adminPort, '/readyz')).toBe(503);
       const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
-      await expect(get(h, '/a', { client: web })).rejects.toThrow();
+      expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
       expect((await h.audit((a) => a.type === 'handshake')).reason).toBe('CRL_MISSING');
     });
   });
