@@ -131,6 +131,48 @@ export async function startUpstream(): Promise<Upstream> {
   };
 }
 
+/**
+ * A CA's CRL URL: serves `body` with `etag` (304 when the client already has it), or 503 while
+ * `up` is false. Change the fields to publish another CRL; `notModified` counts the 304s.
+ */
+export interface CrlServer {
+  readonly url: string;
+  body: string;
+  etag: string;
+  up: boolean;
+  readonly notModified: number;
+  close(): Promise<void>;
+}
+
+export async function startCrlServer(body: string, etag = '"1"'): Promise<CrlServer> {
+  let notModified = 0;
+  const crl = { body, etag, up: true };
+  const server: Server = createServer((req, res) => {
+    if (!crl.up) res.writeHead(503).end();
+    else if (req.headers['if-none-match'] === crl.etag) {
+      notModified++;
+      res.writeHead(304).end();
+    } else res.writeHead(200, { etag: crl.etag, 'content-type': 'application/pkix-crl' }).end(crl.body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/crl`;
+  // Accessors, not copies: the test changes what is served and reads the 304 count as it goes.
+  return Object.defineProperties(crl, {
+    url: { value: url },
+    notModified: { get: () => notModified },
+    close: {
+      value: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => {
+            resolve();
+          });
+        }),
+    },
+  }) as typeof crl & Pick<CrlServer, 'url' | 'notModified' | 'close'>;
+}
+
 export type ConfigShape = Record<string, unknown>;
 
 /** What an HTTP listener answers when it refuses the client certificate after the handshake. */

@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import path from 'node:path';
 import { connect } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +16,8 @@ import {
   type Harness,
   type Pki,
   CERTIFICATE_REFUSED,
+  startCrlServer,
+  type CrlServer,
 } from './gateway-harness.js';
 
 const MIN = 60_000;
@@ -129,43 +130,17 @@ describe('gateway revocation', () => {
   });
 
   describe('CRL from a URL polled with ETag', () => {
-    let crlServer: Server;
-    let body = '';
-    let etag = '"1"';
-    let notModified = 0;
-    let up = true;
-
-    const startCrlServer = async (): Promise<string> => {
-      crlServer = createServer((req, res) => {
-        if (!up) {
-          res.writeHead(503).end();
-          return;
-        }
-        if (req.headers['if-none-match'] === etag) {
-          notModified++;
-          res.writeHead(304).end();
-          return;
-        }
-        res.writeHead(200, { etag, 'content-type': 'application/pkix-crl' }).end(body);
-      });
-      crlServer.listen(0, '127.0.0.1');
-      await once(crlServer, 'listening');
-      cleanup.push(
-        () =>
-          new Promise<void>((resolve) => {
-            crlServer.closeAllConnections();
-            crlServer.close(() => {
-              resolve();
-            });
-          }),
-      );
-      return `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/v1/crl`;
+    const serveCrl = async (body: string, up = true): Promise<CrlServer> => {
+      const crl = await startCrlServer(body);
+      crl.up = up;
+      cleanup.push(() => crl.close());
+      return crl;
     };
 
     it('picks up a new revocation on the next poll, closing open connections; 304s cost nothing', async () => {
       const pki: Pki = makePki();
-      body = crlPem(pki.ca, [], 1n);
-      const url = await startCrlServer();
+      const crl = await serveCrl(crlPem(pki.ca, [], 1n));
+      const url = crl.url;
       const h = await startHarness({ routes, revocation: { sources: [{ url, interval: '1s' }] } }, { pki });
       cleanup.push(() => h.close());
       const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
@@ -176,7 +151,7 @@ describe('gateway revocation', () => {
       // Wait for one unchanged poll answered 304.
       await new Promise<void>((resolve) => {
         const on = (e: { ok: boolean; changed: boolean }): void => {
-          if (e.ok && !e.changed && notModified > 0) {
+          if (e.ok && !e.changed && crl.notModified > 0) {
             h.gw.gateway.events.off('revocation', on);
             resolve();
           }
@@ -192,8 +167,8 @@ describe('gateway revocation', () => {
         };
         h.gw.gateway.events.on('revocation', on);
       });
-      body = crlPem(pki.ca, [serialOf(web)], 2n);
-      etag = '"2"';
+      crl.body = crlPem(pki.ca, [serialOf(web)], 2n);
+      crl.etag = '"2"';
       await changed;
       await closed;
       expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
@@ -202,13 +177,9 @@ describe('gateway revocation', () => {
 
     it('is not ready and refuses clients (CRL_MISSING) while the URL has never answered', async () => {
       const pki: Pki = makePki();
-      up = false;
-      const url = await startCrlServer();
+      const { url } = await serveCrl('', false);
       const h = await startHarness({ routes, revocation: { sources: [{ url, interval: '1s' }] } }, { pki });
-      cleanup.push(async () => {
-        up = true;
-        await h.close();
-      });
+      cleanup.push(() => h.close());
       expect(await adminStatus(h.gw.adminPort, '/readyz')).toBe(503);
       const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
       expect(await get(h, '/a', { client: web })).toMatchObject(CERTIFICATE_REFUSED);

@@ -5,9 +5,7 @@
  * a reload that no longer accepts it.
  */
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
@@ -22,6 +20,7 @@ import {
   type Client,
   type Harness,
   CERTIFICATE_REFUSED,
+  startCrlServer,
 } from './gateway-harness.js';
 
 const MIN = 60_000;
@@ -77,24 +76,9 @@ describe('gateway: remembered chains never skip a check', () => {
 
   it('refuses a remembered chain on the next handshake once its serial is revoked', async () => {
     const pki = makePki();
-    let body = crlPem(pki.ca, [], 1n);
-    let etag = '"1"';
-    const crlServer: Server = createServer((req, res) => {
-      if (req.headers['if-none-match'] === etag) res.writeHead(304).end();
-      else res.writeHead(200, { etag, 'content-type': 'application/pkix-crl' }).end(body);
-    });
-    crlServer.listen(0, '127.0.0.1');
-    await once(crlServer, 'listening');
-    cleanup.push(
-      () =>
-        new Promise<void>((resolve) => {
-          crlServer.closeAllConnections();
-          crlServer.close(() => {
-            resolve();
-          });
-        }),
-    );
-    const url = `http://127.0.0.1:${(crlServer.address() as AddressInfo).port}/v1/crl`;
+    const crl = await startCrlServer(crlPem(pki.ca, [], 1n));
+    cleanup.push(() => crl.close());
+    const url = crl.url;
     const h = await startHarness({ routes, revocation: { sources: [{ url, interval: '1s' }] } }, { pki });
     cleanup.push(() => h.close());
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
@@ -109,8 +93,8 @@ describe('gateway: remembered chains never skip a check', () => {
       };
       h.gw.gateway.events.on('revocation', on);
     });
-    body = crlPem(pki.ca, [new X509Certificate(web.cert.der).serialNumber.toLowerCase()], 2n);
-    etag = '"2"';
+    crl.body = crlPem(pki.ca, [new X509Certificate(web.cert.der).serialNumber.toLowerCase()], 2n);
+    crl.etag = '"2"';
     await changed;
     expect(await get(h, '/c', { client: web })).toMatchObject(CERTIFICATE_REFUSED);
     expect(await h.audit((a) => a.type === 'handshake' && a.decision === 'refused')).toMatchObject({
