@@ -222,6 +222,26 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** What the gateway's `revocation` event says about one source's update. */
+export interface RevocationUpdate {
+  readonly source: string;
+  readonly ok: boolean;
+  readonly changed: boolean;
+}
+
+/** Resolves at the gateway's next revocation update that matches `pred`. */
+export function nextRevocationUpdate(h: Harness, pred: (e: RevocationUpdate) => boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const on = (e: RevocationUpdate): void => {
+      if (pred(e)) {
+        h.gw.gateway.events.off('revocation', on);
+        resolve();
+      }
+    };
+    h.gw.gateway.events.on('revocation', on);
+  });
+}
+
 export async function startHarness(
   extra: { routes: unknown[] } & ConfigShape,
   opts: { now?: () => Date; pki?: Pki; sighup?: boolean; configName?: string } = {},

@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, call, cleanupDirs, enroll, startTestCa, type TestCa } from './support/ca-server.js';
-import { makePki, startHarness, type Harness } from './gateway-harness.js';
+import { makePki, startHarness, type Harness, nextRevocationUpdate } from './gateway-harness.js';
 
 const WEB = 'spiffe://example.test/ns/prod/sa/web';
 const bare = (s: string | null | undefined): string => (s ?? '').toLowerCase().replace(/^0+(?=.)/, '');
@@ -129,15 +129,7 @@ describe('gateway: revocation feed', () => {
       expect(first.status).toBe(200);
       const closed = once(first.socket, 'close');
       const feedUrl = ca.server.url.replace(/\/+$/, '');
-      const dropped = new Promise<void>((resolve) => {
-        const on = (e: { source: string; ok: boolean }): void => {
-          if (e.source === feedUrl && !e.ok) {
-            h.gw.gateway.events.off('revocation', on);
-            resolve();
-          }
-        };
-        h.gw.gateway.events.on('revocation', on);
-      });
+      const dropped = nextRevocationUpdate(h, (e) => e.source === feedUrl && !e.ok);
       await ca.restart();
       await dropped; // the gateway saw its feed end
       const closedByGateway = h.audit(

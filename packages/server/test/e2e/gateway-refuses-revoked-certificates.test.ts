@@ -18,6 +18,7 @@ import {
   CERTIFICATE_REFUSED,
   startCrlServer,
   type CrlServer,
+  nextRevocationUpdate,
 } from './gateway-harness.js';
 
 const MIN = 60_000;
@@ -149,24 +150,8 @@ describe('gateway revocation', () => {
       const open = await openConnection(h, web);
       const closed = once(open, 'close');
       // Wait for one unchanged poll answered 304.
-      await new Promise<void>((resolve) => {
-        const on = (e: { ok: boolean; changed: boolean }): void => {
-          if (e.ok && !e.changed && crl.notModified > 0) {
-            h.gw.gateway.events.off('revocation', on);
-            resolve();
-          }
-        };
-        h.gw.gateway.events.on('revocation', on);
-      });
-      const changed = new Promise<void>((resolve) => {
-        const on = (e: { changed: boolean }): void => {
-          if (e.changed) {
-            h.gw.gateway.events.off('revocation', on);
-            resolve();
-          }
-        };
-        h.gw.gateway.events.on('revocation', on);
-      });
+      await nextRevocationUpdate(h, (e) => e.ok && !e.changed && crl.notModified > 0);
+      const changed = nextRevocationUpdate(h, (e) => e.changed);
       crl.body = crlPem(pki.ca, [serialOf(web)], 2n);
       crl.etag = '"2"';
       await changed;

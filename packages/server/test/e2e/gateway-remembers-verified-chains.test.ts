@@ -21,6 +21,7 @@ import {
   type Harness,
   CERTIFICATE_REFUSED,
   startCrlServer,
+  nextRevocationUpdate,
 } from './gateway-harness.js';
 
 const MIN = 60_000;
@@ -84,15 +85,7 @@ describe('gateway: remembered chains never skip a check', () => {
     const web = pki.client('web', { profile: 'client', names: { uri: [WEB] } });
     await twice(h, web);
 
-    const changed = new Promise<void>((resolve) => {
-      const on = (e: { changed: boolean }): void => {
-        if (e.changed) {
-          h.gw.gateway.events.off('revocation', on);
-          resolve();
-        }
-      };
-      h.gw.gateway.events.on('revocation', on);
-    });
+    const changed = nextRevocationUpdate(h, (e) => e.changed);
     crl.body = crlPem(pki.ca, [new X509Certificate(web.cert.der).serialNumber.toLowerCase()], 2n);
     crl.etag = '"2"';
     await changed;
