@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { CaClient } from '@mutual/sdk';
-import { initCa, openPostgresStore, openSqliteStore } from '@mutual/server';
+import { initCa } from '@mutual/server';
 import { createKeyAndCsr } from '../packages/cli/src/csr.js';
 import { startPostgres } from '../packages/server/test/support/postgres.js';
 
@@ -71,6 +71,13 @@ function processCpuMs(pid: number): number {
 export async function runCaBench(opts: Options): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-ca-'));
   const dir = path.join(work, 'ca');
+  const env: Record<string, string> = {};
+  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
+  if (opts.store === 'postgres') {
+    // Durable like a production server: fsync, synchronous_commit and full_page_writes on.
+    pg = await startPostgres({ durable: true });
+    env['MUTUAL_BENCH_DB'] = pg.connectionString;
+  }
   await initCa({
     dir,
     name: 'bench',
@@ -78,44 +85,10 @@ export async function runCaBench(opts: Options): Promise<void> {
     passphrase: { mode: 'generate' },
     trustDomain: 'bench.local',
     allowDns: ['**.internal'],
-    env: {},
+    env,
     now: new Date(),
+    ...(pg === undefined ? {} : { store: { postgresEnv: 'MUTUAL_BENCH_DB' } }),
   });
-  const env: Record<string, string> = {};
-  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
-  if (opts.store === 'postgres') {
-    // Durable like a production server: fsync, synchronous_commit and full_page_writes on.
-    pg = await startPostgres({ durable: true });
-    env['MUTUAL_BENCH_DB'] = pg.connectionString;
-    // `ca init` writes its inventory (root, intermediate, the admin certificate) to SQLite; move it
-    // into PostgreSQL as an operator would, so the admin certificate is known there.
-    const from = await openSqliteStore({ file: path.join(dir, 'mutual.db') });
-    const to = await openPostgresStore({ connectionString: pg.connectionString });
-    try {
-      for (const c of (await from.listCertificates({ now: new Date() })).items) {
-        await to.transaction(async (tx) => {
-          await tx.reserveSerial(c);
-          await tx.completeIssuance(c.serial, {
-            pem: c.pem ?? '',
-            fingerprintSha256: c.fingerprintSha256 ?? '',
-            spkiSha256: c.spkiSha256 ?? '',
-            issuedAt: c.issuedAt ?? new Date(),
-          });
-        });
-      }
-    } finally {
-      await from.close();
-      await to.close();
-    }
-    const file = path.join(dir, 'ca.yaml');
-    writeFileSync(
-      file,
-      readFileSync(file, 'utf8').replace(
-        /sqlite: \{ file: mutual.db \}/,
-        'postgres: { connectionString: { env: MUTUAL_BENCH_DB } }',
-      ),
-    );
-  }
   if (opts.workers !== undefined && opts.workers !== '') {
     const workers = opts.workers === 'auto' ? 'auto' : Number(opts.workers);
     writeFileSync(

@@ -19,6 +19,7 @@ interface InitOptions {
   insecureNoPassphrase?: boolean;
   trustDomain: string;
   allowDns?: string[];
+  postgresEnv?: string;
   json?: boolean;
 }
 
@@ -35,6 +36,10 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--insecure-no-passphrase', 'store the CA keys unencrypted (development only)')
     .option('--trust-domain <domain>', 'SPIFFE trust domain the name policy allows', 'mutual.local')
     .option('--allow-dns <pattern>', 'DNS pattern the policy allows (repeatable; replaces the defaults)', collect)
+    .option(
+      '--postgres-env <var>',
+      'keep the inventory and audit trail in the PostgreSQL database whose connection string is in this environment variable (default: SQLite in the CA directory)',
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
@@ -73,6 +78,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         allowDns: opts.allowDns ?? [...DEFAULT_ALLOW_DNS],
         env: ctx.env,
         now: ctx.now(),
+        ...(opts.postgresEnv === undefined ? {} : { store: { postgresEnv: opts.postgresEnv } }),
       });
       if (opts.json === true) {
         ctx.stdout(json(result));

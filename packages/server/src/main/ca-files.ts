@@ -21,6 +21,8 @@ export function renderCaConfig(input: {
   passphrase: { file: string } | { env: string } | null;
   trustDomain: string;
   allowDns: readonly string[];
+  /** Default: the SQLite file in the CA directory. */
+  store?: { postgresEnv: string };
 }): string {
   const pass =
     input.passphrase === null
@@ -48,7 +50,7 @@ keys:
 root: { certificate: root.crt, key: root.key }
 intermediate: { certificate: intermediate.crt, key: intermediate.key }
 store:
-  sqlite: { file: mutual.db }
+  ${input.store === undefined ? 'sqlite: { file: mutual.db }' : `postgres: { connectionString: { env: ${JSON.stringify(input.store.postgresEnv)} } }`}
 defaults:
   lifetime: 24h
   keyType: ${input.keyType}

@@ -49,6 +49,12 @@ export interface InitCaOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now: Date;
   readonly random?: RandomBytes;
+  /**
+   * Where the inventory and audit trail live: the CA directory's SQLite file (default), or a
+   * PostgreSQL database whose connection string is in this environment variable — written to
+   * ca.yaml as that reference, so every instance started with the variable set shares it.
+   */
+  readonly store?: { readonly postgresEnv: string };
 }
 
 export interface InitCaResult {
@@ -102,6 +108,11 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         });
   }
   const passphrase = await readPassphrase(options.passphrase, options.env);
+  // Refused before anything is made when the variable is missing.
+  const postgresUrl =
+    options.store === undefined
+      ? undefined
+      : await resolveSecret({ env: options.store.postgresEnv }, { env: options.env, baseDir: process.cwd() });
   const random = options.random ?? cryptoRandom;
   const hierarchy = createCaHierarchy({ name: options.name, keyType: options.keyType, now: options.now, random });
 
@@ -141,6 +152,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         passphrase: passphraseRef,
         trustDomain: options.trustDomain,
         allowDns: options.allowDns,
+        ...(options.store === undefined ? {} : { store: { postgresEnv: options.store.postgresEnv } }),
       }),
       { mode: 0o600, exclusive: true },
     );
@@ -153,7 +165,14 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     // Validate what we wrote exactly as a later command will read it.
     const loaded = loadCaConfig(path.join(staging, CA_FILES.config));
 
-    const store = await openSqliteStore({ file: path.join(staging, CA_FILES.database) });
+    // A PostgreSQL inventory is written in place (it cannot be staged): if init fails after this,
+    // the records stay behind under a root fingerprint no CA directory has.
+    const store =
+      options.store === undefined
+        ? await openSqliteStore({ file: path.join(staging, CA_FILES.database) })
+        : await openPostgresStore({
+            connectionString: postgresUrl ?? '',
+          });
     try {
       await store.appendAudit({
         at: options.now,
@@ -166,6 +185,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
           rootFingerprint: sha256(hierarchy.root.der),
           intermediateFingerprint: sha256(hierarchy.intermediate.der),
           passphrase: options.passphrase.mode,
+          store: options.store === undefined ? 'sqlite' : 'postgres',
         },
       });
       for (const [profile, material, issuer] of [

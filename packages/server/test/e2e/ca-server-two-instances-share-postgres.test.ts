@@ -2,13 +2,13 @@
 // issues exactly one certificate, a revocation on one is refused by the other at once, and CRL
 // numbers keep increasing across both.
 import 'reflect-metadata';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCa, openPostgresStore, openSqliteStore, startCaServer, type CaServer } from '../../src/index.js';
+import { initCa, startCaServer, type CaServer } from '../../src/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { call, errorCode, opensslCsr, subscribe, TestClock, type TestCa } from './support/ca-server.js';
 
@@ -26,6 +26,7 @@ beforeAll(async () => {
   root = mkdtempSync(path.join(tmpdir(), 'mutual-ca-ha-'));
   const dir = path.join(root, 'ca');
   const clock = new TestClock();
+  env['MUTUAL_DATABASE_URL'] = pgServer.connectionString;
   const init = await initCa({
     dir,
     name: 'Test',
@@ -33,32 +34,16 @@ beforeAll(async () => {
     passphrase: { mode: 'generate' },
     trustDomain: 'example.test',
     allowDns: ['**.internal'],
-    env: {},
+    env,
     now: new Date(clock.now().getTime() - 3_600_000),
+    // ca init writes the inventory straight into PostgreSQL and points ca.yaml at the variable.
+    store: { postgresEnv: 'MUTUAL_DATABASE_URL' },
   });
-  // Move the inventory from the SQLite file ca init wrote into PostgreSQL, and point ca.yaml at it.
-  env['MUTUAL_DATABASE_URL'] = pgServer.connectionString;
-  const from = await openSqliteStore({ file: path.join(dir, 'mutual.db') });
-  const to = await openPostgresStore({ connectionString: pgServer.connectionString });
-  for (const c of (await from.listCertificates({ now: clock.now() })).items) {
-    await to.reserveSerial(c);
-    await to.completeIssuance(c.serial, {
-      pem: c.pem ?? '',
-      fingerprintSha256: c.fingerprintSha256 ?? '',
-      spkiSha256: c.spkiSha256 ?? '',
-      issuedAt: c.issuedAt ?? clock.now(),
-    });
-  }
-  await from.close();
-  await to.close();
-  const yamlFile = path.join(dir, 'ca.yaml');
-  writeFileSync(
-    yamlFile,
-    readFileSync(yamlFile, 'utf8').replace(
-      /store:\n {2}sqlite: \{ file: mutual.db \}\n/,
-      'store:\n  postgres: { connectionString: { env: MUTUAL_DATABASE_URL } }\n',
-    ),
+  expect(readFileSync(path.join(dir, 'ca.yaml'), 'utf8')).toContain(
+    'postgres: { connectionString: { env: "MUTUAL_DATABASE_URL" } }',
   );
+  expect(existsSync(path.join(dir, 'mutual.db'))).toBe(false);
+  const yamlFile = path.join(dir, 'ca.yaml');
   // One public name for both instances: tokens are minted for it, wherever they are used.
   appendFileSync(yamlFile, 'server:\n  publicUrl: https://localhost:8443\n');
   const start = () => startCaServer({ dir, env, clock, listen: { host: '127.0.0.1', port: 0 } });
