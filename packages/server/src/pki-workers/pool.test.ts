@@ -145,4 +145,29 @@ describe('pki worker pool', () => {
     expect(refused.length).toBeGreaterThan(0);
     expect((await refusal(closing.parseCsr(csrPem, { maxBytes: 65536 }))).code).toBe('ERR_INTERNAL_UNEXPECTED');
   });
+
+  it('refuses the jobs of a thread that stops, replaces it, and runs inline after threads keep stopping', async () => {
+    const errors: string[] = [];
+    const dying = createPkiWorkerPool({
+      size: 1,
+      workerUrl: new URL('./testdata/exits-on-first-batch.mjs', import.meta.url),
+      onWorkerError: (e) => errors.push(e.message),
+    });
+    try {
+      const { csrPem } = await createKeyAndCsr('p256', names);
+      // Each attempt lands on a fresh thread that dies on it: refused, never answered wrongly.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        expect((await refusal(dying.parseCsr(csrPem, { maxBytes: 65536 }))).code).toBe('ERR_INTERNAL_UNEXPECTED');
+      }
+      expect(errors.filter((e) => /exited with code 3/.test(e)).length).toBeGreaterThanOrEqual(5);
+      expect(errors.some((e) => /running pki work in the main thread/.test(e))).toBe(true);
+      // From now on the work is done in this thread, with the same results.
+      const parsed = await dying.parseCsr(csrPem, { maxBytes: 65536 });
+      expect(parsed.requestedNames.dns).toEqual(['svc.internal']);
+      const built = await dying.issue(certificateInput(parsed.publicKey));
+      expect(new X509Certificate(built.der).verify(new X509Certificate(ca.intermediate.der).publicKey)).toBe(true);
+    } finally {
+      await dying.close();
+    }
+  });
 });

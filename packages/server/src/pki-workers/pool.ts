@@ -17,6 +17,8 @@ export interface PkiWorkerPoolOptions {
   readonly size: number;
   /** Told when a worker stops unexpectedly (it is replaced) or when the pool gives up on threads. */
   readonly onWorkerError?: (error: Error) => void;
+  /** Another worker body (an ES module URL); default worker.js beside this file. Tests use it to make threads fail. */
+  readonly workerUrl?: URL;
 }
 
 export interface PkiWorkerPool extends PkiWork {
@@ -80,7 +82,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   if (!Number.isInteger(options.size) || options.size < 1) {
     throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'A pki worker pool needs at least one thread.' });
   }
-  const source = workerSource();
+  const source = options.workerUrl === undefined ? workerSource() : { script: options.workerUrl, eval: false };
   const slots: Slot[] = [];
   const issuerIds = new WeakMap<
     Uint8Array,
