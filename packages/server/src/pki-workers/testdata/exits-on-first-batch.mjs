@@ -2,5 +2,5 @@
 import { parentPort } from 'node:worker_threads';
 
 parentPort.once('message', () => {
-  process.exit(3);
+  throw new Error('pki test worker: dying on purpose');
 });
