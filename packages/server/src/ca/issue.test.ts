@@ -71,7 +71,8 @@ describe('issuance', () => {
     expect(leaf.checkIssued(new X509Certificate(hierarchy.intermediate.der))).toBe(true);
     expect(new Date(leaf.validFrom).getTime()).toBe(NOW.getTime() - 60_000);
     expect(new Date(leaf.validTo).getTime()).toBe(NOW.getTime() + 86_400_000);
-    expect(issued.serial).toMatch(/^[0-9a-f]{32,40}$/);
+    // 128 random bits, first octet non-zero, as canonical hex (no leading zeros): 31 or 32 digits.
+    expect(issued.serial).toMatch(/^[1-9a-f][0-9a-f]{30,31}$/);
     // The result and its audit record commit together.
     const audit = await store.listAudit();
     expect(audit.map((a) => [a.action, a.subject])).toEqual([['certificate.issue', issued.serial]]);

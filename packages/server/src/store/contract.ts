@@ -582,6 +582,37 @@ export function describeStoreContract(
         expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 31 });
       });
 
+      it('keeps one gap-free chain when members of one group commit fail after appending', async () => {
+        const { store } = await fresh();
+        await store.appendAudit(entry(1));
+        // Queued together, so they share one group commit: every third member appends two records and fails.
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 24 }, (_, i) =>
+            store.transaction(async (tx) => {
+              const first = await tx.appendAudit(entry(100 + i));
+              const second = await tx.appendAudit(entry(200 + i));
+              expect(second.seq).toBe(first.seq + 1n);
+              // Inside the transaction the chain already includes its own records.
+              expect(await tx.verifyAuditChain()).toEqual({ ok: true, count: Number(second.seq) });
+              if (i % 3 === 1) throw new Error(`member ${i} fails after appending`);
+              return [first, second] as const;
+            }),
+          ),
+        );
+        const kept = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [...o.value] : []));
+        expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(8);
+        expect(kept.map((r) => r.seq).sort((x, y) => (x < y ? -1 : 1))).toEqual(
+          Array.from({ length: 32 }, (_, i) => BigInt(i + 2)),
+        );
+        const log = await store.listAudit({ limit: 100 });
+        expect(log.map((r) => r.seq)).toEqual(Array.from({ length: 33 }, (_, i) => BigInt(i + 1)));
+        for (const r of kept) expect(log.find((l) => l.seq === r.seq)?.hash).toBe(r.hash);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 33 });
+        // The next record continues the committed chain.
+        expect((await store.appendAudit(entry(3))).seq).toBe(34n);
+        expect(await store.verifyAuditChain()).toEqual({ ok: true, count: 34 });
+      });
+
       it('keys serials canonically: a lookup with leading zeros finds the record, a non-canonical intent is refused', async () => {
         const { store } = await fresh();
         const intent = await issue(store, { serial: 'ab12' });

@@ -210,6 +210,16 @@ const SEARCH_COLUMNS = [
 const MAX_GROUP = 256;
 const SAVEPOINT = 'mutual_member';
 
+/**
+ * The audit head as a group commit sees it: read once (locked on PostgreSQL) by the group's first
+ * audit record, advanced in memory by each record, written back once before COMMIT. A member rolled
+ * back to its savepoint restores the value it started from.
+ */
+interface GroupAuditHead {
+  head: { seq: number; hash: string } | undefined;
+  dirty: boolean;
+}
+
 /** A write transaction waiting for the next group commit. */
 interface WriteJob {
   readonly fn: (tx: KyselyStore) => Promise<unknown>;
@@ -245,12 +255,15 @@ export class KyselyStore implements Store {
   readonly #shared: Shared;
   readonly #db: Kysely<Database>;
   readonly #inTx: boolean;
+  /** Inside a group commit: the group's audit head (see GroupAuditHead). */
+  readonly #groupAudit: GroupAuditHead | undefined;
   #ended = false;
 
-  private constructor(shared: Shared, db: Kysely<Database>, inTx: boolean) {
+  private constructor(shared: Shared, db: Kysely<Database>, inTx: boolean, groupAudit?: GroupAuditHead) {
     this.#shared = shared;
     this.#db = db;
     this.#inTx = inTx;
+    this.#groupAudit = groupAudit;
     this.dialect = shared.backend.dialect;
   }
 
@@ -402,13 +415,15 @@ export class KyselyStore implements Store {
           else for (const statement of statements) await sql.raw(statement).execute(conn);
         };
         let savepoint = false;
+        const audit: GroupAuditHead = { head: undefined, dirty: false };
         try {
           for (const job of group) {
             // After a rollback to it, the savepoint is still there and is used again.
             if (savepoint) await flush();
             else await flush(`savepoint ${SAVEPOINT}`);
             savepoint = true;
-            const tx = new KyselyStore(shared, conn, true);
+            const auditBefore = { ...audit };
+            const tx = new KyselyStore(shared, conn, true, audit);
             let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
             try {
               const value = await job.caller.runInAsyncScope(() => activeTx.run(tx, () => job.fn(tx)));
@@ -425,11 +440,17 @@ export class KyselyStore implements Store {
             } else {
               // Only this caller's work is undone; it learns so at once, the others go on.
               await flush(`rollback to savepoint ${SAVEPOINT}`);
+              Object.assign(audit, auditBefore);
               job.reject(outcome.error);
             }
             results.push(outcome);
           }
           stillOpen();
+          if (audit.dirty && audit.head !== undefined) {
+            await flush();
+            const { seq, hash } = audit.head;
+            await conn.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+          }
           await flush('commit');
         } catch (error) {
           await sql
@@ -765,16 +786,27 @@ export class KyselyStore implements Store {
     }
     return this.#write((tx) =>
       tx.#run(async () => {
-        let headQuery = tx.#db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
-        if (tx.#shared.backend.rowLocks) headQuery = headQuery.forUpdate();
-        const head = await headQuery.executeTakeFirstOrThrow();
-        const seq = toNumber(head.seq) + 1;
+        const group = tx.#groupAudit;
+        let head = group?.head;
+        if (head === undefined) {
+          let headQuery = tx.#db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
+          if (tx.#shared.backend.rowLocks) headQuery = headQuery.forUpdate();
+          const row = await headQuery.executeTakeFirstOrThrow();
+          head = { seq: toNumber(row.seq), hash: row.hash };
+        }
+        const seq = head.seq + 1;
         const hash = auditRecordHash(head.hash, { seq, at, actor, action, subject, detailsJson });
         await tx.#db
           .insertInto('audit_log')
           .values({ seq, at, actor, action, subject, details_json: detailsJson, prev_hash: head.hash, hash })
           .execute();
-        await tx.#db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+        if (group === undefined) {
+          await tx.#db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
+        } else {
+          // Written back once, before the group's COMMIT.
+          group.head = { seq, hash };
+          group.dirty = true;
+        }
         return { seq: BigInt(seq), hash };
       }),
     );
@@ -914,11 +946,11 @@ export class KyselyStore implements Store {
           if (rows.length < VERIFY_BATCH) break;
         }
         const count = expected - 1;
-        const head = await tx.#db
-          .selectFrom('audit_head')
-          .select(['seq', 'hash'])
-          .where('id', '=', 1)
-          .executeTakeFirst();
+        // Inside a group commit the head may still be only in memory (written back before COMMIT).
+        const head =
+          tx.#groupAudit?.dirty === true && tx.#groupAudit.head !== undefined
+            ? tx.#groupAudit.head
+            : await tx.#db.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
         if (head === undefined) {
           return { ok: false, brokenAt: BigInt(expected), reason: 'the audit head record is missing' } as const;
         }
