@@ -13,13 +13,45 @@ export interface CaMetrics {
   readonly crlNumber: Gauge<'level'>;
   readonly crlNextUpdate: Gauge<'level'>;
   readonly certificates: Gauge<'state'>;
+  /** Reads the pki threads' state at scrape time (docs/reference/metrics.md); absent: none. */
+  observePkiThreads(read: () => { threads: number; inFlight: number; stops: number; inline: boolean }): void;
 }
 
 export function createCaMetrics(options: { defaultMetrics?: boolean } = {}): CaMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mutual_ca_' });
   const registers = [registry];
+  let pki: (() => { threads: number; inFlight: number; stops: number; inline: boolean }) | undefined;
+  new Gauge({
+    name: 'mutual_ca_pki_threads',
+    help: 'Worker threads doing the pki work (server.workers); 0 when it runs in the main thread.',
+    registers,
+    collect() {
+      const state = pki?.();
+      this.set(state === undefined || state.inline ? 0 : state.threads);
+    },
+  });
+  new Gauge({
+    name: 'mutual_ca_pki_jobs_in_flight',
+    help: 'CSR checks and certificate builds handed to pki threads and not yet answered.',
+    registers,
+    collect() {
+      this.set(pki?.().inFlight ?? 0);
+    },
+  });
+  new Counter({
+    name: 'mutual_ca_pki_thread_stops_total',
+    help: 'pki threads that stopped unexpectedly (each is replaced; its jobs were refused).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(pki?.().stops ?? 0);
+    },
+  });
   return {
+    observePkiThreads(read) {
+      pki = read;
+    },
     registry,
     requests: new Counter({
       name: 'mutual_ca_http_requests_total',

@@ -450,6 +450,14 @@ async function serve(
   };
 
   const metrics = createCaMetrics();
+  if (pool !== undefined) {
+    metrics.observePkiThreads(() => ({
+      threads: pool.size,
+      inFlight: pool.inFlight(),
+      stops: pool.stops(),
+      inline: pool.inline(),
+    }));
+  }
   const sessions = createDashboardSessions(clock);
   const app = await buildCaApp(
     {

@@ -107,6 +107,7 @@ describe('pki worker pool', () => {
     );
     expect(verify.stdout + verify.stderr).toContain('leaf.pem: OK');
     expect(pool.inFlight()).toBe(0);
+    expect([pool.stops(), pool.inline()]).toEqual([0, false]);
   });
 
   it('refuses what the main thread refuses, with the same codes and details', async () => {
@@ -161,6 +162,8 @@ describe('pki worker pool', () => {
       }
       expect(errors.filter((e) => /dying on purpose/.test(e)).length).toBeGreaterThanOrEqual(5);
       expect(errors.some((e) => /running pki work in the main thread/.test(e))).toBe(true);
+      expect(dying.stops()).toBeGreaterThanOrEqual(5);
+      expect(dying.inline()).toBe(true);
       // From now on the work is done in this thread, with the same results.
       const parsed = await dying.parseCsr(csrPem, { maxBytes: 65536 });
       expect(parsed.requestedNames.dns).toEqual(['svc.internal']);

@@ -25,6 +25,10 @@ export interface PkiWorkerPool extends PkiWork {
   readonly size: number;
   /** Jobs sent and not yet answered, over all workers. */
   inFlight(): number;
+  /** Threads that stopped unexpectedly since the pool started (each was replaced). */
+  stops(): number;
+  /** Whether the pool gave up on threads and runs the work in the calling thread. */
+  inline(): boolean;
   /** Stops every worker; jobs still in flight are refused with ERR_INTERNAL_UNEXPECTED. */
   close(): Promise<void>;
 }
@@ -92,6 +96,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   let nextJob = 1;
   let closing = false;
   let failedStarts = 0;
+  let stops = 0;
   let fallback: PkiWork | undefined;
 
   const spawn = (slot?: Slot): Slot => {
@@ -119,6 +124,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
         job.reject(new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'A pki worker stopped.', cause: error }));
       }
       if (closing) return;
+      stops++;
       options.onWorkerError?.(error);
       failedStarts++;
       if (failedStarts >= MAX_FAILED_STARTS && fallback === undefined) {
@@ -213,6 +219,8 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
     parseCsr,
     issue,
     inFlight: () => slots.reduce((n, s) => n + s.jobs.size, 0),
+    stops: () => stops,
+    inline: () => fallback !== undefined,
     close: async () => {
       closing = true;
       await Promise.all(slots.map((s) => s.worker.terminate()));

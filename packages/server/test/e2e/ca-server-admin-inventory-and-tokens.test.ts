@@ -1,5 +1,6 @@
 // Admin endpoints over mTLS with the admin certificate from `ca init`: the inventory query and
 // token minting (bound to policy-checked names, ttl capped), plus health, readiness and metrics.
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { certificatesResponse, rootsResponse, tokenResponse } from '@mutual/sdk/contract';
@@ -182,6 +183,10 @@ describe('ca server: admin inventory and tokens', () => {
     expect(text).toMatch(/mutual_ca_certificates\{state="revoked"\} 1/);
     expect(text).toMatch(/mutual_ca_http_requests_total\{route="\/v1\/sign",method="POST",status="201"\}/);
     expect(text).toContain('mutual_ca_process_cpu_seconds_total');
+    // The CA does its pki work on threads (server.workers: auto = one per core beyond the first).
+    expect(text).toMatch(new RegExp(`mutual_ca_pki_threads ${Math.max(0, availableParallelism() - 1)}\\n`));
+    expect(text).toMatch(/mutual_ca_pki_jobs_in_flight 0\n/);
+    expect(text).toMatch(/mutual_ca_pki_thread_stops_total 0\n/);
     const missing = await call(ca, { path: '/v2/anything' });
     expect([missing.status, errorCode(missing)]).toEqual([404, 'ERR_HTTP_NOT_FOUND']);
   });
