@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { BIN, mutual, startUntil, tempDir, waitExit } from './support.js';
+import { BIN, bootstrapAdmin, mutual, startUntil, tempDir, waitExit } from './support.js';
 
 /** A JSON log line of `mutual agent`. */
 export interface AgentLine {
@@ -141,21 +140,7 @@ export async function bootstrapAndToken(
   profile = 'server',
 ): Promise<void> {
   const env = { MUTUAL_CONTEXT_DIR: ctxDir };
-  const b = await mutual(
-    [
-      'ca',
-      'bootstrap',
-      '--ca-url',
-      url,
-      '--fingerprint',
-      fingerprint,
-      '--cert',
-      path.join(caDir, 'admin', 'admin.crt'),
-      '--key',
-      path.join(caDir, 'admin', 'admin.key'),
-    ],
-    { env },
-  );
+  const b = await bootstrapAdmin(url, fingerprint, caDir, env);
   if (b.code !== 0) throw new Error(`bootstrap failed: ${b.stderr}`);
   const t = await mutual(['token', 'create', ...names, '--profile', profile, '--ttl', '10m'], { env });
   if (t.code !== 0) throw new Error(`token create failed: ${t.stderr}`);

@@ -21,6 +21,31 @@ export function mutual(
   return run(process.execPath, [BIN, ...args], opts);
 }
 
+/** `mutual ca bootstrap` as the CA's first admin (the admin certificate `ca init` wrote into `caDir`). */
+export function bootstrapAdmin(
+  url: string,
+  fingerprint: string,
+  caDir: string,
+  env: Record<string, string>,
+): Promise<RunResult> {
+  const admin = (file: string): string => path.join(caDir, 'admin', file);
+  return mutual(
+    [
+      'ca',
+      'bootstrap',
+      '--ca-url',
+      url,
+      '--fingerprint',
+      fingerprint,
+      '--cert',
+      admin('admin.crt'),
+      '--key',
+      admin('admin.key'),
+    ],
+    { env },
+  );
+}
+
 export function run(
   cmd: string,
   args: readonly string[],

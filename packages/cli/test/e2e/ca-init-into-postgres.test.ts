@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type TestPostgres } from '../../../server/test/support/postgres.js';
-import { BIN, mutual, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, mutual, startUntil, tempDir, waitExit } from '../support.js';
 
 // A CA whose inventory and audit trail live in PostgreSQL from the start, as an operator sets up
 // several instances: `ca init --postgres-env`, then `ca serve` with the variable set.
@@ -47,21 +47,7 @@ describe('mutual ca init --postgres-env', () => {
     );
     try {
       const url = /listening on (https:\/\/\S+)/.exec(server.output())?.[1] ?? '';
-      const bootstrap = await mutual(
-        [
-          'ca',
-          'bootstrap',
-          '--ca-url',
-          url,
-          '--fingerprint',
-          server.match[1] ?? '',
-          '--cert',
-          path.join(ca, 'admin', 'admin.crt'),
-          '--key',
-          path.join(ca, 'admin', 'admin.key'),
-        ],
-        { env },
-      );
+      const bootstrap = await bootstrapAdmin(url, server.match[1] ?? '', ca, env);
       expect(bootstrap.code, bootstrap.stderr).toBe(0);
       // The admin certificate is known to the CA only through PostgreSQL: minting a token proves it.
       const token = await mutual(['token', 'create', 'svc.internal', '--profile', 'server'], { env });

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
 
 // The client commands against a real `mutual ca serve`, as an operator would run them.
 const work = tempDir();
@@ -38,21 +38,7 @@ describe('online CA from the command line', () => {
     const wrong = await mutual(['ca', 'bootstrap', '--ca-url', url, '--fingerprint', 'ab'.repeat(32)], { env });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('error[ERR_CA_FINGERPRINT_MISMATCH]');
-    const ok = await mutual(
-      [
-        'ca',
-        'bootstrap',
-        '--ca-url',
-        url,
-        '--fingerprint',
-        fingerprint,
-        '--cert',
-        path.join(ca, 'admin', 'admin.crt'),
-        '--key',
-        path.join(ca, 'admin', 'admin.key'),
-      ],
-      { env },
-    );
+    const ok = await bootstrapAdmin(url, fingerprint, ca, env);
     expect(ok.code, ok.stderr).toBe(0);
     expect(readFileSync(path.join(env.MUTUAL_CONTEXT_DIR, 'root.crt'), 'utf8')).toBe(
       readFileSync(path.join(ca, 'root.crt'), 'utf8'),

@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { BIN, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
 
 export interface LifecycleSetup {
   readonly work: string;
@@ -31,10 +31,7 @@ export async function setUpLifecycle(): Promise<LifecycleSetup> {
     /root fingerprint: ([0-9a-f]{64})/,
   );
   const url = /listening on (https:\/\/\S+)/.exec(server.output())?.[1] ?? '';
-  const boot = await mutual(
-    ['ca', 'bootstrap', '--ca-url', url, '--fingerprint', server.match[1] ?? '', '--cert', path.join(ca, 'admin', 'admin.crt'), '--key', path.join(ca, 'admin', 'admin.key')],
-    { env },
-  ); // prettier-ignore
+  const boot = await bootstrapAdmin(url, server.match[1] ?? '', ca, env);
   expect(boot.code, boot.stderr).toBe(0);
   const token = await mutual(['token', 'create', 'web.internal', '--profile', 'server'], { env });
   expect(token.code, token.stderr).toBe(0);
