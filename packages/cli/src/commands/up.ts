@@ -234,7 +234,7 @@ export function registerUpCommand(program: Command, ctx: CliContext): void {
           `Gateway (mTLS) listening on https://localhost:${gatewayPort}/ in front of a demo service; it admits ${allowedId} only.`,
           `  let in:              ${curl(client)}`,
           `  refused (403):       ${curl(other)}`,
-          `  refused (handshake): ${curl(undefined)}`,
+          `  refused (no cert):   ${curl(undefined)}`,
           `  config: ${rel(path.join(dir, 'gateway.yaml'))}  audit: ${rel(path.join(dir, 'gateway-audit.jsonl'))}  metrics: http://127.0.0.1:${adminPort}/metrics`,
           '',
           `Online CA on ${caUrl}/ — get a first certificate from another terminal:`,

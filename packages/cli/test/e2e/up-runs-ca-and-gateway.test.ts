@@ -53,8 +53,18 @@ describe('mutual up', () => {
         '"reason":"identity-not-allowed"',
       );
       expect(audit).toContain('"decision":"deny"');
-      const refused = await run('curl', ['-sS', '--fail', '--cacert', root, `https://localhost:${port}/`]);
-      expect(refused.code).not.toBe(0);
+      // No client certificate: refused with 403 and the catalog code, never reaching the demo service.
+      const refused = await run('curl', [
+        '-sS',
+        '--cacert',
+        root,
+        '-w',
+        '\n%{http_code}',
+        `https://localhost:${port}/`,
+      ]);
+      expect(refused.stdout).toContain('ERR_GATEWAY_CERTIFICATE_REFUSED');
+      expect(refused.stdout.trim().split('\n').pop()).toBe('403');
+      expect(refused.stdout).not.toContain('hello');
       expect(up.output()).toContain('curl --cacert');
       // The online CA runs too: its roots are served over TLS that chains to the same root.
       const caUrl = /Online CA on (https:\/\/\S+?)\/ /.exec(up.output())?.[1] ?? '';
