@@ -1,41 +1,38 @@
 /**
- * Forwarding to HTTP/1.1 upstreams over keep-alive pools (node:http agents): bodies stream both
- * ways with backpressure, framing is re-made by the gateway (never copied from the client), and
- * upstream failures become 502/504 before the response starts, or a closed connection after.
+ * Forwarding to HTTP/1.1 upstreams over the gateway's own keep-alive pools (upstream-client.ts):
+ * bodies stream both ways with backpressure, framing is re-made by the gateway (never copied from the
+ * client or the upstream), and upstream failures become 502/504 before the response starts, or a
+ * closed connection after. WebSocket upgrades use node:http on a connection of their own.
  */
-import {
-  Agent,
-  request as httpRequest,
-  type IncomingMessage,
-  type OutgoingHttpHeaders,
-  type ServerResponse,
-} from 'node:http';
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import type { GatewayUpstreamConfig } from '../config/index.js';
 import { clientResponseHeaders } from './headers.js';
+import { exchange, UpstreamPool } from './upstream-client.js';
 
 export interface Upstream {
   readonly name: string;
   readonly config: GatewayUpstreamConfig;
   readonly host: string;
   readonly port: number;
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
 }
 
 export function createUpstream(name: string, config: GatewayUpstreamConfig): Upstream {
   const url = new URL(config.url);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port === '' ? 80 : Number(url.port);
   return {
     name,
     config,
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port === '' ? 80 : Number(url.port),
-    agent: new Agent({
-      keepAlive: true,
+    host,
+    port,
+    pool: new UpstreamPool({
+      host,
+      port,
       maxSockets: config.maxSockets,
-      maxFreeSockets: Math.min(config.maxSockets, 64),
-      timeout: config.idleTimeout,
-      scheduling: 'lifo',
+      idleTimeout: config.idleTimeout,
+      connectTimeout: config.connectTimeout,
     }),
   };
 }
@@ -60,81 +57,69 @@ export function forwardRequest(
   done: (outcome: ForwardOutcome) => void,
 ): void {
   let finished = false;
+  let status = 502;
+  let timer: NodeJS.Timeout | undefined;
   const finish = (o: ForwardOutcome): void => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
     done(o);
   };
-  const preq = httpRequest({
-    host: upstream.host,
-    port: upstream.port,
-    method: req.method ?? 'GET',
-    path,
-    headers,
-    agent: upstream.agent,
+  const body =
+    req.headers['transfer-encoding'] !== undefined
+      ? 'chunked'
+      : (req.headers['content-length'] ?? '0') !== '0'
+        ? 'length'
+        : 'none';
+  const ex = exchange(
+    upstream.pool,
+    { method: req.method ?? 'GET', target: path, headers, body },
+    body === 'none' ? undefined : req,
+    {
+      onHead(head) {
+        clearTimeout(timer);
+        status = head.status;
+        res.writeHead(head.status, head.statusMessage, clientResponseHeaders(head.rawHeaders));
+      },
+      onBody: (chunk) => res.write(chunk),
+      onEnd() {
+        res.end();
+      },
+      onError(err, afterHead) {
+        if (afterHead || res.headersSent) {
+          // The response started: the client must not take a truncated body for a whole one.
+          res.destroy();
+          finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
+        } else if (err.kind === 'connect-timeout') {
+          finish({ ok: false, status: 504, reason: 'upstream-connect-timeout', started: false });
+        } else if (err.kind === 'bad-response') {
+          finish({ ok: false, status: 502, reason: `upstream-bad-response:${err.code}`, started: false });
+        } else {
+          finish({ ok: false, status: 502, reason: `upstream-error:${err.code}`, started: false });
+        }
+      },
+    },
+  );
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- exchange() may fail at once
+  if (!finished) {
+    timer = setTimeout(() => {
+      ex.abort();
+      finish({ ok: false, status: 504, reason: 'upstream-timeout', started: res.headersSent });
+    }, upstream.config.responseTimeout);
+  }
+  res.on('drain', () => {
+    ex.resume();
   });
-  const timeoutMs = upstream.config.responseTimeout;
-  const timer = setTimeout(() => {
-    preq.destroy(new Error('upstream response timeout'));
-    finish({ ok: false, status: 504, reason: 'upstream-timeout', started: res.headersSent });
-  }, timeoutMs);
-  preq.on('socket', (socket) => {
-    if (!socket.connecting) return;
-    const connectTimer = setTimeout(() => {
-      preq.destroy(new Error('upstream connect timeout'));
-      finish({ ok: false, status: 504, reason: 'upstream-connect-timeout', started: false });
-    }, upstream.config.connectTimeout);
-    socket.once('connect', () => {
-      clearTimeout(connectTimer);
-    });
-    socket.once('close', () => {
-      clearTimeout(connectTimer);
-    });
-  });
-  preq.on('response', (pres) => {
-    clearTimeout(timer);
-    const status = pres.statusCode ?? 502;
-    res.writeHead(status, pres.statusMessage, clientResponseHeaders(pres.rawHeaders));
-    // pipe rather than stream.pipeline: pipeline makes an AbortController per call and aborts it when
-    // done (a DOMException per request), measurable on every keep-alive request.
-    const aborted = (): void => {
-      res.destroy();
-      finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
-    };
-    pres.on('error', aborted);
-    pres.on('close', () => {
-      if (!pres.complete) aborted();
-    });
-    res.on('finish', () => {
-      finish({ ok: true, status });
-    });
-    pres.pipe(res);
-  });
-  preq.on('error', (err: NodeJS.ErrnoException) => {
-    if (finished) return;
-    if (res.headersSent) {
-      res.destroy();
-      finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
-      return;
-    }
-    finish({ ok: false, status: 502, reason: `upstream-error:${err.code ?? 'unknown'}`, started: false });
+  res.on('finish', () => {
+    finish({ ok: true, status });
   });
   // Client gone before the response ended: stop the upstream exchange too.
   res.on('close', () => {
     if (res.writableFinished) return;
     finish({ ok: false, status: 499, reason: 'client-closed', started: true });
-    preq.destroy();
+    ex.abort();
   });
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-  if (hasBody) {
-    pipeline(req, preq, (err) => {
-      if (err) preq.destroy(err);
-    });
-  } else {
-    preq.end();
-    req.resume();
-  }
+  if (body === 'none') req.resume();
 }
 
 /** Raw HTTP/1.1 response head for a socket that left the HTTP server (upgrade path). */

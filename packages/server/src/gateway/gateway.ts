@@ -1031,6 +1031,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     }
     if (prev.revocation !== nextState.revocation) prev.revocation.close();
     if (prev.rateStore !== nextState.rateStore) prev.rateStore?.close();
+    // Upstreams whose configuration changed: idle connections close now, busy ones after their exchange.
+    const kept = new Set(nextState.upstreams.values());
+    for (const u of prev.upstreams.values()) if (!kept.has(u)) u.pool.close();
     if (prev.audit !== nextState.audit) await prev.audit.close();
     rejudgeOpenConnections();
     return { ok: true };
@@ -1088,7 +1091,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       // Upgraded (WebSocket) sockets have left the HTTP server: close them too.
       for (const set of open.values()) for (const socket of set) socket.destroy();
       await Promise.all(closed);
-      for (const u of state.upstreams.values()) u.agent.destroy();
+      for (const u of state.upstreams.values()) u.pool.destroy();
       state.revocation.close();
       state.rateStore?.close();
       await state.audit.close();
