@@ -33,6 +33,7 @@ export function createUpstream(name: string, config: GatewayUpstreamConfig): Ups
       maxSockets: config.maxSockets,
       idleTimeout: config.idleTimeout,
       connectTimeout: config.connectTimeout,
+      responseTimeout: config.responseTimeout,
     }),
   };
 }
@@ -58,11 +59,9 @@ export function forwardRequest(
 ): void {
   let finished = false;
   let status = 502;
-  let timer: NodeJS.Timeout | undefined;
   const finish = (o: ForwardOutcome): void => {
     if (finished) return;
     finished = true;
-    clearTimeout(timer);
     done(o);
   };
   const body =
@@ -77,7 +76,6 @@ export function forwardRequest(
     body === 'none' ? undefined : req,
     {
       onHead(head) {
-        clearTimeout(timer);
         status = head.status;
         res.writeHead(head.status, head.statusMessage, clientResponseHeaders(head.rawHeaders));
       },
@@ -90,6 +88,8 @@ export function forwardRequest(
           // The response started: the client must not take a truncated body for a whole one.
           res.destroy();
           finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
+        } else if (err.kind === 'response-timeout') {
+          finish({ ok: false, status: 504, reason: 'upstream-timeout', started: false });
         } else if (err.kind === 'connect-timeout') {
           finish({ ok: false, status: 504, reason: 'upstream-connect-timeout', started: false });
         } else if (err.kind === 'bad-response') {
@@ -100,13 +100,6 @@ export function forwardRequest(
       },
     },
   );
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- exchange() may fail at once
-  if (!finished) {
-    timer = setTimeout(() => {
-      ex.abort();
-      finish({ ok: false, status: 504, reason: 'upstream-timeout', started: res.headersSent });
-    }, upstream.config.responseTimeout);
-  }
   res.on('drain', () => {
     ex.resume();
   });

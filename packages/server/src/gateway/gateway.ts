@@ -600,6 +600,46 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     return limited(t, 'rate-limited-address') ?? afterAddress();
   }
 
+  /**
+   * The identity headers of one verified peer under one route's settings: the same for every request of
+   * a connection, so they are built once per peer, route and listener material (a reload makes new ones).
+   */
+  const identityCache = new WeakMap<
+    AcceptedPeer,
+    { key: object; by: string | undefined; headers: [string, string][] }
+  >();
+  function peerIdentityHeaders(route: CompiledRoute, ls: ListenerState, peer: AcceptedPeer): [string, string][] {
+    const by = ls.material.serverUri;
+    const fwd = route.config.forwardIdentity;
+    const hit = identityCache.get(peer);
+    if (hit?.key === fwd && hit.by === by) return hit.headers;
+    const out: [string, string][] = [];
+    if (fwd.xfcc) {
+      out.push([
+        'x-forwarded-client-cert',
+        xfccHeader(
+          {
+            fingerprint: peer.fingerprint,
+            subject: peer.subject,
+            spiffeId: peer.spiffeId,
+            uris: peer.uris,
+            dnsNames: peer.dnsNames,
+            leafDer: peer.leafDer,
+            intermediatesDer: peer.intermediatesDer,
+          },
+          by,
+        ),
+      ]);
+    }
+    if (fwd.clientCert) {
+      out.push(['client-cert', clientCertHeader(peer.leafDer)]);
+      if (peer.intermediatesDer.length > 0)
+        out.push(['client-cert-chain', clientCertChainHeader(peer.intermediatesDer)]);
+    }
+    identityCache.set(peer, { key: fwd, by, headers: out });
+    return out;
+  }
+
   function identityHeaders(
     headers: Record<string, string | string[] | number | undefined>,
     route: CompiledRoute,
@@ -611,25 +651,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     headers['x-forwarded-for'] = conn.address;
     headers['x-forwarded-proto'] = 'https';
     if (!peer) return;
-    const fwd = route.config.forwardIdentity;
-    if (fwd.xfcc) {
-      headers['x-forwarded-client-cert'] = xfccHeader(
-        {
-          fingerprint: peer.fingerprint,
-          subject: peer.subject,
-          spiffeId: peer.spiffeId,
-          uris: peer.uris,
-          dnsNames: peer.dnsNames,
-          leafDer: peer.leafDer,
-          intermediatesDer: peer.intermediatesDer,
-        },
-        ls.material.serverUri,
-      );
-    }
-    if (fwd.clientCert) {
-      headers['client-cert'] = clientCertHeader(peer.leafDer);
-      if (peer.intermediatesDer.length > 0) headers['client-cert-chain'] = clientCertChainHeader(peer.intermediatesDer);
-    }
+    for (const [name, value] of peerIdentityHeaders(route, ls, peer)) headers[name] = value;
   }
 
   function connOf(socket: Duplex): Conn | undefined {

@@ -91,11 +91,15 @@ export function clientResponseHeaders(rawHeaders: readonly string[]): OutgoingHt
   return out;
 }
 
+const SAFE_XFCC = /^[\x20-\x21\x23-\x24\x26-\x5b\x5d-\x7e]*$/;
+
 /**
  * A value for an XFCC element: printable ASCII other than `"` and `\` as is, those two
  * backslash-escaped, everything else percent-encoded as UTF-8. Always safe in a header.
  */
 function xfccEscape(value: string): string {
+  // Most values (SPIFFE IDs, DNS names, DNs) need no escaping: return them without building a copy.
+  if (SAFE_XFCC.test(value)) return value;
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
     if (byte === 0x22 || byte === 0x5c) out += `\\${String.fromCharCode(byte)}`;

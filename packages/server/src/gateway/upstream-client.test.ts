@@ -74,13 +74,17 @@ async function rawUpstream(answer: (socket: Socket, request: string, index: numb
   return { server, port: (server.address() as AddressInfo).port, sockets, received };
 }
 
-function pool(port: number, extra: Partial<{ maxSockets: number; idleTimeout: number }> = {}): UpstreamPool {
+function pool(
+  port: number,
+  extra: Partial<{ maxSockets: number; idleTimeout: number; responseTimeout: number }> = {},
+): UpstreamPool {
   const p = new UpstreamPool({
     host: '127.0.0.1',
     port,
     maxSockets: extra.maxSockets ?? 8,
     idleTimeout: extra.idleTimeout ?? 30_000,
     connectTimeout: 5_000,
+    responseTimeout: extra.responseTimeout ?? 30_000,
   });
   pools.push(p);
   return p;
@@ -404,6 +408,39 @@ describe('upstream client: requests', () => {
     await once(up.server, 'close');
     const r = await send(pool(port));
     expect(r.error).toMatchObject({ kind: 'error', code: 'ECONNREFUSED' });
+  });
+
+  it('a retired pool (upstream replaced by a reload) still serves but keeps no connection; a destroyed one refuses', async () => {
+    const up = await rawUpstream((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nr'));
+    const p = pool(up.port);
+    await send(p);
+    await idle(p, 1);
+    p.close();
+    await once(up.sockets[0] as Socket, 'close');
+    expect((await send(p)).body).toBe('r');
+    while (p.size !== 0) await new Promise((r) => setImmediate(r));
+    expect(up.sockets).toHaveLength(2);
+    p.destroy();
+    expect((await send(p)).error).toMatchObject({ code: 'pool-closed' });
+    expect(up.sockets).toHaveLength(2);
+  });
+
+  it('gives up on a head that does not come within responseTimeout, and never reuses that connection', async () => {
+    const held: Socket[] = [];
+    const up = await rawUpstream((s, _req, i) => {
+      if (i === 0) held.push(s);
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+    const p = pool(up.port, { responseTimeout: 40 });
+    const started = performance.now();
+    const r = await send(p);
+    const waited = performance.now() - started;
+    expect(r).toMatchObject({ error: { kind: 'response-timeout' }, afterHead: false });
+    // Checked every eighth of the timeout (at least 10 ms): never early, late by at most one sweep.
+    expect(waited).toBeGreaterThanOrEqual(39);
+    await once(held[0] as Socket, 'close');
+    expect((await send(p)).body).toBe('ok');
+    expect(up.sockets).toHaveLength(2);
   });
 
   it('closes idle connections after idleTimeout', async () => {

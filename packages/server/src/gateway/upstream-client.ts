@@ -14,12 +14,14 @@ export interface UpstreamPoolOptions {
   readonly idleTimeout: number;
   /** A new connection must be established within this many milliseconds. */
   readonly connectTimeout: number;
+  /** The response head must arrive within this many milliseconds of the exchange's start. */
+  readonly responseTimeout: number;
 }
 
 /** Why an exchange failed; `code` is what the audit appends (`upstream-error:<code>`, …). */
 export class UpstreamFailure extends Error {
   constructor(
-    readonly kind: 'connect-timeout' | 'error' | 'bad-response' | 'closed',
+    readonly kind: 'connect-timeout' | 'response-timeout' | 'error' | 'bad-response' | 'closed',
     readonly code: string,
   ) {
     super(`upstream ${kind}: ${code}`);
@@ -90,11 +92,23 @@ class Connection {
 
 type Waiter = (err: UpstreamFailure | null, conn?: Connection) => void;
 
+interface Deadline {
+  onExpired(): void;
+}
+
 /** Keep-alive connections to one upstream: LIFO reuse, at most `maxSockets` at once, FIFO waiters. */
 export class UpstreamPool {
   private readonly idle: Connection[] = [];
   private readonly all = new Set<Connection>();
   private readonly waiting: Waiter[] = [];
+  /**
+   * Exchanges still waiting for their response head, by deadline. One sweep timer per pool checks
+   * them (every eighth of responseTimeout, 10 ms to 1 s) instead of a timer per request: a timer per
+   * request held each request's objects past young-generation collections (V8 allocates Node's
+   * timers in the old generation), which made every scavenge slow under keep-alive load (ADR 0020).
+   */
+  private readonly deadlines = new Map<Deadline, number>();
+  private sweep: NodeJS.Timeout | undefined;
   /** Retired: connections are no longer kept for reuse (a reload replaced this upstream). */
   private retired = false;
   /** Destroyed: the gateway is stopping; every exchange is refused. */
@@ -206,6 +220,32 @@ export class UpstreamPool {
     if (next) this.open(next);
   }
 
+  /** `onExpired` runs once if `forget` is not called within responseTimeout. */
+  watch(d: Deadline): void {
+    this.deadlines.set(d, Date.now() + this.options.responseTimeout);
+    if (this.sweep === undefined) this.armSweep();
+  }
+
+  unwatch(d: Deadline): void {
+    this.deadlines.delete(d);
+  }
+
+  private armSweep(): void {
+    const every = Math.min(1_000, Math.max(10, Math.floor(this.options.responseTimeout / 8)));
+    this.sweep = setTimeout(() => {
+      this.sweep = undefined;
+      const now = Date.now();
+      const expired: Deadline[] = [];
+      for (const [d, at] of this.deadlines) if (at <= now) expired.push(d);
+      for (const d of expired) {
+        this.deadlines.delete(d);
+        d.onExpired();
+      }
+      if (this.deadlines.size > 0) this.armSweep();
+    }, every);
+    this.sweep.unref();
+  }
+
   /** Keeps no connection for reuse any more: idle ones close now, busy ones when their exchange ends. */
   close(): void {
     this.retired = true;
@@ -216,6 +256,9 @@ export class UpstreamPool {
   destroy(): void {
     this.destroyed = true;
     this.close();
+    clearTimeout(this.sweep);
+    this.sweep = undefined;
+    this.deadlines.clear();
     for (const w of this.waiting.splice(0)) w(new UpstreamFailure('error', 'pool-closed'));
     for (const conn of this.all) conn.socket.destroy();
   }
@@ -416,9 +459,16 @@ export function exchange(
   let bodyDone = req.body === 'none';
   let bodyListening = false;
 
+  const deadline: Deadline = {
+    onExpired() {
+      if (finished || headSeen) return;
+      fail(new UpstreamFailure('response-timeout', 'response-timeout'));
+    },
+  };
   const fail = (err: UpstreamFailure): void => {
     if (finished) return;
     finished = true;
+    pool.unwatch(deadline);
     detachBody();
     cancelWait();
     if (conn) pool.release(conn, false);
@@ -429,6 +479,7 @@ export function exchange(
   const complete = (leftover: boolean): void => {
     if (finished) return;
     finished = true;
+    pool.unwatch(deadline);
     // A connection is reused only when the request went out whole and nothing followed the response.
     const keep = reusable && bodyDone && !leftover;
     if (!bodyDone) detachBody();
@@ -515,6 +566,7 @@ export function exchange(
         framing = f.framing;
         reusable = f.reusable;
         headSeen = true;
+        pool.unwatch(deadline);
         cb.onHead({ status: parsed.status, statusMessage: parsed.statusMessage, rawHeaders: f.rawHeaders });
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- onHead may abort the exchange
         if (finished) return;
@@ -672,6 +724,7 @@ export function exchange(
     });
     return { resume: () => undefined, abort: () => undefined };
   }
+  pool.watch(deadline);
   start(false);
 
   return {
@@ -683,6 +736,7 @@ export function exchange(
     abort() {
       if (finished) return;
       finished = true;
+      pool.unwatch(deadline);
       detachBody();
       cancelWait();
       if (conn) pool.release(conn, false);

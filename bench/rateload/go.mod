@@ -1,0 +1,3 @@
+module rateload
+
+go 1.19
