@@ -103,9 +103,8 @@ export class UpstreamPool {
   private readonly waiting: Waiter[] = [];
   /**
    * Exchanges still waiting for their response head, by deadline. One sweep timer per pool checks
-   * them (every eighth of responseTimeout, 10 ms to 1 s) instead of a timer per request: a timer per
-   * request held each request's objects past young-generation collections (V8 allocates Node's
-   * timers in the old generation), which made every scavenge slow under keep-alive load (ADR 0020).
+   * them (every eighth of responseTimeout, 10 ms to 1 s), so a request allocates no timer of its own;
+   * a timeout fires at most one sweep late, never early.
    */
   private readonly deadlines = new Map<Deadline, number>();
   private sweep: NodeJS.Timeout | undefined;

@@ -17,7 +17,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { MutualError, errorCatalog, type ErrorCode } from '@mutual/sdk';
 import { loadGatewayConfig } from '../config/index.js';
 import type { GatewayLog, ReloadResult } from '../gateway/index.js';
-import { GATEWAY_V8_FLAGS, tuneV8ForGateway } from './v8-tuning.js';
+import { tuneV8ForGateway } from './v8-tuning.js';
 import { startGateway, type StartGatewayOptions } from './gateway.js';
 
 export type PrimaryMessage =
@@ -126,7 +126,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     });
   const stdout = options.stdout ?? process.stdout;
   const { exec, execArgv } = workerEntry();
-  cluster.setupPrimary({ exec, execArgv: [...execArgv, ...GATEWAY_V8_FLAGS], args: [], silent: false });
+  cluster.setupPrimary({ exec, execArgv, args: [], silent: false });
 
   const live = new Map<number, Worker>(); // slot → worker
   const replies = new Map<number, (m: WorkerMessage) => void>();

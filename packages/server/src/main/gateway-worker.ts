@@ -12,6 +12,9 @@ import { MutualError } from '@mutual/sdk';
 import { loadGatewayConfig } from '../config/index.js';
 import { createGateway, watchGateway, type Gateway, type GatewayWatcher } from '../gateway/index.js';
 import { isGatewayMessage, type PrimaryMessage, type WorkerMessage } from './gateway-cluster.js';
+import { tuneV8ForGateway } from './v8-tuning.js';
+
+tuneV8ForGateway();
 
 const send = (message: WorkerMessage): void => {
   if (process.connected) process.send?.(message);

@@ -6,10 +6,13 @@
  */
 import v8 from 'node:v8';
 
-/** Flags for gateway worker processes' command lines. */
-export const GATEWAY_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+const GATEWAY_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
 
-/** The same flags for the running process, early, before the data path has allocated. */
+/**
+ * Applies the flags to the running process, early, before the data path has allocated. Set at run
+ * time rather than on a command line: a V8 that no longer knows a flag ignores it here, where an
+ * unknown command-line flag would stop the process from starting.
+ */
 export function tuneV8ForGateway(): void {
   for (const flag of GATEWAY_V8_FLAGS) v8.setFlagsFromString(flag);
 }
