@@ -39,8 +39,12 @@ export interface GatewayBenchOptions {
   readonly concurrency: number;
   /** Path to an mtlsload binary; default: built from ../shared/bench/loadgen. */
   readonly loadgen: string | undefined;
-  /** Which parts run: handshakes, keepalive, latency, idle (default all). */
+  /** Which parts run: handshakes, keepalive, latency, rate, idle (default all). */
   readonly only: readonly string[];
+  /** Fixed request rates (per second) of the open-loop latency part. */
+  readonly rates: readonly number[];
+  /** Kept-alive connections of the open-loop part. */
+  readonly rateConnections: number;
 }
 
 interface Chain {
@@ -201,6 +205,29 @@ function findLoadgen(explicit: string | undefined, dir: string): string {
   return out;
 }
 
+/** bench/rateload (Go, standard library): open-loop requests at a fixed rate over kept-alive connections. */
+function buildRateload(dir: string): string {
+  const out = path.join(dir, 'rateload');
+  execFileSync('go', ['build', '-trimpath', '-o', out, '.'], {
+    cwd: path.join(REPO, 'bench/rateload'),
+    env: { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod' },
+    stdio: 'inherit',
+  });
+  return out;
+}
+
+interface RateResult {
+  rate: number;
+  achievedRps: number;
+  requests: number;
+  errors: number;
+  newConnections: number;
+  p50_us: number;
+  p99_us: number;
+  p999_us: number;
+  max_us: number;
+}
+
 interface LoadResult {
   rps: number;
   p50_us: number;
@@ -342,6 +369,38 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
       results.addedLatencyC4 = added(4);
     }
 
+    if (wants('rate')) {
+      // Open loop: requests leave at a fixed rate whatever the answers do, so a stall shows in the
+      // percentiles of every request it delays (a closed loop with few requests in flight hides it).
+      const rateload = buildRateload(dir);
+      const runRate = (label: string, port: number, rate: number, tls: boolean): RateResult => {
+        const argv = [
+          '-addr',
+          `127.0.0.1:${port}`,
+          '-rate',
+          String(rate),
+          '-d',
+          `${o.duration}s`,
+          '-conns',
+          String(o.rateConnections),
+          '-label',
+          label,
+        ];
+        if (tls) argv.push('-cert', ec.clientChain, '-key', ec.clientKey, '-ca', ec.root, '-sni', 'localhost');
+        const out = execFileSync(rateload, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+        const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as RateResult;
+        console.error(
+          `${label}: ${Math.round(r.achievedRps)}/s p50 ${(r.p50_us / 1000).toFixed(2)} ms p99 ${(r.p99_us / 1000).toFixed(2)} ms p99.9 ${(r.p999_us / 1000).toFixed(2)} ms errors ${r.errors} new connections ${r.newConnections}`,
+        );
+        return r;
+      };
+      results.openLoop = o.rates.map((rate) => {
+        const viaGateway = runRate(`${rate}/s via gateway`, ports.ec, rate, true);
+        const direct = runRate(`${rate}/s direct to upstream`, upstreamPort, rate, false);
+        return { rate, viaGateway, direct, addedP99Ms: (viaGateway.p99_us - direct.p99_us) / 1000 };
+      });
+    }
+
     if (o.idle > 0 && wants('idle')) {
       const before = nodePids.reduce((s, p) => s + rssKiB(p), 0);
       const procs = 4;
@@ -410,6 +469,8 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
   type Added = { viaGateway: LoadResult; direct: LoadResult; addedP99Ms: number };
   const add = results.addedLatency as Added | undefined;
   const add4 = results.addedLatencyC4 as Added | undefined;
+  const open = results.openLoop as
+    { rate: number; viaGateway: RateResult; direct: RateResult; addedP99Ms: number }[] | undefined;
   const idle = results.idle as { connections: number; rssBeforeMiB: number; rssWithIdleMiB: number } | undefined;
   const ms = (us: number): string => (us / 1000).toFixed(2);
   const rows = [
@@ -441,6 +502,10 @@ export async function runGatewayBench(o: GatewayBenchOptions): Promise<void> {
           ]
         : [],
     ),
+    ...(open ?? []).map((a) => [
+      `added p99 at ${a.rate} req/s open loop, ${o.rateConnections} connections (gateway − direct)`,
+      `${a.addedP99Ms.toFixed(2)} ms (gateway p50 ${ms(a.viaGateway.p50_us)}, p99 ${ms(a.viaGateway.p99_us)}; direct p99 ${ms(a.direct.p99_us)})`,
+    ]),
     ...(idle
       ? [
           [

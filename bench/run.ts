@@ -6,9 +6,10 @@
  *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
  *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
- *           [--only handshakes,keepalive,latency,idle]
+ *           [--only handshakes,keepalive,latency,rate,idle] [--rates 1000,2000,4000] [--rate-connections 64]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
- *      keep-alive requests/s with p50/p99, added p99 over a direct request, RSS with idle connections.
+ *      keep-alive requests/s with p50/p99, added p99 over a direct request (closed loop with 1 and 4 in
+ *      flight; and open loop at fixed rates with bench/rateload), RSS with idle connections.
  *      MUTUAL_NODE=/path/to/node runs the gateway under another Node binary (e.g. Node 24, OpenSSL 3.5).
  */
 import 'reflect-metadata';
@@ -44,6 +45,11 @@ if (name === 'ca' || name === 'store') {
     only: arg('--only', '')
       .split(',')
       .filter((x) => x !== ''),
+    rates: arg('--rates', '1000,2000,4000')
+      .split(',')
+      .filter((x) => x !== '')
+      .map(Number),
+    rateConnections: Number(arg('--rate-connections', '64')),
   });
 } else {
   console.error(`unknown benchmark "${name}" (known: ca, store, gateway)`);
