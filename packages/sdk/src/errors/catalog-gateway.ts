@@ -6,7 +6,7 @@ export const gatewayErrors = {
     kind: 'refused',
     status: 403,
     message: 'Forbidden.',
-    doc: 'The gateway denied the request: no route matched, the client identity is not allowed on the route, a pin did not match, or no client certificate was presented. The reason is in the gateway audit log, never in the response.',
+    doc: 'The gateway denied the request: no route matched, the client identity is not allowed on the route, a pin did not match, or the route needs a client certificate and the connection has none (possible only on a listener that also has anonymous routes; elsewhere a missing certificate is ERR_GATEWAY_CERTIFICATE_REFUSED). The reason is in the gateway audit log, never in the response.',
   },
   ERR_GATEWAY_CERTIFICATE_REFUSED: {
     kind: 'refused',
