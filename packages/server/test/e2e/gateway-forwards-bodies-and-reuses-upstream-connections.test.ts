@@ -132,8 +132,8 @@ describe('gateway: forwarding through its own upstream client', () => {
     expect(rec).toMatchObject({ decision: 'allow', status: 200 });
   });
 
-  it('sends a Content-Length upload as is', async () => {
-    const r = await curl('/fixed', ['--data-binary', 'twelve bytes']);
+  it('sends a Content-Length upload as is, also after Expect: 100-continue (the upstream says 100 too)', async () => {
+    const r = await curl('/fixed', ['--data-binary', 'twelve bytes', '-H', 'Expect: 100-continue']);
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('12\n')).toBe(true);
     expect(seen.at(-1)).toMatchObject({ method: 'POST', te: undefined, cl: '12', size: 12 });
