@@ -464,15 +464,19 @@ export function exchange(
       fail(new UpstreamFailure('response-timeout', 'response-timeout'));
     },
   };
-  const fail = (err: UpstreamFailure): void => {
-    if (finished) return;
+  /** Ends the exchange and closes its connection; false when it had already ended. */
+  const discard = (): boolean => {
+    if (finished) return false;
     finished = true;
     pool.unwatch(deadline);
     detachBody();
     cancelWait();
     if (conn) pool.release(conn, false);
     conn = undefined;
-    cb.onError(err, headSeen);
+    return true;
+  };
+  const fail = (err: UpstreamFailure): void => {
+    if (discard()) cb.onError(err, headSeen);
   };
 
   const complete = (leftover: boolean): void => {
@@ -733,13 +737,7 @@ export function exchange(
       conn?.socket.resume();
     },
     abort() {
-      if (finished) return;
-      finished = true;
-      pool.unwatch(deadline);
-      detachBody();
-      cancelWait();
-      if (conn) pool.release(conn, false);
-      conn = undefined;
+      discard();
     },
   };
 }

@@ -4,7 +4,6 @@
  * HEAD answers carry no body, one upstream connection serves many client connections, and an upstream
  * answer with ambiguous framing becomes a 502 that is audited with its reason.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -12,21 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WEB, makePki, startHarness, type Client, type Harness } from './gateway-harness.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 20_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-  });
-}
+import { WEB, curlVia, makePki, startHarness, type Client, type Harness, type Run } from './gateway-harness.js';
 
 describe('gateway: forwarding through its own upstream client', () => {
   let upstream: Server;
@@ -100,22 +85,7 @@ describe('gateway: forwarding through its own upstream client', () => {
     bad.close();
   });
 
-  const curl = (urlPath: string, extra: string[] = []): Promise<Run> =>
-    run('curl', [
-      '-sS',
-      '--max-time',
-      '10',
-      '--cacert',
-      h.pki.trustFile,
-      '--resolve',
-      `localhost:${h.port}:127.0.0.1`,
-      '--cert',
-      web.certFile,
-      '--key',
-      web.keyFile,
-      ...extra,
-      `https://localhost:${h.port}${urlPath}`,
-    ]);
+  const curl = (urlPath: string, extra: string[] = []): Promise<Run> => curlVia(h, web, urlPath, extra);
 
   it('carries a chunked upload whole to the upstream and a chunked answer whole to curl', async () => {
     const body = Buffer.alloc(300 * 1024);

@@ -3,6 +3,7 @@
  * echoes method, path and headers; accepts WebSocket-style upgrades), a gateway started from a
  * gateway.yaml through the composition root, and an mTLS client. Nothing is mocked.
  */
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -368,4 +369,46 @@ export async function raw(h: { port: number; pki: Pki }, client: Client, bytes: 
     });
   });
   return Buffer.concat(chunks).toString('latin1');
+}
+
+export interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a third-party client (curl, openssl, gnutls-cli) to its end, 20 s at most, `input` on its stdin. */
+export function run(cmd: string, args: string[], input = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      cmd,
+      args,
+      { encoding: 'utf8', timeout: 20_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+      },
+    );
+    child.stdin?.end(input);
+  });
+}
+
+/** curl to the gateway's listener as `localhost` (the test root trusted), with a client certificate or none. */
+export function curlVia(
+  h: { port: number; pki: Pki },
+  client: Client | undefined,
+  urlPath: string,
+  extra: string[] = [],
+): Promise<Run> {
+  return run('curl', [
+    '-sS',
+    '--max-time',
+    '10',
+    '--cacert',
+    h.pki.trustFile,
+    '--resolve',
+    `localhost:${h.port}:127.0.0.1`,
+    ...(client ? ['--cert', client.certFile, '--key', client.keyFile] : []),
+    ...extra,
+    `https://localhost:${h.port}${urlPath}`,
+  ]);
 }

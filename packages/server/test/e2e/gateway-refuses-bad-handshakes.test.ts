@@ -1,26 +1,21 @@
 import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCa } from '../../src/pki/test-support.js';
-import { WEB, get, makePki, startHarness, type Client, type Harness, CERTIFICATE_REFUSED } from './gateway-harness.js';
+import {
+  WEB,
+  get,
+  makePki,
+  startHarness,
+  curlVia,
+  run,
+  type Client,
+  type Harness,
+  type Run,
+  CERTIFICATE_REFUSED,
+} from './gateway-harness.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { encoding: 'utf8', timeout: 20_000 }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
-    });
-    child.stdin?.end(input);
-  });
-}
 
 /** Runs a TLS client, writes `input` once `ready` shows on its output, closes stdin once `done` shows. */
 function talk(cmd: string, args: string[], ready: RegExp, input: string, done: RegExp): Promise<Run> {
@@ -126,19 +121,7 @@ describe('gateway handshakes: accepted only when OpenSSL and mutual both accept 
     await h.close();
   });
 
-  const curl = (client: Client | undefined, extra: string[] = []): Promise<Run> =>
-    run('curl', [
-      '-sS',
-      '--max-time',
-      '10',
-      '--cacert',
-      h.pki.trustFile,
-      '--resolve',
-      `localhost:${h.port}:127.0.0.1`,
-      ...(client ? ['--cert', client.certFile, '--key', client.keyFile] : []),
-      ...extra,
-      `https://localhost:${h.port}/hello`,
-    ]);
+  const curl = (client: Client | undefined, extra: string[] = []): Promise<Run> => curlVia(h, client, '/hello', extra);
 
   it('curl with a valid client certificate gets through', async () => {
     const r = await curl(web);
