@@ -443,6 +443,19 @@ describe('upstream client: requests', () => {
     expect(up.sockets).toHaveLength(2);
   });
 
+  it('times out every unanswered exchange of a pool, and none that was answered in time', async () => {
+    const up = await rawUpstream((s, req) => {
+      if (req.includes('/answered')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na');
+    });
+    const p = pool(up.port, { responseTimeout: 60 });
+    const results = await Promise.all([
+      send(p, { target: '/silent-1' }),
+      send(p, { target: '/answered' }),
+      send(p, { target: '/silent-2' }),
+    ]);
+    expect(results.map((r) => r.error?.kind ?? r.body)).toEqual(['response-timeout', 'a', 'response-timeout']);
+  });
+
   it('closes idle connections after idleTimeout', async () => {
     const up = await rawUpstream((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
     const p = pool(up.port, { idleTimeout: 20 });
