@@ -281,6 +281,23 @@ describe('upstream client: malformed answers are refused before a client sees th
     });
   }
 
+  it('fails cleanly, not with a thrown error, when the receiver refuses the head', async () => {
+    const up = await rawUpstream((s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+    const r = await new Promise<{ err: UpstreamFailure; afterHead: boolean }>((resolve) => {
+      exchange(pool(up.port), { method: 'GET', target: '/', headers: {}, body: 'none' }, undefined, {
+        onHead() {
+          throw new TypeError('Invalid character in header content');
+        },
+        onBody: () => true,
+        onEnd: () => undefined,
+        onError: (err, afterHead) => {
+          resolve({ err, afterHead });
+        },
+      });
+    });
+    expect(r).toMatchObject({ err: { kind: 'bad-response', code: 'unforwardable-head' }, afterHead: false });
+  });
+
   it('refuses a head larger than 64 KiB', async () => {
     const up = await rawUpstream((s) => s.write(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`));
     const r = await send(pool(up.port));

@@ -592,9 +592,15 @@ export function exchange(
         }
         framing = f.framing;
         reusable = f.reusable;
-        headSeen = true;
         pool.unwatch(deadline);
-        cb.onHead({ status: parsed.status, statusMessage: parsed.statusMessage, rawHeaders: f.rawHeaders });
+        try {
+          cb.onHead({ status: parsed.status, statusMessage: parsed.statusMessage, rawHeaders: f.rawHeaders });
+        } catch {
+          // The receiver could not use this head (its HTTP server refused a header): nothing was sent on.
+          fail(new UpstreamFailure('bad-response', 'unforwardable-head'));
+          return;
+        }
+        headSeen = true;
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- onHead may abort the exchange
         if (finished) return;
         if (framing.kind === 'none') {
