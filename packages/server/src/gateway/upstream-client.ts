@@ -552,7 +552,7 @@ export function exchange(
     }
   };
 
-  /** Parses what arrived; returns false when the exchange ended (or failed) within it. */
+  /** Parses what arrived: delivers head and body pieces, and ends (or fails) the exchange where its framing says. */
   const parse = (data: Buffer): void => {
     let d: Buffer = buf ? Buffer.concat([buf, data]) : data;
     buf = undefined;
