@@ -4,10 +4,11 @@
  * client or the upstream), and upstream failures become 502/504 before the response starts, or a
  * closed connection after. WebSocket upgrades use node:http on a connection of their own.
  */
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { GatewayUpstreamConfig } from '../config/index.js';
 import { clientResponseHeaders } from './headers.js';
+import type { Http1Request, Http1Response } from './http1.js';
 import { exchange, UpstreamPool } from './upstream-client.js';
 
 export interface Upstream {
@@ -51,8 +52,8 @@ export type ForwardOutcome =
 /** Streams one request to the upstream and its response back. `done` is called once. */
 export function forwardRequest(
   upstream: Upstream,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: Http1Request,
+  res: Http1Response,
   path: string,
   headers: OutgoingHttpHeaders,
   done: (outcome: ForwardOutcome) => void,
@@ -64,55 +65,45 @@ export function forwardRequest(
     finished = true;
     done(o);
   };
-  const body =
-    req.headers['transfer-encoding'] !== undefined
-      ? 'chunked'
-      : (req.headers['content-length'] ?? '0') !== '0'
-        ? 'length'
-        : 'none';
-  const ex = exchange(
-    upstream.pool,
-    { method: req.method ?? 'GET', target: path, headers, body },
-    body === 'none' ? undefined : req,
-    {
-      onHead(head) {
-        status = head.status;
-        res.writeHead(head.status, head.statusMessage, clientResponseHeaders(head.rawHeaders));
-      },
-      onBody: (chunk) => res.write(chunk),
-      onEnd() {
-        res.end();
-      },
-      onError(err, afterHead) {
-        if (afterHead || res.headersSent) {
-          // The response started: the client must not take a truncated body for a whole one.
-          res.destroy();
-          finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
-        } else if (err.kind === 'response-timeout') {
-          finish({ ok: false, status: 504, reason: 'upstream-timeout', started: false });
-        } else if (err.kind === 'connect-timeout') {
-          finish({ ok: false, status: 504, reason: 'upstream-connect-timeout', started: false });
-        } else if (err.kind === 'bad-response') {
-          finish({ ok: false, status: 502, reason: `upstream-bad-response:${err.code}`, started: false });
-        } else {
-          finish({ ok: false, status: 502, reason: `upstream-error:${err.code}`, started: false });
-        }
-      },
+  const ex = exchange(upstream.pool, { method: req.method, target: path, headers, body: req.body }, req.source, {
+    onHead(head) {
+      status = head.status;
+      res.writeHead(head.status, head.statusMessage, clientResponseHeaders(head.rawHeaders));
     },
-  );
-  res.on('drain', () => {
-    ex.resume();
-  });
-  res.on('finish', () => {
-    finish({ ok: true, status });
+    onBody(chunk) {
+      if (res.write(chunk)) return true;
+      res.onDrain(() => {
+        ex.resume();
+      });
+      return false;
+    },
+    onEnd() {
+      res.end();
+      finish({ ok: true, status });
+    },
+    onError(err, afterHead) {
+      if (afterHead || res.headersSent) {
+        // The response started: the client must not take a truncated body for a whole one.
+        res.destroy();
+        finish({ ok: false, status: 502, reason: 'upstream-aborted', started: true });
+      } else if (err.kind === 'response-timeout') {
+        finish({ ok: false, status: 504, reason: 'upstream-timeout', started: false });
+      } else if (err.kind === 'connect-timeout') {
+        finish({ ok: false, status: 504, reason: 'upstream-connect-timeout', started: false });
+      } else if (err.kind === 'bad-response') {
+        finish({ ok: false, status: 502, reason: `upstream-bad-response:${err.code}`, started: false });
+      } else {
+        finish({ ok: false, status: 502, reason: `upstream-error:${err.code}`, started: false });
+      }
+    },
   });
   // Client gone before the response ended: stop the upstream exchange too.
-  res.on('close', () => {
-    if (res.writableFinished) return;
+  res.onAbort = () => {
     finish({ ok: false, status: 499, reason: 'client-closed', started: true });
     ex.abort();
-  });
-  if (body === 'none') req.resume();
+  };
+  // A client that asked to be told before sending its body is told now: the request is on its way.
+  if (req.body !== 'none') res.sendContinue();
 }
 
 /** Raw HTTP/1.1 response head for a socket that left the HTTP server (upgrade path). */
@@ -125,7 +116,7 @@ export function rawHead(status: number, message: string, rawHeaders: readonly st
 /** Forwards a WebSocket (or other) upgrade and splices the two sockets once the upstream agrees. */
 export function forwardUpgrade(
   upstream: Upstream,
-  req: IncomingMessage,
+  req: { readonly method: string },
   socket: Duplex,
   head: Buffer,
   path: string,
@@ -142,7 +133,7 @@ export function forwardUpgrade(
   const preq = httpRequest({
     host: upstream.host,
     port: upstream.port,
-    method: req.method ?? 'GET',
+    method: req.method,
     path,
     headers,
     agent: false,

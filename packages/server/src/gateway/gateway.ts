@@ -4,13 +4,7 @@
  * forwarded and audited. All rules live in one immutable state object swapped whole on reload.
  */
 import { EventEmitter } from 'node:events';
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex, Writable } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
@@ -35,6 +29,7 @@ import {
   type Presented,
 } from './handshake.js';
 import { clientCertChainHeader, clientCertHeader, upstreamRequestHeaders, xfccHeader } from './headers.js';
+import { Http1Server, type Http1Refusal, type Http1Request, type Http1Response } from './http1.js';
 import {
   listenerFiles,
   loadListenerMaterial,
@@ -181,8 +176,8 @@ function describeLeaf(der: Uint8Array): { subject: string; uris: readonly string
   }
 }
 
-function hostOf(req: IncomingMessage): string | undefined {
-  const h = req.headers.host;
+function hostOf(req: Http1Request): string | undefined {
+  const h = req.host;
   if (h === undefined || h === '') return undefined;
   const lower = h.toLowerCase();
   if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
@@ -554,7 +549,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
    * Everything before forwarding: framing, rate limits, path, route, authorization. Synchronous
    * with memory buckets; a promise only when a shared store (Redis) is asked.
    */
-  function gate(req: IncomingMessage, ctx: RequestContext): Gate | Promise<Gate> {
+  function gate(req: Http1Request, ctx: RequestContext): Gate | Promise<Gate> {
     const st = state;
     const ls = st.listeners.get(ctx.listener);
     const nowMs = clock.now().getTime();
@@ -569,15 +564,13 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       return deny(429, 'deny', reason, t.retryAfterSeconds);
     };
     if (!ls) return deny(403, 'deny', 'listener-gone');
-    const te = req.headers['transfer-encoding'];
-    if (te !== undefined && (req.headers['content-length'] !== undefined || te.trim().toLowerCase() !== 'chunked'))
-      return deny(400, 'deny', 'ambiguous-framing');
+    // Framing was judged by the request reader (http1.ts): what reaches here is unambiguous.
 
     const afterAddress = (): Gate | Promise<Gate> => {
-      const target = normalizeTarget(req.url ?? '');
+      const target = normalizeTarget(req.target);
       if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
       ctx.path = target.path;
-      const decision = ls.policy.decide(hostOf(req), target.path, req.method ?? '', ctx.peer);
+      const decision = ls.policy.decide(hostOf(req), target.path, req.method, ctx.peer);
       ctx.route = decision.route?.name ?? null;
       ctx.decision = decision.decision;
       ctx.reason = decision.reason;
@@ -659,29 +652,27 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     return c?.verdict.ok ? c : undefined;
   }
 
-  function onRequest(listener: string, req: IncomingMessage, res: ServerResponse): void {
-    const conn = connOf(req.socket);
-    if (!conn || !conn.verdict.ok) {
-      // A connection refused at its handshake has its answer on the way and is closing: let it be read.
-      if (conns.get(req.socket)?.verdict.ok === false && req.socket.writableEnded) req.resume();
-      else req.socket.destroy();
+  function onRequest(listener: string, req: Http1Request, res: Http1Response): void {
+    const conn = connOf(res.socket);
+    if (!conn) {
+      res.destroy();
       return;
     }
     const ctx: RequestContext = {
       listener,
       conn,
-      peer: conn.verdict.peer,
+      peer: conn.verdict.ok ? conn.verdict.peer : undefined,
       start: performance.now(),
       route: null,
       path: null,
       decision: 'deny',
       reason: 'internal',
     };
-    const method = req.method ?? '';
+    const method = req.method;
     const g = gate(req, ctx);
     if (g instanceof Promise) {
       void g.then((resolved) => {
-        if (req.socket.destroyed) {
+        if (res.socket.destroyed) {
           ctx.reason = `${ctx.reason};client-closed`;
           record(ctx, method, 0);
           return;
@@ -693,7 +684,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     respond(req, res, ctx, method, g);
   }
 
-  function respond(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, method: string, g: Gate): void {
+  function respond(req: Http1Request, res: Http1Response, ctx: RequestContext, method: string, g: Gate): void {
     const conn = ctx.conn;
     if (!g.ok) {
       const body = BODIES[g.status] ?? FORBIDDEN;
@@ -702,27 +693,21 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         'content-length': String(Buffer.byteLength(body)),
       };
       if (g.retryAfter !== undefined) headers['retry-after'] = String(g.retryAfter);
-      // A refused request's body is never read: close the connection after answering.
-      if (
-        g.status === 400 ||
-        req.headers['transfer-encoding'] !== undefined ||
-        (req.headers['content-length'] ?? '0') !== '0'
-      )
-        headers.connection = 'close';
-      res.writeHead(g.status, headers);
+      // A refused request's body is never read: the connection closes after the answer.
+      res.writeHead(g.status, STATUS_TEXT[g.status] ?? '', headers, g.status === 400 || req.body !== 'none');
       res.end(body);
       record(ctx, method, g.status);
       return;
     }
-    const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, false);
-    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+    const headers = upstreamRequestHeaders(req.rawHeaders, req.connection, false);
+    if (req.body === 'chunked') headers['transfer-encoding'] = 'chunked';
     identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
     forwardRequest(g.upstream, req, res, g.target, headers, (outcome: ForwardOutcome) => {
       if (!outcome.ok) {
         ctx.reason = `${ctx.reason};${outcome.reason}`;
         if (!outcome.started && !res.headersSent) {
           const body = BODIES[outcome.status] ?? '';
-          res.writeHead(outcome.status, {
+          res.writeHead(outcome.status, STATUS_TEXT[outcome.status] ?? '', {
             'content-type': 'application/json',
             'content-length': String(Buffer.byteLength(body)),
           });
@@ -733,13 +718,12 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     });
   }
 
-  /** Requests node's parser refused (smuggling, oversized headers, timeouts): answered, audited, closed. */
-  function onClientError(listener: string, err: NodeJS.ErrnoException, socket: Duplex): void {
-    const code = err.code ?? 'unknown';
+  /** Requests the reader refused (smuggling, oversized heads, timeouts): already answered and closing; audited here. */
+  function onRefused(listener: string, refusal: Http1Refusal, socket: Socket): void {
     const conn = connOf(socket);
-    if (conn && code !== 'ECONNRESET') {
-      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const ctx: RequestContext = {
+    if (!conn) return;
+    record(
+      {
         listener,
         conn,
         peer: conn.verdict.ok ? conn.verdict.peer : undefined,
@@ -747,36 +731,15 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         route: null,
         path: null,
         decision: 'deny',
-        reason: `parse-error:${code}`,
-      };
-      if (socket.writable) {
-        const body = BODIES[400] ?? '';
-        const text =
-          status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-        socket.end(
-          rawHead(status, text, [
-            'content-type',
-            'application/json',
-            'content-length',
-            String(Buffer.byteLength(body)),
-            'connection',
-            'close',
-          ]) + body,
-          () => {
-            socket.destroy();
-          },
-        );
-      } else {
-        socket.destroy();
-      }
-      record(ctx, '', status);
-      return;
-    }
-    socket.destroy();
+        reason: `parse-error:${refusal.code}`,
+      },
+      '',
+      refusal.status,
+    );
   }
 
-  function onUpgrade(listener: string, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const conn = connOf(req.socket);
+  function onUpgrade(listener: string, req: Http1Request, socket: Socket, head: Buffer): void {
+    const conn = connOf(socket);
     if (!conn) {
       socket.destroy();
       return;
@@ -791,7 +754,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       decision: 'deny',
       reason: 'internal',
     };
-    const method = req.method ?? '';
+    const method = req.method;
     const refuse = (status: number, retryAfter?: number): void => {
       const body = BODIES[status] ?? FORBIDDEN;
       const h = [
@@ -808,7 +771,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       });
       record(ctx, method, status);
     };
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    if ((req.upgrade ?? '').toLowerCase() !== 'websocket') {
       ctx.reason = 'unsupported-upgrade';
       refuse(400);
       return;
@@ -821,7 +784,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       upgrade(g);
     };
     const upgrade = (g: Gate & { ok: true }): void => {
-      const headers = upstreamRequestHeaders(req.rawHeaders, req.headers, true);
+      const headers = upstreamRequestHeaders(req.rawHeaders, req.connection, true);
       identityHeaders(headers, g.route, g.ls, ctx.peer, conn);
       forwardUpgrade(g.upstream, req, socket, head, g.target, headers, (outcome) => {
         if (!outcome.ok) {
@@ -839,7 +802,10 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   // ---- listeners -----------------------------------------------------------------------------
 
-  const servers = new Map<string, HttpsServer | TlsServer>();
+  const servers = new Map<string, TlsServer>();
+  /** The HTTP/1.1 side of each HTTP listener, and every raw connection each listener accepted. */
+  const h1Servers = new Map<string, Http1Server>();
+  const acceptedBy = new Map<string, Set<Socket>>();
   const httpCfg = options.loaded.config.http;
   for (const l of options.loaded.config.listeners) {
     const ls = state.listeners.get(l.name) as ListenerState;
@@ -850,7 +816,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         rejectUnauthorized: false,
         handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
       });
-      server.on('connection', (socket: Socket) => {
+      // Before tls's own listener: a dropped socket never becomes a handshake (nor a CLIENT_CLOSED audit).
+      server.prependListener('connection', (socket: Socket) => {
         dropIfExhausted(l.name, socket);
       });
       server.on('secureConnection', (socket: TLSSocket) => {
@@ -870,28 +837,46 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       metrics.serverCertificate(l.name, ls.material.serverNotAfter);
       continue;
     }
-    const server = createHttpsServer(
+    const h1 = new Http1Server(
       {
-        ...secureContextOptions(ls.material),
-        requestCert: true,
-        rejectUnauthorized: false,
         maxHeaderSize: httpCfg.maxHeaderSize,
         headersTimeout: httpCfg.headersTimeout,
         requestTimeout: httpCfg.requestTimeout,
         keepAliveTimeout: httpCfg.keepAliveTimeout,
-        insecureHTTPParser: false,
-        handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
-        connectionsCheckingInterval: Math.min(1_000, httpCfg.headersTimeout),
       },
-      (req, res) => {
-        onRequest(l.name, req, res);
+      {
+        onRequest: (req, res) => {
+          onRequest(l.name, req, res);
+        },
+        onUpgrade: (req, socket, head) => {
+          onUpgrade(l.name, req, socket, head);
+        },
+        onRefused: (refusal, socket) => {
+          onRefused(l.name, refusal, socket);
+        },
       },
+      Math.min(1_000, httpCfg.headersTimeout),
     );
+    h1Servers.set(l.name, h1);
+    const server = createTlsServer({
+      ...secureContextOptions(ls.material),
+      requestCert: true,
+      rejectUnauthorized: false,
+      // A client that ends its side after a request still gets the answer (as from node:http).
+      allowHalfOpen: true,
+      handshakeTimeout: Math.min(httpCfg.headersTimeout, 10_000),
+    });
+    const accepted = new Set<Socket>();
+    acceptedBy.set(l.name, accepted);
     server.prependListener('connection', (socket: Socket) => {
+      accepted.add(socket);
+      socket.once('close', () => accepted.delete(socket));
       dropIfExhausted(l.name, socket);
     });
-    server.prependListener('secureConnection', (socket: TLSSocket) => {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      socket.on('error', () => undefined);
       onSecureConnection(l.name, socket);
+      if (conns.get(socket)?.verdict.ok === true) h1.serve(socket);
     });
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
       const address = socket.remoteAddress ?? 'unknown';
@@ -901,12 +886,6 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
         reason,
         detail: err.code ?? err.message,
       });
-    });
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      onUpgrade(l.name, req, socket, head);
-    });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      onClientError(l.name, err, socket);
     });
     servers.set(l.name, server);
     metrics.serverCertificate(l.name, ls.material.serverNotAfter);
@@ -948,12 +927,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     res.writeHead(404).end();
   });
 
-  const listen = (
-    server: HttpServer | HttpsServer | TlsServer,
-    host: string,
-    port: number,
-    name: string,
-  ): Promise<number> =>
+  const listen = (server: HttpServer | TlsServer, host: string, port: number, name: string): Promise<number> =>
     new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
         reject(new MutualError('ERR_GATEWAY_LISTEN_FAILED', { details: { listener: name, host, port }, cause: err }));
@@ -971,13 +945,14 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const l of options.loaded.config.listeners) {
       ports.push({
         name: l.name,
-        port: await listen(servers.get(l.name) as HttpsServer | TlsServer, l.listen.host, l.listen.port, l.name),
+        port: await listen(servers.get(l.name) as TlsServer, l.listen.host, l.listen.port, l.name),
       });
     }
     const a = options.loaded.config.admin.listen;
     if (options.admin !== false) adminPort = await listen(admin, a.host, a.port, 'admin');
   } catch (err) {
     for (const s of servers.values()) s.close();
+    for (const h of h1Servers.values()) h.close();
     admin.close();
     state.revocation.close();
     state.rateStore?.close();
@@ -1044,10 +1019,11 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const [name, server] of servers) {
       const ls = nextState.listeners.get(name) as ListenerState;
       server.setSecureContext(secureContextOptions(ls.material));
-      if ('headersTimeout' in server) {
-        server.headersTimeout = next.config.http.headersTimeout;
-        server.requestTimeout = next.config.http.requestTimeout;
-        server.keepAliveTimeout = next.config.http.keepAliveTimeout;
+      const h1 = h1Servers.get(name);
+      if (h1) {
+        h1.limits.headersTimeout = next.config.http.headersTimeout;
+        h1.limits.requestTimeout = next.config.http.requestTimeout;
+        h1.limits.keepAliveTimeout = next.config.http.keepAliveTimeout;
       }
       metrics.serverCertificate(name, ls.material.serverNotAfter);
     }
@@ -1110,7 +1086,9 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
             if ('closeAllConnections' in s) s.closeAllConnections();
           }),
       );
-      // Upgraded (WebSocket) sockets have left the HTTP server: close them too.
+      for (const h of h1Servers.values()) h.close();
+      // Every accepted connection (in a request, idle, upgraded, refused and lingering) is cut.
+      for (const set of acceptedBy.values()) for (const socket of set) socket.destroy();
       for (const set of open.values()) for (const socket of set) socket.destroy();
       await Promise.all(closed);
       for (const u of state.upstreams.values()) u.pool.destroy();

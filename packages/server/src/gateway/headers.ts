@@ -3,7 +3,7 @@
  * header is stripped whatever its case or separator, and the gateway's own identity headers
  * (Envoy's X-Forwarded-Client-Cert, RFC 9440 Client-Cert) are built from the verified chain.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -38,10 +38,9 @@ export function isIdentityHeader(name: string): boolean {
 }
 
 /** Names listed in Connection are hop-by-hop too. */
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
-  const v = headers.connection;
+function connectionTokens(connection: string | undefined): Set<string> {
   const out = new Set<string>();
-  if (typeof v === 'string') for (const t of v.split(',')) out.add(t.trim().toLowerCase());
+  if (connection !== undefined) for (const t of connection.split(',')) out.add(t.trim().toLowerCase());
   return out;
 }
 
@@ -51,10 +50,10 @@ function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
  */
 export function upstreamRequestHeaders(
   rawHeaders: readonly string[],
-  headers: IncomingHttpHeaders,
+  connection: string | undefined,
   keepUpgrade: boolean,
 ): OutgoingHttpHeaders {
-  const listed = connectionTokens(headers);
+  const listed = connectionTokens(connection);
   const out: Record<string, string | string[]> = {};
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
