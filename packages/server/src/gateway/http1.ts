@@ -87,6 +87,9 @@ export class RequestBody implements BodySource {
 
   constructor(private readonly conn: Http1Connection) {}
 
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'end', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
   on(
     event: 'data' | 'end' | 'error',
     listener: ((chunk: Buffer) => void) | (() => void) | ((err: Error) => void),
@@ -424,7 +427,19 @@ export class Http1Connection {
       const phase = this.phase as Phase;
       if (phase !== 'idle' && phase !== 'body') return;
     }
-    if (this.phase === 'idle' && this.clientEnded) this.socket.end();
+    // A client that ended its side: nothing more will come after what was read.
+    if (this.clientEnded) {
+      if (this.phase === 'idle') this.endQuietly();
+      else if (this.phase === 'head' || this.phase === 'body') this.abortRequest();
+    }
+  }
+
+  private endQuietly(): void {
+    this.phase = 'closing';
+    this.since = performance.now();
+    this.buf = undefined;
+    this.socket.end();
+    this.closeWhenWritten();
   }
 
   /** Starts serving a request whose head was read (`rest` follows it on the connection). */
@@ -438,6 +453,8 @@ export class Http1Connection {
       }
       this.phase = 'upgraded';
       this.server.connections.delete(this);
+      // Bytes that follow wait in the socket until the new protocol's reader takes them.
+      this.socket.pause();
       this.socket.off('data', this.onDataBound);
       this.socket.off('end', this.onEndBound);
       this.socket.off('drain', this.onDrainBound);
@@ -619,7 +636,7 @@ export class Http1Connection {
       this.socket.write(last, 'latin1');
     }
     this.res = undefined;
-    if (!req.keepAlive || this.clientEnded) {
+    if (!req.keepAlive || (this.clientEnded && this.buf === undefined)) {
       this.phase = 'closing';
       this.buf = undefined;
       this.socket.end();
