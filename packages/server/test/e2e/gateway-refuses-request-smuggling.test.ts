@@ -23,24 +23,35 @@ describe('gateway refuses request smuggling, huge headers and slow requests', ()
   });
 
   const statusOf = (res: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(res)?.[1] ?? 0);
+  const statuses = (res: string): number[] => [...res.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 
   it.each([
-    ['CL + TE', 'Content-Length: 4\r\nTransfer-Encoding: chunked\r\n'],
-    ['TE + CL', 'Transfer-Encoding: chunked\r\nContent-Length: 4\r\n'],
-    ['TE obfuscated', 'Transfer-Encoding: xchunked\r\n'],
-    ['TE list', 'Transfer-Encoding: gzip, chunked\r\n'],
-    ['two CLs', 'Content-Length: 4\r\nContent-Length: 5\r\n'],
-    ['TE with space before colon', 'Transfer-Encoding : chunked\r\n'],
-  ])('%s is refused with 400 and nothing reaches the upstream', async (_name, framing) => {
+    ['CL + TE', 'Content-Length: 4\r\nTransfer-Encoding: chunked\r\n', 'ambiguous-framing'],
+    ['TE + CL', 'Transfer-Encoding: chunked\r\nContent-Length: 4\r\n', 'ambiguous-framing'],
+    ['TE obfuscated', 'Transfer-Encoding: xchunked\r\n', 'ambiguous-framing'],
+    ['TE list', 'Transfer-Encoding: gzip, chunked\r\n', 'ambiguous-framing'],
+    ['two TE fields', 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n', 'ambiguous-framing'],
+    ['two CLs', 'Content-Length: 4\r\nContent-Length: 5\r\n', 'duplicate-content-length'],
+    ['a CL list', 'Content-Length: 4, 4\r\n', 'bad-content-length'],
+    ['TE with space before colon', 'Transfer-Encoding : chunked\r\n', 'bad-header'],
+    ['an obs-folded TE', 'X-A: 1\r\n Transfer-Encoding: chunked\r\n', 'obs-fold'],
+    ['a second Host', 'Host: other\r\n', 'duplicate-host'],
+  ])('%s is refused with 400, audited, and nothing reaches the upstream', async (_name, framing, code) => {
     const before = h.upstream.requests.length;
     const res = await raw(
       h,
       web,
       `POST /api/x HTTP/1.1\r\nHost: localhost\r\n${framing}\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n`,
     );
-    expect(statusOf(res)).toBe(400);
-    expect(res).not.toMatch(/HTTP\/1\.1 200/);
+    expect(statuses(res)).toEqual([400]);
     expect(h.upstream.requests.length).toBe(before);
+    expect(h.audits.at(-1)).toMatchObject({
+      type: 'request',
+      identity: WEB,
+      decision: 'deny',
+      reason: `parse-error:${code}`,
+      status: 400,
+    });
   });
 
   it('pipelined requests are each authorized: the second, to a denied route, gets 403', async () => {
