@@ -38,4 +38,23 @@ describe('gateway audit file sink', () => {
     );
     expect(statSync(file).mode & 0o777).toBe(0o600);
   });
+
+  it('hands a lone record to the file on its own, without waiting for more records or for close', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mutual-audit-')), 'audit.jsonl');
+    const sink = createAuditSink(file, new PassThrough(), (err) => {
+      throw err;
+    });
+    sink.write(record(7));
+    const text = (): string => {
+      try {
+        return readFileSync(file, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    // Turns the event loop until the batch timer has written it (AUDIT_FLUSH_MS); the test's own timeout bounds it.
+    while (text() === '') await new Promise((resolve) => setImmediate(resolve));
+    expect((JSON.parse(text()) as GatewayAuditRecord).path).toBe('/r/7');
+    await sink.close();
+  });
 });
