@@ -1,5 +1,5 @@
 /**
- * The running gateway: one HTTPS server per listener plus the admin listener. Each connection is
+ * The running gateway: one TLS server per listener (HTTP/1.1 read by http1.ts, or tcp relays) plus the admin listener. Each connection is
  * judged once after its handshake; each request is normalized, routed, authorized, rate-limited,
  * forwarded and audited. All rules live in one immutable state object swapped whole on reload.
  */
@@ -425,6 +425,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     socket.once('close', () => {
       clearTimeout(timer);
     });
+    // What the client still sends is read and dropped, so its close is seen (and the socket freed) at once.
+    socket.resume();
     if (http) socket.end(REFUSED_RESPONSE);
     else socket.end();
   }
