@@ -220,6 +220,8 @@ describe('readHead: what a request head may be', () => {
     ['lower-case protocol name', 'GET / http/1.1\r\nHost: a', 'bad-request-line', 400],
     ['a control character in the target', 'GET /\x01 HTTP/1.1\r\nHost: a', 'bad-request-line', 400],
     ['a method that is not a token', 'G(T / HTTP/1.1\r\nHost: a', 'bad-request-line', 400],
+    ['a lower-case method', 'get / HTTP/1.1\r\nHost: a', 'bad-request-line', 400],
+    ['a non-ASCII byte in the target', 'GET /caf\xe9 HTTP/1.1\r\nHost: a', 'bad-request-line', 400],
     ['HTTP/2.0 in an HTTP/1 request line', 'GET / HTTP/2.0\r\nHost: a', 'unsupported-version', 505],
     ['HTTP/1.2', 'GET / HTTP/1.2\r\nHost: a', 'unsupported-version', 505],
     ['CONNECT', 'CONNECT a:443 HTTP/1.1\r\nHost: a:443', 'connect-method', 400],
@@ -343,6 +345,7 @@ describe('Http1Server: one connection, many requests', () => {
     ['a size of 16 hex digits', '1000000000000000\r\n', 'bad-chunk'],
     ['a size line beyond 4 KiB', `5;${'x'.repeat(5000)}`, 'bad-chunk'],
     ['a bare LF after the size', '5\nhello\r\n', 'bad-chunk'],
+    ['whitespace before an extension', '5 ;a\r\nhello\r\n', 'bad-chunk'],
     ['a trailer that is not a field', '0\r\nnot a field\r\n\r\n', 'bad-trailer'],
   ])('refuses a chunked body with %s: 400, the body fails, the connection closes', async (_name, chunks, code) => {
     let failed: Error | undefined;
@@ -355,6 +358,38 @@ describe('Http1Server: one connection, many requests', () => {
     expect(got).toMatch(/connection: close/);
     expect(r.refusals).toEqual([{ code, status: 400 }]);
     expect(failed).toBeInstanceOf(Error);
+  });
+
+  it('ends a body once, whether its reader attached before or after the last byte', async () => {
+    let ends = 0;
+    const r = await rig((req, res) => {
+      if (!req.source) {
+        echo(req, res);
+        return;
+      }
+      req.source.on('data', () => undefined);
+      req.source.on('end', () => {
+        ends++;
+        res.writeHead(200, 'OK', { 'content-length': '0' });
+        res.end();
+      });
+    });
+    const got = await talk(
+      r.port,
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n',
+    );
+    expect(statuses(got)).toEqual([200, 200]);
+    expect(ends).toBe(1);
+  });
+
+  it('skips empty lines before a request line, and answers 400 to a head cut off by the client', async () => {
+    const r = await rig();
+    expect(await talk(r.port, '\r\n\r\nGET /after-empty-lines HTTP/1.1\r\nHost: a\r\n\r\n')).toMatch(
+      /GET \/after-empty-lines $/,
+    );
+    const cut = await talk(r.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /cut HTTP/1.1\r\nHo');
+    expect(statuses(cut)).toEqual([200, 400]);
+    expect(r.refusals).toEqual([{ code: 'incomplete-request', status: 400 }]);
   });
 
   it('refuses trailers larger than maxHeaderSize', async () => {

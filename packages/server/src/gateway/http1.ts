@@ -37,11 +37,12 @@ const BODY_BUFFER = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/(\d)\.(\d)$/; // eslint-disable-line no-control-regex -- control characters are what it refuses
+// Methods: upper-case letters, digits, `-` and `_` (what llhttp knows is a subset); targets: visible ASCII only.
+const REQUEST_LINE = /^([A-Z0-9_-]+) ([!-~]+) HTTP\/(\d)\.(\d)$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: VCHAR, SP, HTAB and obs-text; no other control character.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/; // eslint-disable-line no-control-regex -- control characters are what it finds
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?$/; // eslint-disable-line no-control-regex -- chunk extensions may not hold control characters
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/; // eslint-disable-line no-control-regex -- chunk extensions may not hold control characters
 const DIGITS = /^\d{1,15}$/;
 
 /** One request as read: the head as received and how its body is framed. */
@@ -83,6 +84,7 @@ export class RequestBody implements BodySource {
   private paused = false;
   private flushing = false;
   ended = false;
+  private endEmitted = false;
   failed: Error | undefined;
 
   constructor(private readonly conn: Http1Connection) {}
@@ -142,7 +144,13 @@ export class RequestBody implements BodySource {
 
   end(): void {
     this.ended = true;
-    if (this.queued === 0 && this.attached && !this.paused) this.onEnd?.();
+    if (this.queued === 0 && this.attached && !this.paused) this.emitEnd();
+  }
+
+  private emitEnd(): void {
+    if (this.endEmitted) return;
+    this.endEmitted = true;
+    this.onEnd?.();
   }
 
   fail(err: Error): void {
@@ -167,7 +175,7 @@ export class RequestBody implements BodySource {
       this.onData(chunk);
     }
     if (this.queued <= BODY_BUFFER) this.conn.hold('queue', false);
-    if (this.queue.length === 0 && this.ended && !this.paused && this.attached) this.onEnd?.();
+    if (this.queue.length === 0 && this.ended && !this.paused && this.attached) this.emitEnd();
   }
 }
 
@@ -351,7 +359,8 @@ export class Http1Connection {
   private readonly onEndBound = (): void => {
     this.clientEnded = true;
     if (this.phase === 'idle' || (this.phase === 'head' && this.buf === undefined)) this.socket.end();
-    else if (this.phase === 'head' || this.phase === 'body') this.abortRequest();
+    else if (this.phase === 'head') this.refuse({ code: 'incomplete-request', status: 400 });
+    else if (this.phase === 'body') this.abortRequest();
   };
   private readonly onDrainBound = (): void => {
     this.res?.drained();
@@ -387,6 +396,9 @@ export class Http1Connection {
         this.since = performance.now();
       }
       if (this.phase === 'head') {
+        // Empty lines before a request line are skipped (RFC 9112 §2.2); the headers timeout still runs.
+        while (d.length >= 2 && d[0] === 0x0d && d[1] === 0x0a) d = d.subarray(2);
+        if (d.length === 0) return;
         const end = d.indexOf(CRLFCRLF);
         if (end < 0) {
           if (d.length > this.limits.maxHeaderSize) {
@@ -430,7 +442,8 @@ export class Http1Connection {
     // A client that ended its side: nothing more will come after what was read.
     if (this.clientEnded) {
       if (this.phase === 'idle') this.endQuietly();
-      else if (this.phase === 'head' || this.phase === 'body') this.abortRequest();
+      else if (this.phase === 'head') this.refuse({ code: 'incomplete-request', status: 400 });
+      else if (this.phase === 'body') this.abortRequest();
     }
   }
 
