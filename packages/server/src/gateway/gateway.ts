@@ -23,6 +23,7 @@ import {
   createVerifiedChains,
   judgePresented,
   presentedBy,
+  presentedFor,
   type AcceptedPeer,
   type HandshakeRules,
   type HandshakeVerdict,
@@ -382,7 +383,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const address = socket.remoteAddress ?? 'unknown';
     const peerLabel = `${address}:${socket.remotePort ?? 0}`;
     const ls = state.listeners.get(listener);
-    const presented = presentedBy(socket);
+    const presented = ls ? presentedFor(socket, ls.rules, clock.now()) : presentedBy(socket);
     const verdict: HandshakeVerdict = ls
       ? judgePresented(presented, ls.rules, clock.now())
       : { ok: false, reason: 'LISTENER_GONE', detail: 'listener removed' };

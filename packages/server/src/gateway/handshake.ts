@@ -2,9 +2,9 @@
  * The verdict on a finished handshake: accepted only when OpenSSL and mutual's verifier both accept
  * the presented chain, the chain is within the size caps, the listener's pins match the validated
  * path and revocation allows it. Refusals carry the verifier's reason code for audit and metrics.
- * A chain the verifier accepted is remembered (VerifiedChains) so an identical chain presented again
- * skips the path validation until the earliest notAfter of its path; pins and revocation are still
- * checked on every handshake.
+ * A chain the verifier accepted is remembered (VerifiedChains) by its leaf, so the same leaf presented
+ * again skips the path validation until the earliest notAfter of its path (ADR 0023); OpenSSL's
+ * verdict, pins and revocation are still checked on every handshake.
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import type { VerifyResult, Verifier } from '@mutual/sdk';
@@ -48,6 +48,8 @@ export interface HandshakeSocket {
   readonly authorizationError?: Error | string | null;
   /** The presented leaf; its issuerCertificate links are the rest of the presented chain. */
   getPeerX509Certificate(): X509Certificate | undefined;
+  /** The TLS session, DER (OpenSSL's SSL_SESSION encoding, which holds the peer's leaf). */
+  getSession?(): Buffer | undefined;
 }
 
 type Chain = { readonly leaf: Uint8Array; readonly intermediates: readonly Uint8Array[] };
@@ -81,7 +83,7 @@ interface Verified {
   readonly untilMs: number;
 }
 
-/** A bounded LRU of accepted chains keyed by the SHA-256 of the presented DER (leaf, then intermediates). */
+/** A bounded LRU of accepted chains keyed by the SHA-256 of the leaf's DER. */
 export interface VerifiedChains {
   get(key: string, atMs: number): Verified | undefined;
   set(key: string, value: Verified): void;
@@ -114,14 +116,47 @@ export function createVerifiedChains(max = 1024): VerifiedChains {
   };
 }
 
-function chainKey(chain: Chain): string {
-  const h = createHash('sha256');
-  const len = Buffer.alloc(4);
-  for (const der of [chain.leaf, ...chain.intermediates]) {
-    len.writeUInt32BE(der.length);
-    h.update(len).update(der);
+function leafKey(leaf: Uint8Array): string {
+  return createHash('sha256').update(leaf).digest('base64');
+}
+
+/** One DER element at `at`: its tag, where its content starts and ends; undefined when malformed. */
+function element(der: Uint8Array, at: number, end: number): { tag: number; start: number; end: number } | undefined {
+  if (at + 2 > end) return undefined;
+  const tag = der[at] as number;
+  let len = der[at + 1] as number;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 3 || start + n > end) return undefined;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + (der[start + i] as number);
+    start += n;
   }
-  return h.digest('base64');
+  if (start + len > end) return undefined;
+  return { tag, start, end: start + len };
+}
+
+/**
+ * The peer's leaf certificate (DER) from a TLS session as OpenSSL encodes it (SSL_SESSION: a SEQUENCE whose
+ * `[3]` element holds the peer certificate): read without decoding any certificate. Undefined when the
+ * session or that element is missing or malformed; the caller then reads the presented chain itself.
+ */
+export function sessionLeaf(session: Uint8Array | undefined): Uint8Array | undefined {
+  if (!session) return undefined;
+  const outer = element(session, 0, session.length);
+  if (outer?.tag !== 0x30 || outer.end !== session.length) return undefined;
+  for (let at = outer.start; at < outer.end;) {
+    const e = element(session, at, outer.end);
+    if (!e) return undefined;
+    if (e.tag === 0xa3) {
+      const cert = element(session, e.start, e.end);
+      if (cert?.tag !== 0x30 || cert.end !== e.end) return undefined;
+      return Uint8Array.prototype.slice.call(session, e.start, e.end);
+    }
+    at = e.end;
+  }
+  return undefined;
 }
 
 function opensslReason(err: Error | string | null | undefined): string {
@@ -194,12 +229,31 @@ function partialFrom(result: VerifyResult | undefined, chain: Chain | undefined)
   };
 }
 
-/** Judges a socket right after its handshake. Never throws; time is an argument. */
-export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
-  return judgePresented(presentedBy(socket), rules, at);
+/**
+ * What a peer presented, read the cheap way when it can be: a leaf OpenSSL accepted and whose verdict is
+ * remembered is recognised from the TLS session's copy of it (no certificate is decoded), and the remembered
+ * path stands for the chain; otherwise the presented chain is read whole (presentedBy).
+ */
+export function presentedFor(socket: HandshakeSocket, rules: HandshakeRules, at: Date): Presented {
+  if (socket.authorized && rules.verified && socket.getSession) {
+    let leaf: Uint8Array | undefined;
+    try {
+      leaf = sessionLeaf(socket.getSession());
+    } catch {
+      leaf = undefined;
+    }
+    const hit = leaf ? rules.verified.get(leafKey(leaf), at.getTime()) : undefined;
+    if (hit) return { authorized: true, opensslError: opensslReason(undefined), chain: hit.chain };
+  }
+  return presentedBy(socket);
 }
 
-/** Runs the verifier (or finds its earlier verdict on the same chain); a refusal as a verdict. */
+/** Judges a socket right after its handshake. Never throws; time is an argument. */
+export function judgeHandshake(socket: HandshakeSocket, rules: HandshakeRules, at: Date): HandshakeVerdict {
+  return judgePresented(presentedFor(socket, rules, at), rules, at);
+}
+
+/** Runs the verifier (or finds its earlier verdict on the same leaf); a refusal as a verdict. */
 function verifyChain(
   presented: Presented & { chain: Chain },
   rules: HandshakeRules,
@@ -208,7 +262,7 @@ function verifyChain(
   const { chain } = presented;
   const atMs = at.getTime();
   // Only chains OpenSSL authorized are looked up or remembered: both verdicts stay per handshake.
-  const key = presented.authorized && rules.verified ? chainKey(chain) : undefined;
+  const key = presented.authorized && rules.verified ? leafKey(chain.leaf) : undefined;
   if (key !== undefined) {
     const hit = rules.verified?.get(key, atMs);
     if (hit) return { verified: hit, remembered: true };
@@ -300,6 +354,6 @@ export function judgePresented(presented: Presented, rules: HandshakeRules, at: 
   const revoked = rules.revocation(result, v.chain, at);
   if (revoked)
     return { ok: false, reason: revoked.reason, detail: revoked.detail, partial: partialFrom(result, chain) };
-  // 'remembered': the path validation of an identical chain was reused; pins and revocation were checked now.
+  // 'remembered': the path validation of this leaf was reused; OpenSSL, pins and revocation were checked now.
   return { ok: true, peer, reason: checked.remembered ? 'remembered' : 'verified', chain: v.chain };
 }

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { buildCrl } from '../../src/pki/index.js';
-import type { TestCa } from '../../src/pki/test-support.js';
+import { createTestCa, type TestCa } from '../../src/pki/test-support.js';
 import {
   WEB,
   get,
@@ -129,5 +129,24 @@ describe('gateway: remembered chains never skip a check', () => {
     const rec = await h.audit((a) => a.type === 'handshake' && a.decision === 'refused');
     expect(rec.identity).toBeNull();
     expect(await accepted(h, 'remembered')).toBe(1);
+  });
+
+  it('recognises a remembered leaf whatever else it presents, and never past what OpenSSL refuses', async () => {
+    const h = await startHarness({ routes });
+    cleanup.push(() => h.close());
+    const web = h.pki.client('web', { profile: 'client', names: { uri: [WEB] } });
+    await twice(h, web);
+    // The same leaf with an unrelated extra certificate: OpenSSL still builds its path, the leaf is remembered.
+    const other = createTestCa({ now: new Date() });
+    const extra: Client = { ...web, chainPem: `${web.chainPem}${other.intermediate.pem}\n` };
+    expect((await get(h, '/c', { client: extra })).status).toBe(200);
+    expect(await accepted(h, 'remembered')).toBe(2);
+    // The same leaf without its intermediate: OpenSSL finds no path, so the remembered verdict is not used.
+    const alone: Client = { ...web, chainPem: `${web.cert.pem}\n` };
+    expect(await get(h, '/d', { client: alone })).toMatchObject(CERTIFICATE_REFUSED);
+    expect(await h.audit((a) => a.type === 'handshake' && a.decision === 'refused')).toMatchObject({
+      identity: null,
+    });
+    expect(await accepted(h, 'remembered')).toBe(2);
   });
 });
