@@ -183,7 +183,6 @@ export class RequestBody implements BodySource {
 export class Http1Response {
   headersSent = false;
   finished = false;
-  status = 0;
   private mode: 'none' | 'length' | 'chunked' | 'close' = 'none';
   private drainWaiter: (() => void) | undefined;
   /** Called once if the connection closes before the response finished. */
@@ -216,7 +215,6 @@ export class Http1Response {
   ): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    this.status = status;
     const req = this.req;
     const noBody = req.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     let head = `HTTP/1.1 ${status} ${message}\r\n`;
@@ -572,7 +570,7 @@ export class Http1Connection {
     this.handlers.onRefused({ code, status: 400 }, this.socket);
     if (res && !res.headersSent) {
       res.finished = true;
-      this.answerAndClose(400, code);
+      this.answerAndClose(400);
     } else this.socket.destroy();
     return Buffer.alloc(0);
   }
@@ -589,10 +587,10 @@ export class Http1Connection {
     this.phase = 'closing';
     this.buf = undefined;
     this.handlers.onRefused(r, this.socket);
-    this.answerAndClose(r.status, r.code);
+    this.answerAndClose(r.status);
   }
 
-  private answerAndClose(status: number, _code: string): void {
+  private answerAndClose(status: number): void {
     const body = '{"error":{"code":"ERR_GATEWAY_BAD_REQUEST"}}';
     if (!this.socket.writable) {
       this.socket.destroy();
@@ -726,7 +724,7 @@ export class Http1Connection {
         this.handlers.onRefused({ code: 'request-timeout', status: 408 }, this.socket);
         if (res && !res.headersSent) {
           res.finished = true;
-          this.answerAndClose(408, 'request-timeout');
+          this.answerAndClose(408);
         } else this.socket.destroy();
       }
     } else if (this.phase === 'closing') {
