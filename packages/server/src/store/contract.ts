@@ -444,6 +444,32 @@ export function describeStoreContract(
         expect(capped.items).toHaveLength(59);
       });
 
+      it('pages one state through certificates that share a notAfter: each once, in serial order', async () => {
+        const { store } = await fresh();
+        const notAfter = new Date(NOW.getTime() + DAY);
+        const revoked: string[] = [];
+        for (let i = 0; i < 24; i++) {
+          const intent = await issue(store, { notAfter });
+          if (i % 3 !== 0) {
+            await store.markRevoked(intent.serial, { reason: 'superseded', revokedAt: NOW });
+            revoked.push(intent.serial);
+          }
+        }
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const page: Awaited<ReturnType<Store['listCertificates']>> = await store.listCertificates({
+            now: NOW,
+            states: ['revoked'],
+            limit: 5,
+            ...(cursor === null ? {} : { cursor }),
+          });
+          seen.push(...page.items.map((i) => i.serial));
+          cursor = page.nextCursor;
+        } while (cursor !== null);
+        expect(seen).toEqual([...revoked].sort());
+      });
+
       it('refuses a forged cursor and a non-positive limit', async () => {
         const { store } = await fresh();
         await issue(store);

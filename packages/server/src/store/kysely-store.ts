@@ -661,11 +661,10 @@ export class KyselyStore implements Store {
         );
       }
       if (cursor !== undefined) {
+        // A row-value comparison: both databases seek straight to the cursor in the
+        // (status, not_after, serial) or (not_after, serial) index, however many rows share a notAfter.
         query = query.where((eb) =>
-          eb.or([
-            eb('not_after', '>', cursor.notAfter),
-            eb.and([eb('not_after', '=', cursor.notAfter), eb('serial', '>', cursor.serial)]),
-          ]),
+          eb(eb.refTuple('not_after', 'serial'), '>', eb.tuple(cursor.notAfter, cursor.serial)),
         );
       }
       const rows = await query

@@ -5,6 +5,7 @@ import type { Database } from '../schema.js';
 import { up as initial } from './0001-initial.js';
 import { up as lifecycle } from './0002-lifecycle.js';
 import { up as mintedTokens } from './0003-minted-tokens.js';
+import { up as revokedPaging } from './0004-revoked-paging.js';
 
 export interface Migration {
   readonly version: number;
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   { version: 1, name: 'initial', up: initial },
   { version: 2, name: 'lifecycle', up: lifecycle },
   { version: 3, name: 'minted-tokens', up: mintedTokens },
+  { version: 4, name: 'revoked-paging', up: revokedPaging },
 ]);
 
 /** Advisory lock key of mutual's schema migrations on PostgreSQL (arbitrary, fixed forever). */
