@@ -19,11 +19,11 @@ interface Options {
   workers?: string;
 }
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-async function startServer(
+export async function startServer(
   dir: string,
   env: Record<string, string>,
 ): Promise<{ url: string; stop: () => Promise<void>; pid: number }> {

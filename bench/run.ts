@@ -5,6 +5,10 @@
  *      with p50/p99 latency, against `mutual ca serve` running as its own process.
  *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
+ *   crl [--revoked 0,20000,100000] [--revocations 20]
+ *      revocation at scale: a CA whose CRL already lists that many certificates starts (timed), then
+ *      revokes leaves one by one; time until POST /v1/revoke answers and until GET /v1/crl lists each,
+ *      and how long a /healthz probe waited meanwhile.
  *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
  *           [--only handshakes,keepalive,latency,rate,idle] [--rates 1000,2000,4000] [--rate-connections 64]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
@@ -14,6 +18,7 @@
  */
 import 'reflect-metadata';
 import { runCaBench } from './ca.js';
+import { runCrlBench } from './crl.js';
 import { runGatewayBench } from './gateway.js';
 import { runStoreBench } from './store.js';
 
@@ -34,6 +39,14 @@ if (name === 'ca' || name === 'store') {
       workers: arg('--workers', ''),
     });
   }
+} else if (name === 'crl') {
+  await runCrlBench({
+    revoked: arg('--revoked', '0,20000,100000')
+      .split(',')
+      .filter((x) => x !== '')
+      .map(Number),
+    revocations: Number(arg('--revocations', '20')),
+  });
 } else if (name === 'gateway') {
   const i = rest.indexOf('--loadgen');
   await runGatewayBench({
@@ -52,6 +65,6 @@ if (name === 'ca' || name === 'store') {
     rateConnections: Number(arg('--rate-connections', '64')),
   });
 } else {
-  console.error(`unknown benchmark "${name}" (known: ca, store, gateway)`);
+  console.error(`unknown benchmark "${name}" (known: ca, store, crl, gateway)`);
   process.exitCode = 2;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type Store } from '../store/index.js';
-import { createRevocationState, type CrlBuilder, type FeedEvent } from './crl.js';
+import { createRevocationState, type CrlBuilder, type CrlEntryInput, type FeedEvent } from './crl.js';
 import { createRevocationService } from './revoke.js';
 import { createCaHierarchy } from './hierarchy.js';
 
@@ -20,12 +20,31 @@ afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
 });
 
-/** Records what it was asked to sign; the DER is a stand-in (the DER itself is pki's and tested there). */
+interface SignCall {
+  readonly issuer: Parameters<CrlBuilder>[0];
+  readonly revoked: CrlEntryInput[];
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly number: bigint;
+}
+
+/** Records what each level's CRL held when it was signed; the DER is a stand-in (the DER itself is pki's and tested there). */
 function recordingBuilder() {
-  const calls: Parameters<CrlBuilder>[0][] = [];
-  const builder: CrlBuilder = (input) => {
-    calls.push(input);
-    return Uint8Array.from([0x30, 0x00]);
+  const calls: SignCall[] = [];
+  const builder: CrlBuilder = (issuer) => {
+    const listed = new Map<string, CrlEntryInput>();
+    return {
+      add: (e) => {
+        listed.set(e.serial, e);
+      },
+      remove: (serial) => {
+        listed.delete(serial);
+      },
+      sign: (input) => {
+        calls.push({ issuer, revoked: [...listed.values()], ...input });
+        return Uint8Array.from([0x30, 0x00]);
+      },
+    };
   };
   return { calls, builder };
 }

@@ -11,14 +11,20 @@ export interface CrlEntryInput {
   readonly reasonCode: number;
 }
 
-/** Port: builds and signs a CRL (pki's pure builder, adapted by the composition root). */
-export type CrlBuilder = (input: {
-  readonly issuer: { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject };
-  readonly revoked: readonly CrlEntryInput[];
-  readonly thisUpdate: Date;
-  readonly nextUpdate: Date;
-  readonly number: bigint;
-}) => Uint8Array | Promise<Uint8Array>;
+/**
+ * Port: one CA level's CRL kept entry by entry and signed on demand (pki's CrlEncoder, adapted by
+ * the composition root). Adding or removing an entry costs the same whatever the CRL's size;
+ * signing copies and hashes the entries once.
+ */
+export interface CrlList {
+  /** Adds a revocation (a serial already listed is replaced). */
+  add(entry: CrlEntryInput): void;
+  remove(serial: string): void;
+  sign(input: { readonly thisUpdate: Date; readonly nextUpdate: Date; readonly number: bigint }): Uint8Array;
+}
+
+/** Makes the CRL list of one level from its certificate and key. */
+export type CrlBuilder = (issuer: { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject }) => CrlList;
 
 /** A CA level that publishes a CRL: the root (listing revoked intermediates) or the issuing intermediate. */
 export interface CrlLevel {
@@ -96,7 +102,30 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
   const feedBySerial = new Map<string, { seq: bigint; entry: RevokedEntry }>();
   const published = new Map<'root' | 'intermediate', PublishedCrl>();
   const listeners = new Set<(event: FeedEvent) => void>();
-  const levelByFingerprint = new Map(deps.levels.map((l) => [sha256(l.certificateDer), l] as const));
+  /** Each level's CRL entries and when each listed certificate expires (it then leaves the CRL). */
+  interface LevelCrl {
+    readonly level: CrlLevel;
+    readonly fingerprint: string;
+    readonly list: CrlList;
+    readonly expires: Map<string, number>;
+    /** No listed certificate expires before this (ms); the expiry scan is skipped until then. */
+    nextExpiry: number;
+  }
+  const crls = new Map<string, LevelCrl>();
+  for (const level of deps.levels) {
+    const fingerprint = sha256(level.certificateDer);
+    crls.set(fingerprint, {
+      level,
+      fingerprint,
+      list: deps.builder({ certificateDer: level.certificateDer, privateKey: level.privateKey }),
+      expires: new Map(),
+      nextExpiry: Number.POSITIVE_INFINITY,
+    });
+  }
+  const crlOf = (level: CrlLevel): LevelCrl => {
+    for (const crl of crls.values()) if (crl.level === level) return crl;
+    throw new Error(`unknown CRL level ${level.name}`);
+  };
   let baseline = 0n;
   let lastSeq = 0n;
   let chain: Promise<unknown> = Promise.resolve();
@@ -122,6 +151,17 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
     feed.push(item);
     feedBySerial.set(entry.serial, item);
     pending.push(eventOf(item));
+    const crl = crls.get(entry.issuerFingerprint);
+    if (crl !== undefined && entry.notAfter.getTime() >= deps.clock.now().getTime()) {
+      crl.list.add({
+        serial: entry.serial,
+        revokedAt: entry.revokedAt,
+        reason: entry.reason,
+        reasonCode: REASON_CODES[entry.reason],
+      });
+      crl.expires.set(entry.serial, entry.notAfter.getTime());
+      crl.nextExpiry = Math.min(crl.nextExpiry, entry.notAfter.getTime());
+    }
     return true;
   };
   const emit = (): void => {
@@ -131,22 +171,23 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
   };
 
   async function publish(level: CrlLevel): Promise<void> {
-    const fingerprint = sha256(level.certificateDer);
+    const crl = crlOf(level);
     const now = deps.clock.now();
-    const revoked = [...entries.values()]
-      .filter((e) => e.issuerFingerprint === fingerprint && e.notAfter.getTime() >= now.getTime())
-      .sort(order)
-      .map((e) => ({ serial: e.serial, revokedAt: e.revokedAt, reason: e.reason, reasonCode: REASON_CODES[e.reason] }));
-    const number = await deps.store.nextCrlNumber(fingerprint);
+    if (now.getTime() > crl.nextExpiry) {
+      // Entries stay until their certificate has expired (valid through notAfter inclusive).
+      let next = Number.POSITIVE_INFINITY;
+      for (const [serial, notAfter] of crl.expires) {
+        if (notAfter < now.getTime()) {
+          crl.list.remove(serial);
+          crl.expires.delete(serial);
+        } else if (notAfter < next) next = notAfter;
+      }
+      crl.nextExpiry = next;
+    }
+    const number = await deps.store.nextCrlNumber(crl.fingerprint);
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + deps.crlLifetimeMs);
-    const der = await deps.builder({
-      issuer: { certificateDer: level.certificateDer, privateKey: level.privateKey },
-      revoked,
-      thisUpdate,
-      nextUpdate,
-      number,
-    });
+    const der = crl.list.sign({ thisUpdate, nextUpdate, number });
     const previous = published.get(level.name);
     if (previous && previous.number >= number) return; // a newer one was published meanwhile
     published.set(level.name, {
@@ -156,7 +197,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
       thisUpdate,
       nextUpdate,
       etag: `"${level.name}-${number.toString()}"`,
-      entries: revoked.length,
+      entries: crl.expires.size,
     });
   }
 
@@ -194,7 +235,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
         const certificate = await deps.store.getCertificate(record.subject);
         const entry = certificate === undefined ? undefined : entryOf(certificate);
         if (entry === undefined) continue;
-        const level = levelByFingerprint.get(entry.issuerFingerprint);
+        const level = crls.get(entry.issuerFingerprint)?.level;
         if (learn(entry, record.seq) && level) touched.add(level);
       }
       if (records.length < AUDIT_PAGE) break;

@@ -33,7 +33,7 @@ import { createPkiWorkerPool, type PkiWorkerPool } from '../pki-workers/index.js
 import { createAlerting, type AlertRules, type WebhookTarget } from '../alerts/index.js';
 import { resolveSecret } from '../keys/index.js';
 import { buildCaApp, createCaMetrics, createDashboardSessions } from '../http/index.js';
-import { buildCrl } from '../pki/index.js';
+import { createCrlEncoder } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
 
 export interface StartCaServerOptions {
@@ -48,7 +48,7 @@ export interface StartCaServerOptions {
   readonly listen?: { readonly host?: string; readonly port?: number };
   /** Fastify/pino logger options; default no request log. */
   readonly logger?: boolean | Record<string, unknown>;
-  /** Builds and signs CRLs; default pki's `buildCrl`. */
+  /** Keeps and signs each level's CRL; default pki's `createCrlEncoder`. */
   readonly crlBuilder?: CrlBuilder;
   /** First backoff between alert webhook attempts (doubles each time); default 1 s. */
   readonly alertRetryBaseMs?: number;
@@ -86,15 +86,20 @@ const REVOCATION_POLL_MS = 1000;
 /** The delegated OCSP responder certificate: a new key at every start, renewed at 2/3 of this. */
 const RESPONDER_LIFETIME_MS = 7 * 24 * 3_600_000;
 
-/** pki's CRL builder behind the ca port. */
-const pkiCrlBuilder: CrlBuilder = (input) =>
-  buildCrl({
-    issuer: input.issuer,
-    revoked: input.revoked.map((e) => ({ serial: e.serial, revokedAt: e.revokedAt, reason: e.reason })),
-    thisUpdate: input.thisUpdate,
-    nextUpdate: input.nextUpdate,
-    crlNumber: input.number,
-  }).der;
+/** pki's incremental CRL encoder behind the ca port. */
+const pkiCrlBuilder: CrlBuilder = (issuer) => {
+  const encoder = createCrlEncoder(issuer);
+  return {
+    add: (e) => {
+      encoder.add({ serial: e.serial, revokedAt: e.revokedAt, reason: e.reason });
+    },
+    remove: (serial) => {
+      encoder.remove(serial);
+    },
+    sign: (input) =>
+      encoder.sign({ thisUpdate: input.thisUpdate, nextUpdate: input.nextUpdate, crlNumber: input.number }),
+  };
+};
 
 /** The names of the CA's own TLS certificate: the public URL's host, the listening host, and loopback names. */
 function serverNames(

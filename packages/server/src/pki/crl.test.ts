@@ -11,7 +11,7 @@ import { MutualError, verifyChain, type KeyType } from '@mutual/sdk';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signerFor } from './algorithms.js';
-import { buildCrl, parseCrl, verifyCrlSignature, type RevokedEntry } from './crl.js';
+import { buildCrl, createCrlEncoder, parseCrl, verifyCrlSignature, type RevokedEntry } from './crl.js';
 import {
   bitString,
   boolean,
@@ -427,6 +427,139 @@ describe('buildCrl', () => {
       '-noout',
     ]);
     expect(r.out).toContain('verify OK');
+  });
+});
+
+describe('createCrlEncoder (a CRL kept entry by entry)', () => {
+  const ca = createTestCa({ now: NOW, keyType: 'p256' });
+  const REASONS = ['unspecified', 'keyCompromise', 'superseded', 'cessationOfOperation'] as const;
+  type Model = Map<bigint, { revokedAt: Date; reason: (typeof REASONS)[number] }>;
+  const meta = (n: bigint) => ({ thisUpdate: at(0), nextUpdate: at(HOUR), crlNumber: n });
+  /** What the CRL must list: the model's entries in ascending serial order. */
+  const expected = (model: Model) =>
+    [...model]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([serial, e]) => ({ serialHex: serial.toString(16), revokedAt: e.revokedAt, reason: e.reason }));
+  /** The signed part of a CRL (ECDSA signatures differ from one signing to the next). */
+  const tbsOf = (der: Uint8Array): Buffer => Buffer.from(parseCrl(der).tbs);
+  const fromScratch = (model: Model, n: bigint) =>
+    buildCrl({
+      issuer: intermediateIssuer(ca),
+      revoked: [...model].map(([serial, e]) => ({ serial: serial.toString(16), ...e })),
+      ...meta(n),
+    }).der;
+
+  it('after any history of adds, replacements and removals, signs exactly the CRL of its current entries', () => {
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant('add' as const),
+        // A small pool of serials, so entries are replaced and removed again.
+        serial: fc.bigInt({ min: 1n, max: 40n }).map((v) => v * 0x1_0000_0000_0000_0001n),
+        seconds: fc.integer({ min: 0, max: 86_400 }),
+        reason: fc.constantFrom(...REASONS),
+      }),
+      fc.record({ kind: fc.constant('remove' as const), serial: fc.bigInt({ min: 1n, max: 40n }) }),
+      fc.record({ kind: fc.constant('sign' as const) }),
+      fc.record({ kind: fc.constant('bulk' as const), count: fc.integer({ min: 65, max: 300 }), seed: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const encoder = createCrlEncoder(intermediateIssuer(ca));
+        const model: Model = new Map();
+        let number = 0n;
+        const check = (): void => {
+          const der = encoder.sign(meta(++number));
+          const parsed = parseCrl(der);
+          expect(parsed.revoked).toEqual(expected(model));
+          expect(parsed.crlNumber).toBe(number);
+          expect(tbsOf(der).equals(tbsOf(fromScratch(model, number)))).toBe(true);
+          expect(encoder.size).toBe(model.size);
+        };
+        for (const o of ops) {
+          if (o.kind === 'add') {
+            const entry = { revokedAt: at(-o.seconds * 1000), reason: o.reason };
+            encoder.add({ serial: o.serial.toString(16), ...entry });
+            model.set(o.serial, entry);
+          } else if (o.kind === 'remove') {
+            const serial = o.serial * 0x1_0000_0000_0000_0001n;
+            expect(encoder.remove(serial.toString(16))).toBe(model.delete(serial));
+          } else if (o.kind === 'bulk') {
+            // More than a few at once: placed by one sort at the next signature.
+            for (let i = 0; i < o.count; i++) {
+              const serial = BigInt(o.seed) * 1000n + BigInt(i) + (1n << 100n);
+              const entry = { revokedAt: at(-i * 1000), reason: REASONS[i % REASONS.length] ?? 'unspecified' };
+              encoder.add({ serial: serial.toString(16), ...entry });
+              model.set(serial, entry);
+            }
+          } else check();
+        }
+        check();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps order when one range of serials grows far past a block, and openssl verifies the result', () => {
+    const encoder = createCrlEncoder(intermediateIssuer(ca));
+    const model: Model = new Map();
+    const add = (serial: bigint, i: number): void => {
+      const entry = { revokedAt: at(-i * 1000), reason: REASONS[i % REASONS.length] ?? 'unspecified' };
+      encoder.add({ serial: serial.toString(16), ...entry });
+      model.set(serial, entry);
+    };
+    for (let i = 0; i < 3000; i++) add(0x4000_0000_0000n + BigInt(i) * 1_000_000n, i);
+    encoder.sign(meta(1n));
+    // 1,500 revocations one by one between two neighbours: one block splits again and again.
+    for (let i = 0; i < 1500; i++) {
+      add(0x4000_0000_0000n + 1_000_000n + BigInt(i) + 1n, i);
+      if (i % 50 === 0) encoder.sign(meta(BigInt(i + 2)));
+    }
+    for (const serial of [...model.keys()].filter((_, i) => i % 7 === 0)) {
+      encoder.remove(serial.toString(16));
+      model.delete(serial);
+    }
+    const der = encoder.sign(meta(5000n));
+    expect(parseCrl(der).revoked).toEqual(expected(model));
+    expect(tbsOf(der).equals(tbsOf(fromScratch(model, 5000n)))).toBe(true);
+    expect(verifyCrlSignature(der, ca.intermediate.der)).toBe(true);
+    const r = run('openssl', [
+      'crl',
+      '-inform',
+      'DER',
+      '-in',
+      write('encoder.crl', der),
+      '-CAfile',
+      write('int.pem', ca.intermediate.pem),
+      '-noout',
+    ]);
+    expect(r.out).toContain('verify OK');
+  });
+
+  it('refuses what buildCrl refuses: bad serials, unknown reasons, a nextUpdate not after thisUpdate', () => {
+    const encoder = createCrlEncoder(intermediateIssuer(ca));
+    expect(
+      code(() => {
+        encoder.add({ serial: '0', revokedAt: at(0) });
+      }),
+    ).toBe('ERR_CRL_INPUT_INVALID');
+    expect(
+      code(() => {
+        encoder.add({ serial: 'xyz', revokedAt: at(0) });
+      }),
+    ).toBe('ERR_CRL_INPUT_INVALID');
+    expect(
+      code(() => {
+        encoder.add({ serial: '01', revokedAt: at(0), reason: 'nonsense' as unknown as 'superseded' });
+      }),
+    ).toBe('ERR_CRL_INPUT_INVALID');
+    expect(encoder.size).toBe(0);
+    expect(code(() => encoder.sign({ thisUpdate: at(0), nextUpdate: at(0), crlNumber: 1n }))).toBe(
+      'ERR_CRL_INPUT_INVALID',
+    );
+    const leaf = ca.issue({ names: { dns: ['leaf.example'] } });
+    expect(code(() => createCrlEncoder({ certificateDer: leaf.der, privateKey: ca.intermediate.privateKey }))).toBe(
+      'ERR_PKI_ISSUER_INVALID',
+    );
   });
 });
 

@@ -39,12 +39,14 @@ export {
 } from './names.js';
 export {
   buildCrl,
+  createCrlEncoder,
   parseCrl,
   verifyCrlSignature,
   CRL_REASON_CODES,
   DEFAULT_MAX_CRL_BYTES,
   type BuildCrlInput,
   type BuiltCrl,
+  type CrlEncoder,
   type CrlReason,
   type ParseCrlOptions,
   type ParsedCrl,
