@@ -14,6 +14,7 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    setupFiles: ['packages/cli/test/remove-temp-dirs.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ['default', 'json'],

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeAfterFile } from './temp-dirs.js';
 
 export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
@@ -66,8 +67,9 @@ export function run(
   });
 }
 
+/** A fresh directory under the system's temporary directory, removed when the test file has finished. */
 export function tempDir(prefix = 'mutual-e2e-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  return removeAfterFile(mkdtempSync(path.join(tmpdir(), prefix)));
 }
 
 export async function freePort(): Promise<number> {

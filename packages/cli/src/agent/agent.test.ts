@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
+import { removeAfterFile } from '../../test/temp-dirs.js';
 import { MutualError, parseDuration } from '@mutual/sdk';
 import { reportRequest, type CertificateResponse } from '@mutual/sdk/contract';
 import {
@@ -99,7 +100,7 @@ async function fakeCa(clock: () => Date) {
 }
 
 function setup(extra: Record<string, unknown> = {}, lifetime = '60s') {
-  const dir = mkdtempSync(path.join(tmpdir(), 'mutual-agent-'));
+  const dir = removeAfterFile(mkdtempSync(path.join(tmpdir(), 'mutual-agent-')));
   writeFileSync(path.join(dir, 'token'), 'a-one-time-token-value\n');
   const config = agentConfigSchema.parse({
     version: 1,
@@ -403,7 +404,7 @@ describe('reload actions', () => {
   it('signals the process named by a PID file', async () => {
     const { spawn } = await import('node:child_process');
     const { runReloadAction } = await import('./index.js');
-    const dir = mkdtempSync(path.join(tmpdir(), 'mutual-reload-'));
+    const dir = removeAfterFile(mkdtempSync(path.join(tmpdir(), 'mutual-reload-')));
     const child = spawn(
       process.execPath,
       [
