@@ -11,10 +11,20 @@ import { MutualError, verifyChain, type KeyType } from '@mutual/sdk';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { signerFor } from './algorithms.js';
-import { buildCrl, createCrlEncoder, parseCrl, verifyCrlSignature, type RevokedEntry } from './crl.js';
 import {
+  buildCrl,
+  createCrlEncoder,
+  parseCrl,
+  parseCrlEntries,
+  parseCrlEntryGeneric,
+  verifyCrlSignature,
+  type RevokedEntry,
+} from './crl.js';
+import {
+  TAG,
   bitString,
   boolean,
+  children,
   enumerated,
   explicit,
   integer,
@@ -23,6 +33,7 @@ import {
   readOne,
   sequence,
   sequenceOf,
+  tlv,
   x509Time,
 } from './der.js';
 import { OID } from './oids.js';
@@ -559,6 +570,89 @@ describe('createCrlEncoder (a CRL kept entry by entry)', () => {
     const leaf = ca.issue({ names: { dns: ['leaf.example'] } });
     expect(code(() => createCrlEncoder({ certificateDer: leaf.der, privateKey: ca.intermediate.privateKey }))).toBe(
       'ERR_PKI_ISSUER_INVALID',
+    );
+  });
+});
+
+describe("parseCrl's direct reader of common entries agrees with the generic reader", () => {
+  const gen = (text: string) => tlv(TAG.GENERALIZED_TIME, new TextEncoder().encode(text));
+  const utc = (text: string) => tlv(TAG.UTC_TIME, new TextEncoder().encode(text));
+  // Written as given, so non-minimal, zero and negative serials can be tried.
+  const serial = (hex: string) => tlv(TAG.INTEGER, Uint8Array.from(Buffer.from(hex, 'hex')));
+  const reasonExt = (code: number) =>
+    sequence([sequence([oid(OID.reasonCode), octetString(tlv(0x0a, Uint8Array.of(code)))])]);
+  const entries: Uint8Array[] = [
+    sequence([serial('01'), utc('260102030405Z')]),
+    sequence([serial('7f'), utc('491231235959Z'), reasonExt(1)]),
+    sequence([serial('0080'), utc('500101000000Z'), reasonExt(4)]),
+    sequence([serial('7fffffffffffffffffffffffffffffffffffffff'), gen('20510228235959Z'), reasonExt(9)]),
+    sequence([serial('00ffffffffffffffffffffffffffffffffffffff'), utc('260102030405Z')]), // 21 octets, too large
+    sequence([serial('0001'), utc('260102030405Z')]), // non-minimal
+    sequence([serial('00'), utc('260102030405Z')]), // zero
+    sequence([serial('ff'), utc('260102030405Z')]), // negative
+    sequence([serial('01'), utc('260230030405Z')]), // 30 February
+    sequence([serial('01'), utc('2601020304Z')]), // no seconds
+    sequence([serial('01'), utc('260102030405+0000')]),
+    sequence([serial('01'), gen('20260102030405.5Z')]),
+    sequence([serial('01'), utc('260102030405Z'), reasonExt(0)]),
+    sequence([serial('01'), utc('260102030405Z'), reasonExt(7)]), // not a reason code
+    sequence([serial('01'), utc('260102030405Z'), reasonExt(10)]), // aACompromise: not in a complete CRL
+    sequence([serial('01'), utc('260102030405Z'), sequence([])]),
+    sequence([
+      serial('01'),
+      utc('260102030405Z'),
+      sequence([
+        sequence([oid(OID.reasonCode), octetString(enumerated(1))]),
+        sequence([oid(OID.invalidityDate), octetString(gen('20260101000000Z'))]),
+      ]),
+    ]),
+    sequence([
+      serial('01'),
+      utc('260102030405Z'),
+      sequence([sequence([oid('1.2.3.4'), boolean(true), octetString(Uint8Array.of(5, 0))])]),
+    ]),
+    sequence([serial('01'), utc('260102030405Z'), reasonExt(1), Uint8Array.of(5, 0)]),
+  ];
+  /** What the reader before the direct path did: split the list, read each entry generically. */
+  const generic = (list: Uint8Array) =>
+    children(readOne(tlv(TAG.SEQUENCE, list))).map((n) => parseCrlEntryGeneric(n.bytes));
+  /** The entries read, or that it was refused (malformed or unsupported: which part is reported first may differ). */
+  const outcome = (f: () => unknown) => {
+    try {
+      return { value: f() };
+    } catch (e) {
+      if (!(e instanceof Error)) throw e;
+      return { refused: true };
+    }
+  };
+
+  it('gives the same entries, or refuses too, for crafted entries of every shape', () => {
+    for (const entry of entries) {
+      expect(outcome(() => parseCrlEntries(entry))).toEqual(outcome(() => generic(entry)));
+    }
+    // The same entries side by side in one list.
+    const valid = entries.filter((e) => !('refused' in outcome(() => generic(e))));
+    expect(valid.length).toBeGreaterThanOrEqual(6);
+    const list = Buffer.concat(valid);
+    expect(parseCrlEntries(list)).toEqual(generic(list));
+  });
+
+  it('gives the same entries, or refuses too, for any single-byte change or truncation of a valid entry', () => {
+    const valid = entries.filter((e) => !('refused' in outcome(() => generic(e))));
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...valid),
+        fc.nat(),
+        fc.integer({ min: 0, max: 255 }),
+        fc.boolean(),
+        (entry, index, byte, truncate) => {
+          const changed = Uint8Array.from(entry);
+          changed[index % changed.length] = byte;
+          const input = truncate ? changed.subarray(0, index % changed.length) : changed;
+          expect(outcome(() => parseCrlEntries(input))).toEqual(outcome(() => generic(input)));
+        },
+      ),
+      { numRuns: 4000 },
     );
   });
 });
