@@ -17,6 +17,7 @@ import {
   parseCrl,
   parseCrlEntries,
   parseCrlEntryGeneric,
+  parseCrlInSlices,
   verifyCrlSignature,
   type RevokedEntry,
 } from './crl.js';
@@ -654,6 +655,71 @@ describe("parseCrl's direct reader of common entries agrees with the generic rea
       ),
       { numRuns: 4000 },
     );
+  });
+});
+
+describe('parseCrlInSlices', () => {
+  const ca = createTestCa({ now: NOW, keyType: 'p256' });
+  const big = buildCrl({
+    issuer: intermediateIssuer(ca),
+    revoked: Array.from({ length: 12_000 }, (_, i) => ({
+      serial: (0x4000_0000_0000n + BigInt(i) * 7n).toString(16),
+      revokedAt: at(-i * 1000),
+      reason: (['keyCompromise', 'superseded', 'unspecified'] as const)[i % 3],
+    })),
+    thisUpdate: at(0),
+    nextUpdate: at(HOUR),
+    crlNumber: 9n,
+  }).der;
+
+  it('reads what parseCrl reads, letting other work run between slices', async () => {
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      turns++;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const sliced = await parseCrlInSlices(big, { sliceEntries: 1000 });
+    done = true;
+    expect(sliced).toEqual(parseCrl(big));
+    expect(sliced.revoked).toHaveLength(12_000);
+    // Twelve slices: the loop turned between each.
+    expect(turns).toBeGreaterThanOrEqual(11);
+  });
+
+  it('refuses a bad entry in a later slice with the catalog codes parseCrl uses', async () => {
+    const entries = Array.from({ length: 50 }, (_, i) => sequence([integer(i + 1), x509Time(at(0))]));
+    const unsigned = (list: Uint8Array[]) => {
+      const signer = signerFor(ca.intermediate.privateKey);
+      const tbs = sequence([
+        integer(1),
+        signer.algorithmIdentifier,
+        parseCertificate(ca.intermediate.der).subject.bytes,
+        x509Time(at(0)),
+        x509Time(at(HOUR)),
+        sequence(list),
+        explicit(0, sequence([sequence([oid(OID.cRLNumber), octetString(integer(1))])])),
+      ]);
+      return sequence([tbs, signer.algorithmIdentifier, bitString(signer.sign(tbs))]);
+    };
+    const zeroSerial = unsigned([...entries, sequence([integer(0), x509Time(at(0))])]);
+    await expect(parseCrlInSlices(zeroSerial, { sliceEntries: 10 })).rejects.toMatchObject({
+      code: 'ERR_CRL_MALFORMED',
+    });
+    expect(code(() => parseCrl(zeroSerial))).toBe('ERR_CRL_MALFORMED');
+    const critical = unsigned([
+      ...entries,
+      sequence([
+        integer(99),
+        x509Time(at(0)),
+        sequence([sequence([oid('1.2.3.4'), boolean(true), octetString(Uint8Array.of(5, 0))])]),
+      ]),
+    ]);
+    await expect(parseCrlInSlices(critical, { sliceEntries: 10 })).rejects.toMatchObject({
+      code: 'ERR_CRL_UNSUPPORTED',
+    });
+    expect(code(() => parseCrl(critical))).toBe('ERR_CRL_UNSUPPORTED');
   });
 });
 

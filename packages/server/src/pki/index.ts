@@ -41,6 +41,7 @@ export {
   buildCrl,
   createCrlEncoder,
   parseCrl,
+  parseCrlInSlices,
   verifyCrlSignature,
   CRL_REASON_CODES,
   DEFAULT_MAX_CRL_BYTES,
