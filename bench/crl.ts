@@ -97,11 +97,45 @@ function serialInteger(hex: string): Buffer {
   return Buffer.concat([Buffer.of(0x02, content.length), content]);
 }
 
+/** Opens GET /v1/revocations without Last-Event-ID and reads until the replay ends (`: live`). */
+function readFeedUntilLive(agent: Agent, url: URL): Promise<{ events: number; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(
+      { host: url.hostname, port: url.port, path: '/v1/revocations', agent, headers: { accept: 'text/event-stream' } },
+      (res) => {
+        let events = 0;
+        let tail = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const text = tail + chunk;
+          for (let i = text.indexOf('event: revoked', tail.length > 13 ? tail.length - 13 : 0); i >= 0;) {
+            events++;
+            i = text.indexOf('event: revoked', i + 1);
+          }
+          if (text.includes(': live\n')) {
+            resolve({ events, ms: performance.now() - t0 });
+            req.destroy();
+            return;
+          }
+          tail = text.slice(-16);
+        });
+      },
+    );
+    req.on('error', (err) => {
+      if (!req.destroyed) reject(err);
+    });
+    req.end();
+  });
+}
+
 /**
  * Revocation at scale: a CA whose CRL already lists `revoked` certificates starts (timed), then
  * `revocations` leaves are revoked through POST /v1/revoke one after another; for each, the time
  * until the API answered (commit, audit, CRL rebuilt, feed pushed) and until GET /v1/crl lists it,
- * while a probe asks GET /healthz every 2 ms and records how long the CA kept it waiting.
+ * while a probe asks GET /healthz every 2 ms and records how long the CA kept it waiting; then a
+ * subscriber opens the revocation feed without Last-Event-ID and reads the replay of every listed
+ * revocation, timed, with the same probe running.
  */
 export async function runCrlBench(opts: Options): Promise<void> {
   for (const n of opts.revoked) {
@@ -154,11 +188,13 @@ export async function runCrlBench(opts: Options): Promise<void> {
 
       const probing = { on: true };
       const waits: number[] = [];
+      const replayWaits: number[] = [];
+      let sink = waits;
       const probe = (async () => {
         while (probing.on) {
           const t0 = performance.now();
           await call(probeAgent, url, 'GET', '/healthz');
-          waits.push(performance.now() - t0);
+          sink.push(performance.now() - t0);
           await new Promise((r) => setTimeout(r, 2));
         }
       })();
@@ -179,12 +215,16 @@ export async function runCrlBench(opts: Options): Promise<void> {
         }
         listed.push(performance.now() - t0);
       }
+      // A gateway subscribing to the feed without Last-Event-ID: every unexpired revocation is replayed.
+      sink = replayWaits;
+      const replay = await readFeedUntilLive(anon, url);
       probing.on = false;
       await probe;
       for (const a of [admin, anon, probeAgent]) a.destroy();
       answered.sort((a, b) => a - b);
       listed.sort((a, b) => a - b);
       waits.sort((a, b) => a - b);
+      replayWaits.sort((a, b) => a - b);
       console.log(
         JSON.stringify({
           bench: 'ca-crl',
@@ -200,6 +240,10 @@ export async function runCrlBench(opts: Options): Promise<void> {
           revokeToCrlMaxMs: Number((listed.at(-1) ?? NaN).toFixed(1)),
           healthzDuringP99ms: Number(percentile(waits, 99).toFixed(1)),
           healthzDuringMaxMs: Number((waits.at(-1) ?? NaN).toFixed(1)),
+          feedReplayEvents: replay.events,
+          feedReplayMs: Math.round(replay.ms),
+          healthzDuringReplayP99ms: Number(percentile(replayWaits, 99).toFixed(1)),
+          healthzDuringReplayMaxMs: Number((replayWaits.at(-1) ?? NaN).toFixed(1)),
           node: process.version,
           loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
         }),

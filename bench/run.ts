@@ -8,7 +8,8 @@
  *   crl [--revoked 0,20000,100000] [--revocations 20]
  *      revocation at scale: a CA whose CRL already lists that many certificates starts (timed), then
  *      revokes leaves one by one; time until POST /v1/revoke answers and until GET /v1/crl lists each,
- *      and how long a /healthz probe waited meanwhile.
+ *      and how long a /healthz probe waited meanwhile; then a new subscriber's replay of the revocation
+ *      feed (every listed revocation), timed, with the probe running.
  *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
  *           [--only handshakes,keepalive,latency,rate,idle] [--rates 1000,2000,4000] [--rate-connections 64]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),

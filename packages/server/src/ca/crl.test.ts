@@ -101,7 +101,22 @@ async function setup() {
     await store.markRevoked(serial, { reason: o.reason ?? 'keyCompromise', revokedAt: o.at ?? new Date(now) });
     return serial;
   };
-  return { store, state, calls, issued, revoked, clock, setNow: (d: Date) => (now = d.getTime()) };
+  /** Another instance's view (or this one's after a restart) over the same store and clock. */
+  const another = () =>
+    createRevocationState({
+      store,
+      clock,
+      levels: [
+        {
+          name: 'intermediate',
+          certificateDer: hierarchy.intermediate.der,
+          privateKey: hierarchy.intermediate.privateKey,
+        },
+      ],
+      builder: recordingBuilder().builder,
+      crlLifetimeMs: DAY,
+    });
+  return { store, state, calls, issued, revoked, clock, another, setNow: (d: Date) => (now = d.getTime()) };
 }
 
 describe('revocation state and CRLs', () => {
@@ -177,5 +192,70 @@ describe('revocation state and CRLs', () => {
     expect(state.since(all[3]?.id)).toEqual([]);
     expect(state.since((start.seq - 1n).toString())).toHaveLength(4);
     expect(state.since('garbage')).toHaveLength(4);
+  });
+
+  it('keeps in the feed only revocations of certificates not yet expired: expired ones leave it and a restart does not load them', async () => {
+    const { state, issued, revoked, store, clock, setNow, another } = await setup();
+    const soon = await revoked({ notAfter: new Date(NOW.getTime() + DAY) });
+    const later = await revoked({ notAfter: new Date(NOW.getTime() + 3 * DAY) });
+    const start = await store.appendAudit({ at: NOW, actor: 't', action: 'ca.start', subject: 'x', details: {} });
+    await state.start(start.seq);
+    const svc = createRevocationService({ store, clock, protectedFingerprints: new Set() });
+    const live = await issued({ notAfter: new Date(NOW.getTime() + DAY) });
+    await svc.revoke({ serial: live, reason: 'unspecified', by: { kind: 'admin', serial: 'ad' } });
+    await state.sync();
+    expect(state.since(undefined).map((e) => e.entry.serial)).toEqual([soon, later, live]);
+    expect(state.size).toBe(3);
+
+    setNow(new Date(NOW.getTime() + 2 * DAY));
+    expect(state.since(undefined).map((e) => e.entry.serial)).toEqual([later]);
+    expect(state.since(start.seq.toString())).toEqual([]);
+    expect(state.size).toBe(1);
+
+    // Revoking a certificate that has already expired changes neither the feed nor the CRL.
+    const heard: FeedEvent[] = [];
+    state.onEvent((e) => heard.push(e));
+    const expired = await issued({ notAfter: new Date(NOW.getTime() + DAY) });
+    await svc.revoke({ serial: expired, reason: 'unspecified', by: { kind: 'admin', serial: 'ad' } });
+    await state.sync();
+    await state.refresh();
+    expect(heard).toEqual([]);
+    expect(state.crl('intermediate')?.entries).toBe(1);
+    expect(state.size).toBe(1);
+
+    // A restart reads only the unexpired revocations from the inventory.
+    const restarted = another();
+    await restarted.start(0n);
+    expect(restarted.since(undefined).map((e) => e.entry.serial)).toEqual([later]);
+    expect(restarted.crl('intermediate')?.entries).toBe(1);
+  });
+
+  it('resumes after any id of a long feed, also when a revocation loaded at start moves to its later audit position', async () => {
+    const { state, issued, revoked, store, clock } = await setup();
+    // Revoked before the baseline, but with a later revocation time than the one below.
+    const old = await revoked({ at: new Date(NOW.getTime() + 60_000) });
+    const start = await store.appendAudit({ at: NOW, actor: 't', action: 'ca.start', subject: 'x', details: {} });
+    const svc = createRevocationService({ store, clock, protectedFingerprints: new Set() });
+    // Committed after the baseline and before start() reads the inventory: loaded with the baseline's
+    // id first (ahead of `old`, by revocation time), then moved to its own audit position.
+    const moved = await issued();
+    await svc.revoke({ serial: moved, reason: 'unspecified', by: { kind: 'admin', serial: 'ad' } });
+    await state.start(start.seq);
+    const after: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const serial = await issued();
+      await svc.revoke({ serial, reason: 'superseded', by: { kind: 'admin', serial: 'ad' } });
+      after.push(serial);
+      if (i % 7 === 0) await state.sync();
+    }
+    await state.sync();
+    const all = state.since(undefined);
+    expect(all.map((e) => e.entry.serial)).toEqual([old, moved, ...after]);
+    expect(all[0]?.id).toBe(start.seq.toString());
+    const ids = all.map((e) => BigInt(e.id));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1] as bigint);
+    for (let i = 0; i < all.length; i++) {
+      expect(state.since(all[i]?.id).map((e) => e.entry.serial)).toEqual(all.slice(i + 1).map((e) => e.entry.serial));
+    }
   });
 });

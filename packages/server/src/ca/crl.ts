@@ -70,12 +70,15 @@ export interface RevocationState {
    * the CRLs they touch. Cheap when nothing happened: one indexed query.
    */
   sync(): Promise<void>;
-  /** Reloads every revocation from the inventory and republishes every level (the CRL timer). */
+  /**
+   * Reloads the revocations of unexpired certificates from the inventory and republishes every
+   * level (the CRL timer).
+   */
   refresh(): Promise<void>;
   crl(level: 'root' | 'intermediate'): PublishedCrl | undefined;
   /**
    * Events after `lastEventId`, in order. Without an id, or with one from before this instance
-   * started, every known revocation (events are idempotent by serial).
+   * started, every known revocation of a certificate not yet expired (events are idempotent by serial).
    */
   since(lastEventId: string | undefined): FeedEvent[];
   /** Called for each revocation the first time this instance learns of it, in audit order. */
@@ -90,16 +93,39 @@ const order = (a: RevokedEntry, b: RevokedEntry): number =>
 
 const AUDIT_PAGE = 1000;
 
+interface FeedItem {
+  /** The audit sequence of the revocation (the baseline for those loaded from the inventory at start). */
+  seq: bigint;
+  readonly entry: RevokedEntry;
+}
+
+/** First index in `items` (sorted by seq) whose seq is above `n`. */
+function firstAfter(items: readonly FeedItem[], n: bigint): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((items[mid] as FeedItem).seq > n) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 /**
  * What this CA instance knows about revocations: the list, the CRL of each level (rebuilt when a
  * revocation arrives and on refresh, CRL number strictly increasing through the store) and the
  * feed, ordered by the audit log so that a resumed subscriber misses nothing. Entries stay on the
- * CRL until their certificate expires. All work is serialized.
+ * CRL and in the feed until their certificate expires, then leave both: memory follows the
+ * revocations that still matter, not every revocation ever made. All work is serialized.
  */
 export function createRevocationState(deps: RevocationStateDeps): RevocationState {
   const entries = new Map<string, RevokedEntry>();
-  const feed: { seq: bigint; entry: RevokedEntry }[] = [];
-  const feedBySerial = new Map<string, { seq: bigint; entry: RevokedEntry }>();
+  /** Ordered by seq while `feedSorted`; an entry moved to a later seq clears it (sorted again on read). */
+  let feed: FeedItem[] = [];
+  let feedSorted = true;
+  /** No entry of the feed expires before this (ms); the feed's expiry scan is skipped until then. */
+  let feedNextExpiry = Number.POSITIVE_INFINITY;
+  const feedBySerial = new Map<string, FeedItem>();
   const published = new Map<'root' | 'intermediate', PublishedCrl>();
   const listeners = new Set<(event: FeedEvent) => void>();
   /** Each level's CRL entries and when each listed certificate expires (it then leaves the CRL). */
@@ -130,7 +156,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
   let lastSeq = 0n;
   let chain: Promise<unknown> = Promise.resolve();
 
-  const eventOf = (item: { seq: bigint; entry: RevokedEntry }): FeedEvent => ({
+  const eventOf = (item: FeedItem): FeedEvent => ({
     id: item.seq.toString(),
     entry: item.entry,
   });
@@ -138,31 +164,58 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
   /** Events go out after the CRLs were republished: whoever hears of a revocation finds it on the CRL. */
   let pending: FeedEvent[] = [];
 
-  /** Records a revocation once; true when it was new. */
+  /**
+   * Records a revocation once; true when it was new. The revocation of a certificate already
+   * expired is not kept: no verifier accepts that certificate anyway.
+   */
   const learn = (entry: RevokedEntry, seq: bigint): boolean => {
     const known = feedBySerial.get(entry.serial);
     if (known !== undefined) {
       // Loaded from the inventory at start, then seen in the audit log: keep its real place.
-      if (known.seq === baseline && seq > baseline) known.seq = seq;
+      if (known.seq === baseline && seq > baseline) {
+        known.seq = seq;
+        feedSorted = false;
+      }
       return false;
     }
+    const notAfter = entry.notAfter.getTime();
+    if (notAfter < deps.clock.now().getTime()) return false;
     entries.set(entry.serial, entry);
-    const item = { seq, entry };
+    const item: FeedItem = { seq, entry };
+    if (feed.length > 0 && (feed[feed.length - 1] as FeedItem).seq > seq) feedSorted = false;
     feed.push(item);
     feedBySerial.set(entry.serial, item);
+    feedNextExpiry = Math.min(feedNextExpiry, notAfter);
     pending.push(eventOf(item));
     const crl = crls.get(entry.issuerFingerprint);
-    if (crl !== undefined && entry.notAfter.getTime() >= deps.clock.now().getTime()) {
+    if (crl !== undefined) {
       crl.list.add({
         serial: entry.serial,
         revokedAt: entry.revokedAt,
         reason: entry.reason,
         reasonCode: REASON_CODES[entry.reason],
       });
-      crl.expires.set(entry.serial, entry.notAfter.getTime());
-      crl.nextExpiry = Math.min(crl.nextExpiry, entry.notAfter.getTime());
+      crl.expires.set(entry.serial, notAfter);
+      crl.nextExpiry = Math.min(crl.nextExpiry, notAfter);
     }
     return true;
+  };
+  /** Drops the feed's entries whose certificate has expired (valid through notAfter inclusive). */
+  const pruneFeed = (): void => {
+    const now = deps.clock.now().getTime();
+    if (now <= feedNextExpiry) return;
+    let next = Number.POSITIVE_INFINITY;
+    feed = feed.filter((item) => {
+      const notAfter = item.entry.notAfter.getTime();
+      if (notAfter >= now) {
+        if (notAfter < next) next = notAfter;
+        return true;
+      }
+      entries.delete(item.entry.serial);
+      feedBySerial.delete(item.entry.serial);
+      return false;
+    });
+    feedNextExpiry = next;
   };
   const emit = (): void => {
     const events = pending;
@@ -209,10 +262,14 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
 
   async function loadAll(): Promise<void> {
     let cursor: string | undefined;
+    const now = deps.clock.now();
     for (;;) {
+      // Revoked and not expired: a range of the (status, not_after, serial) index, however many
+      // revocations of expired certificates the inventory keeps.
       const page = await deps.store.listCertificates({
-        now: deps.clock.now(),
+        now,
         states: ['revoked'],
+        expiresFrom: now,
         limit: 1000,
         ...(cursor === undefined ? {} : { cursor }),
       });
@@ -241,6 +298,7 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
       if (records.length < AUDIT_PAGE) break;
     }
     for (const level of touched) await publish(level);
+    pruneFeed();
     emit();
   }
 
@@ -260,13 +318,19 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
         await syncNow();
         await loadAll();
         for (const level of deps.levels) await publish(level);
+        pruneFeed();
         emit();
       }),
     crl: (level) => published.get(level),
     since(lastEventId) {
+      pruneFeed();
+      if (!feedSorted) {
+        feed.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+        feedSorted = true;
+      }
       const n = lastEventId !== undefined && /^\d{1,19}$/.test(lastEventId) ? BigInt(lastEventId) : undefined;
-      const items = n === undefined || n < baseline ? [...feed] : feed.filter((item) => item.seq > n);
-      return items.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)).map(eventOf);
+      const from = n === undefined || n < baseline ? 0 : firstAfter(feed, n);
+      return feed.slice(from).map(eventOf);
     },
     onEvent(listener) {
       listeners.add(listener);

@@ -93,6 +93,8 @@ export interface CaStore extends CertificateStore, AuditSink {
   listCertificates(filter: {
     now: Date;
     states?: readonly 'revoked'[];
+    /** Only certificates whose notAfter is at or after this instant. */
+    expiresFrom?: Date;
     limit?: number;
     cursor?: string;
   }): Promise<{ items: CaCertificateRecord[]; nextCursor: string | null }>;

@@ -14,7 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { CaClient, MutualError, readDerObjects, readFileCapped, type VerifyResult } from '@mutual/sdk';
 import type { LoadedGatewayConfig } from '../config/index.js';
-import { parseCrl, parseCrlInSlices, verifyCrlSignature, type ParsedCrl } from '../pki/index.js';
+import { parseCrlInSlices, verifyCrlSignature, type ParsedCrl } from '../pki/index.js';
 
 export interface Revocation {
   /** undefined when the path may be used at `at`; else a reason code and detail. */
@@ -70,26 +70,19 @@ function crlDer(bytes: Uint8Array): Uint8Array {
   return der;
 }
 
-function loadCrl(bytes: Uint8Array): LoadedCrl {
-  const der = crlDer(bytes);
-  const parsed = parseCrl(der, { maxBytes: MAX_CRL_BYTES });
-  return {
-    parsed,
-    fingerprint: createHash('sha256').update(der).digest('hex'),
-    revoked: new Set(parsed.revoked.map((e) => stripZeros(e.serialHex))),
-  };
-}
-
 /** Entries indexed per turn of the event loop when a polled CRL is loaded. */
 const SLICE = 2000;
 
 /**
- * loadCrl for CRLs polled while the gateway serves: the CRL is read and its serials indexed a slice
- * at a time, letting requests and handshakes through in between (a CRL of 100,000 entries took the
- * event loop for ~170 ms in one piece).
+ * Reads a CRL while the gateway serves (polled, or a file on reload): the CRL is read and its
+ * serials indexed a slice at a time, letting requests and handshakes through in between (a CRL of
+ * 100,000 entries took the event loop for ~170 ms in one piece). A CRL with the same bytes as
+ * `unchanged` (the one loaded before) is not read again.
  */
-async function loadCrlInSlices(bytes: Uint8Array): Promise<LoadedCrl> {
+async function loadCrlInSlices(bytes: Uint8Array, unchanged?: LoadedCrl): Promise<LoadedCrl> {
   const der = crlDer(bytes);
+  const fingerprint = createHash('sha256').update(der).digest('hex');
+  if (unchanged?.fingerprint === fingerprint) return unchanged;
   const parsed = await parseCrlInSlices(der, { maxBytes: MAX_CRL_BYTES, sliceEntries: SLICE });
   const revoked = new Set<string>();
   for (let i = 0; i < parsed.revoked.length; i += SLICE) {
@@ -100,7 +93,7 @@ async function loadCrlInSlices(bytes: Uint8Array): Promise<LoadedCrl> {
     }
     for (const e of parsed.revoked.slice(i, i + SLICE)) revoked.add(stripZeros(e.serialHex));
   }
-  return { parsed, fingerprint: createHash('sha256').update(der).digest('hex'), revoked };
+  return { parsed, fingerprint, revoked };
 }
 
 function fetchCrl(
@@ -171,9 +164,10 @@ export async function createRevocation(
   for (const s of cfg.sources) {
     if ('file' in s) {
       const file = loaded.resolve(s.file);
+      const old = previous.find((p) => p.name === file);
       let crl: LoadedCrl;
       try {
-        crl = loadCrl(await readFileCapped(file, MAX_CRL_BYTES));
+        crl = await loadCrlInSlices(await readFileCapped(file, MAX_CRL_BYTES), old?.crl);
       } catch (err) {
         throw new MutualError('ERR_GATEWAY_MATERIAL_INVALID', {
           message: `${file}: not a usable CRL (${err instanceof Error ? err.message : String(err)})`,
@@ -181,7 +175,6 @@ export async function createRevocation(
           cause: err,
         });
       }
-      const old = previous.find((p) => p.name === file);
       sources.push({ name: file, kind: 'file', crl, etag: undefined, timer: undefined });
       onSource(file, true, undefined, old?.crl?.fingerprint !== crl.fingerprint);
     } else if ('url' in s) {
@@ -214,7 +207,7 @@ export async function createRevocation(
       if (r.status === 304) {
         onSource(url, true, undefined, false);
       } else {
-        const crl = await loadCrlInSlices(r.body);
+        const crl = await loadCrlInSlices(r.body, source.crl);
         if (isClosed()) return;
         const changed = source.crl?.fingerprint !== crl.fingerprint;
         if (source.crl && crl.parsed.crlNumber < source.crl.parsed.crlNumber)

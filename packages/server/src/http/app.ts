@@ -17,7 +17,6 @@ import {
   type ClientAuthenticator,
   type Clock,
   type EnrollmentService,
-  type FeedEvent,
   type IssuedCertificate,
   type RenewalService,
   type RevocationService,
@@ -32,6 +31,7 @@ import { internalReason, invalidRequest, toApiError } from './errors.js';
 import type { CaMetrics } from './metrics.js';
 import { registerLifecycleRoutes, type LifecycleHttpDeps } from './lifecycle-routes.js';
 import { peerCertificate } from './peer.js';
+import { streamRevocations } from './revocation-stream.js';
 
 export { peerCertificate };
 
@@ -333,31 +333,15 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    const send = (event: FeedEvent): void => {
-      const data = JSON.stringify({
-        serial: event.entry.serial,
-        issuerFingerprint: event.entry.issuerFingerprint,
-        revokedAt: event.entry.revokedAt.toISOString(),
-        reason: event.entry.reason,
-      });
-      raw.write(`id: ${event.id}\nevent: revoked\ndata: ${data}\n\n`);
-    };
-    raw.write('retry: 2000\n\n');
-    for (const event of deps.revocationState.since(lastEventId)) send(event);
-    raw.write(': live\n\n');
-    const off = deps.revocationState.onEvent(send);
-    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
-    heartbeat.unref();
     deps.metrics.subscribers.inc();
-    let ended = false;
+    const stream = streamRevocations(raw, deps.revocationState, lastEventId, {
+      onEnd: () => {
+        streams.delete(end);
+        deps.metrics.subscribers.dec();
+      },
+    });
     const end = (): void => {
-      if (ended) return;
-      ended = true;
-      off();
-      clearInterval(heartbeat);
-      streams.delete(end);
-      deps.metrics.subscribers.dec();
-      raw.end();
+      stream.end();
     };
     streams.add(end);
     request.raw.on('close', end);

@@ -396,6 +396,12 @@ export function describeStoreContract(
         expect(await serials({ profile: 'server' })).toEqual([s.expired.serial, s.valid.serial].sort());
         expect(await serials({ identity: 'api.example.org' })).toEqual([api.serial]);
         expect(await serials({ expiresBefore: NOW })).toEqual([s.expired.serial, s.revoked.serial].sort());
+        const everything = await serials({});
+        expect(await serials({ expiresFrom: NOW })).toEqual(
+          everything.filter((x) => x !== s.expired.serial && x !== s.revoked.serial),
+        );
+        expect(await serials({ states: ['revoked'], expiresFrom: NOW })).toEqual([]);
+        expect(await serials({ states: ['revoked'], expiresFrom: new Date(0) })).toEqual([s.revoked.serial]);
         expect(await serials({ search: 'api-INTERNAL' })).toEqual([api.serial]);
         expect(await serials({ search: s.valid.serial.slice(4, 20).toUpperCase() })).toEqual([s.valid.serial]);
         expect(await serials({ search: '100%_' })).toEqual([api.serial]);

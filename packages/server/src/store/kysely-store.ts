@@ -641,6 +641,7 @@ export class KyselyStore implements Store {
     const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
     const expiresBefore =
       filter.expiresBefore === undefined ? undefined : millis('expiresBefore', filter.expiresBefore);
+    const expiresFrom = filter.expiresFrom === undefined ? undefined : millis('expiresFrom', filter.expiresFrom);
     for (const state of filter.states ?? []) {
       if (!CERTIFICATE_STATES.includes(state)) throw invalid('states', `Unknown certificate state.`);
     }
@@ -652,6 +653,7 @@ export class KyselyStore implements Store {
         query = query.where((eb) => eb.or(states.map((s) => stateCondition(eb, s, nowMs, rule))));
       }
       if (expiresBefore !== undefined) query = query.where('not_after', '<', expiresBefore);
+      if (expiresFrom !== undefined) query = query.where('not_after', '>=', expiresFrom);
       if (profile !== undefined) query = query.where('profile', '=', profile);
       if (identity !== undefined) query = query.where('identity', '=', identity);
       if (search !== undefined && search !== '') {

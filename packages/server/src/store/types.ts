@@ -67,6 +67,8 @@ export interface ListFilter {
   readonly expiringWithinMs?: number;
   /** Only certificates whose notAfter is strictly before this instant. */
   readonly expiresBefore?: Date;
+  /** Only certificates whose notAfter is at or after this instant (not expired then). */
+  readonly expiresFrom?: Date;
   readonly profile?: string;
   readonly identity?: string;
   /** Case-insensitive substring of serial, subject, identity, names or fingerprint. */
