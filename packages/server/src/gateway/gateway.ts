@@ -1002,7 +1002,6 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     const b = next.config.listeners.map((l) => [l.name, l.mode, l.listen.host, l.listen.port]);
     if (!sameJson(a, b)) return 'listeners (names, modes, hosts, ports)';
     if (!sameJson(cur.admin, next.config.admin)) return 'the admin listener';
-    if (cur.http.maxHeaderSize !== next.config.http.maxHeaderSize) return 'http.maxHeaderSize';
     if (cur.workers !== next.config.workers) return 'workers';
     return undefined;
   }
@@ -1024,6 +1023,8 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       server.setSecureContext(secureContextOptions(ls.material));
       const h1 = h1Servers.get(name);
       if (h1) {
+        // Read by every connection as it reads a head: applies to the next request, also on open connections.
+        h1.limits.maxHeaderSize = next.config.http.maxHeaderSize;
         h1.limits.headersTimeout = next.config.http.headersTimeout;
         h1.limits.requestTimeout = next.config.http.requestTimeout;
         h1.limits.keepAliveTimeout = next.config.http.keepAliveTimeout;

@@ -136,6 +136,25 @@ describe('gateway hot reload', () => {
     await restored;
   });
 
+  it('applies a changed http.maxHeaderSize to the next request on an already open connection', async () => {
+    const text = readFileSync(h.configFile, 'utf8');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const big = { 'x-large': 'a'.repeat(6000) };
+    expect((await get(h, '/h', { client: web, agent, headers: big })).status).toBe(200);
+    const cfg = parse(text) as { http?: Record<string, unknown> };
+    cfg.http = { ...cfg.http, maxHeaderSize: 4096 };
+    const smaller = reloaded();
+    writeAtomic(h.configFile, stringify(cfg));
+    await smaller;
+    expect((await get(h, '/h', { client: web, agent })).status).toBe(200);
+    expect((await get(h, '/h', { client: web, agent, headers: big })).status).toBe(431);
+    const restored = reloaded();
+    writeAtomic(h.configFile, text);
+    await restored;
+    expect((await get(h, '/h', { client: web, headers: big })).status).toBe(200);
+    agent.destroy();
+  });
+
   it('reloads on SIGHUP', async () => {
     const reload = h.nextReload();
     process.emit('SIGHUP', 'SIGHUP');
