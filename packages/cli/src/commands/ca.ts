@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { PassphraseChoice } from '@mutual/server';
@@ -95,6 +96,39 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       lines.push('', 'Next: mutual cert issue localhost --profile server', '');
       ctx.stdout(lines.join('\n'));
+    });
+
+  ca.command('move-to-postgres')
+    .description(
+      'Move the SQLite inventory and audit trail into an empty PostgreSQL database, so several CA instances can share it',
+    )
+    .requiredOption('--postgres-env <var>', 'environment variable holding the PostgreSQL connection string')
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nStop the CA first. ca.yaml is pointed at the variable; the SQLite file is kept, renamed.')
+    .action(async (opts: { postgresEnv: string; dir?: string; json?: boolean }) => {
+      const { moveCaStoreToPostgres } = await loadServer();
+      const moved = await moveCaStoreToPostgres({
+        dir: caDir(ctx, opts.dir),
+        postgresEnv: opts.postgresEnv,
+        env: ctx.env,
+        actor: `cli:${userInfo().username}`,
+        now: ctx.now(),
+      });
+      if (opts.json === true) {
+        ctx.stdout(json(moved));
+        return;
+      }
+      const total = Object.values(moved.rows).reduce((a, b) => a + b, 0);
+      ctx.stdout(
+        [
+          `Moved ${String(total)} records into PostgreSQL (${String(moved.rows.certificates)} certificates, ${String(moved.rows.audit_log)} audit records; the move is audit record ${String(moved.moveRecordSeq)}).`,
+          `  ca.yaml now reads the connection string from $${opts.postgresEnv}.`,
+          `  the SQLite file is kept as ${moved.leftAt}`,
+          `Start every CA instance with ${opts.postgresEnv} set: mutual ca serve`,
+          '',
+        ].join('\n'),
+      );
     });
 
   ca.command('serve')

@@ -50,4 +50,22 @@ export const storeErrors = {
     message: 'The database schema could not be brought up to date.',
     doc: 'A schema migration failed or the database was written by a newer mutual. The failed step was rolled back; the log names it. Upgrade mutual or restore the database, then start again.',
   },
+  ERR_STORE_MOVE_TARGET_NOT_EMPTY: {
+    kind: 'conflict',
+    status: 409,
+    message: 'The target database already holds records.',
+    doc: 'A store is moved only into an empty database, so the records of two CAs are never mixed. `details.tables` names the tables that hold rows. Nothing was moved; point the variable at an empty database.',
+  },
+  ERR_STORE_MOVE_SOURCE_BUSY: {
+    kind: 'unavailable',
+    status: 503,
+    message: 'The SQLite inventory is being written by another process.',
+    doc: 'A CA (`mutual ca serve` or `mutual up`) is probably running on it. Nothing was moved; stop it, then move the store.',
+  },
+  ERR_STORE_MOVE_CHAIN_BROKEN: {
+    kind: 'refused',
+    status: 409,
+    message: 'The audit chain does not verify, so the store was not moved.',
+    doc: 'A record was edited, removed or lost (`details.brokenAt`, `details.reason`); moving it would carry a broken trail into the new database as if it were whole. Nothing was moved; investigate with `mutual audit verify`.',
+  },
 } as const satisfies Record<string, ErrorSpec>;

@@ -41,3 +41,4 @@ export { CERTIFICATE_STATES, DEFAULT_EXPIRING_WITHIN_MS, DEFAULT_LIST_LIMIT, MAX
 export { openSqliteStore, type SqliteStoreOptions } from './sqlite/index.js';
 export { openPostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 export { MIGRATIONS } from './migrations/index.js';
+export { moveSqliteStoreToPostgres, type MoveReport, type MoveToPostgresOptions } from './move.js';
