@@ -19,6 +19,21 @@ interface Options {
   workers?: string;
 }
 
+/** A fresh P-256 CA for a benchmark: generated passphrase, `**.internal` allowed; in PostgreSQL when `postgresEnv` is given. */
+export async function initBenchCa(dir: string, env: Record<string, string>, postgresEnv?: string): Promise<void> {
+  await initCa({
+    dir,
+    name: 'bench',
+    keyType: 'p256',
+    passphrase: { mode: 'generate' },
+    trustDomain: 'bench.local',
+    allowDns: ['**.internal'],
+    env,
+    now: new Date(),
+    ...(postgresEnv === undefined ? {} : { store: { postgresEnv } }),
+  });
+}
+
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
@@ -78,17 +93,7 @@ export async function runCaBench(opts: Options): Promise<void> {
     pg = await startPostgres({ durable: true });
     env['MUTUAL_BENCH_DB'] = pg.connectionString;
   }
-  await initCa({
-    dir,
-    name: 'bench',
-    keyType: 'p256',
-    passphrase: { mode: 'generate' },
-    trustDomain: 'bench.local',
-    allowDns: ['**.internal'],
-    env,
-    now: new Date(),
-    ...(pg === undefined ? {} : { store: { postgresEnv: 'MUTUAL_BENCH_DB' } }),
-  });
+  await initBenchCa(dir, env, pg === undefined ? undefined : 'MUTUAL_BENCH_DB');
   if (opts.workers !== undefined && opts.workers !== '') {
     const workers = opts.workers === 'auto' ? 'auto' : Number(opts.workers);
     writeFileSync(

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { initCa, openSqliteStore } from '@mutual/server';
+import { openSqliteStore } from '@mutual/server';
 import { createKeyAndCsr } from '../packages/cli/src/csr.js';
-import { percentile, startServer } from './ca.js';
+import { initBenchCa, percentile, startServer } from './ca.js';
 
 interface Options {
   /** Revoked, unexpired certificates already in the inventory, one CA per figure. */
@@ -141,16 +141,7 @@ export async function runCrlBench(opts: Options): Promise<void> {
   for (const n of opts.revoked) {
     const work = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-crl-'));
     const dir = path.join(work, 'ca');
-    await initCa({
-      dir,
-      name: 'bench',
-      keyType: 'p256',
-      passphrase: { mode: 'generate' },
-      trustDomain: 'bench.local',
-      allowDns: ['**.internal'],
-      env: {},
-      now: new Date(),
-    });
+    await initBenchCa(dir, {});
     const intermediate = new X509Certificate(readFileSync(path.join(dir, 'intermediate.crt')));
     const fingerprint = createHash('sha256').update(intermediate.raw).digest('hex');
     const seedStart = performance.now();

@@ -13,6 +13,13 @@ import {
 } from '../store/index.js';
 import { CA_FILES } from './ca-files.js';
 
+/** The CA directory's ca.yaml, loaded and validated; ERR_CA_NOT_INITIALIZED when there is none. */
+function loadCaDir(dir: string): { configFile: string; loaded: ReturnType<typeof loadCaConfig> } {
+  const configFile = path.join(path.resolve(dir), CA_FILES.config);
+  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(dir) } });
+  return { configFile, loaded: loadCaConfig(configFile) };
+}
+
 /**
  * Opens only the CA's store, as ca.yaml configures it — no CA keys are decrypted, so inventory
  * and audit reads need no passphrase.
@@ -21,10 +28,7 @@ export async function openCaStore(options: {
   dir: string;
   env: Readonly<Record<string, string | undefined>>;
 }): Promise<Store> {
-  const configFile = path.join(path.resolve(options.dir), CA_FILES.config);
-  if (!existsSync(configFile))
-    throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(options.dir) } });
-  const loaded = loadCaConfig(configFile);
+  const { loaded } = loadCaDir(options.dir);
   const { store } = loaded.config;
   return 'sqlite' in store
     ? openSqliteStore({ file: loaded.resolve(store.sqlite.file) })
@@ -54,10 +58,7 @@ export async function moveCaStoreToPostgres(options: {
   actor: string;
   now: Date;
 }): Promise<MovedCaStore> {
-  const configFile = path.join(path.resolve(options.dir), CA_FILES.config);
-  if (!existsSync(configFile))
-    throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(options.dir) } });
-  const loaded = loadCaConfig(configFile);
+  const { configFile, loaded } = loadCaDir(options.dir);
   const { store } = loaded.config;
   if (!('sqlite' in store)) {
     throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {

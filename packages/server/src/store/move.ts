@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { AUDIT_GENESIS_HASH, auditRecordHash, canonicalJson } from './audit-chain.js';
 import { classifyPostgresError, openPostgresStore } from './postgres/index.js';
+import type { AuditLogTable } from './schema.js';
 import { classifySqliteError, openSqliteStore } from './sqlite/index.js';
 
 /** Every table that holds records, in the order they are copied (there are no foreign keys). */
@@ -148,16 +149,11 @@ export async function moveSqliteStoreToPostgres(opts: MoveToPostgresOptions): Pr
     let prevHash = AUDIT_GENESIS_HASH;
     let expected = 1;
     for (;;) {
-      const page = await client.query<{
-        seq: string;
-        at: string;
-        actor: string;
-        action: string;
-        subject: string;
-        details_json: string;
-        prev_hash: string;
-        hash: string;
-      }>('select * from audit_log where seq >= $1 order by seq asc limit 1000', [expected]);
+      // node-postgres returns int8 columns as strings.
+      const page = await client.query<Record<keyof AuditLogTable, string>>(
+        'select * from audit_log where seq >= $1 order by seq asc limit 1000',
+        [expected],
+      );
       for (const r of page.rows) {
         const seq = Number(r.seq);
         const fields = {
