@@ -10,10 +10,12 @@ const GATEWAY_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring']
 
 /**
  * V8 13 (Node 24) starts full markings from a task whenever the free old-generation room is under
- * four times the young generation's capacity; with the young generation grown to its 32 MB maximum,
- * that held all the time at a few requests in flight: a Mark-Compact every 100–200 ms and no scavenge
- * at all (ADR 0025). A young generation of at most 4 MB keeps the room above that line. Older V8s
- * do not know the flag (and would print an error for it), so it is set from V8 13 on.
+ * four times the young generation's maximum capacity; with the 32 MB maximum that held all the time
+ * at a few requests in flight: a Mark-Compact every 100–200 ms and no scavenge at all (ADR 0025).
+ * Set at run time, this flag lowers the maximum that rule reads — measured: the full markings stop and
+ * c1/c4 latency halves — while the young generation itself still grows as before (it is sized from
+ * the command-line value only; ADR 0025's correction). Older V8s do not know the flag (and would
+ * print an error for it), so it is set from V8 13 on.
  */
 const V8_13_FLAGS: readonly string[] = ['--scavenger-max-new-space-capacity-mb=4'];
 
