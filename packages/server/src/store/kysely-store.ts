@@ -1,6 +1,14 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { MutualError, isMutualError } from '@mutual/sdk';
-import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
+import {
+  CompiledQuery,
+  sql,
+  type Compilable,
+  type ExpressionBuilder,
+  type Kysely,
+  type QueryResult,
+  type Selectable,
+} from 'kysely';
 import { AUDIT_GENESIS_HASH, auditRecordHash, canonicalJson } from './audit-chain.js';
 import type { Backend } from './backend.js';
 import { toBigInt, toNumber, type CertificatesTable, type Database } from './schema.js';
@@ -243,6 +251,8 @@ interface Shared {
   /** Called once the queue is empty and no group runs (close waits for that). */
   readonly idle: (() => void)[];
   closing?: Promise<void>;
+  /** SQL text of the hot statements by name, built by Kysely once (see `#prepared`). */
+  readonly prepared: Map<string, string>;
 }
 
 /**
@@ -269,7 +279,15 @@ export class KyselyStore implements Store {
 
   static create(backend: Backend): KyselyStore {
     return new KyselyStore(
-      { backend, activeTx: new AsyncLocalStorage(), closed: false, queue: [], busy: false, idle: [] },
+      {
+        backend,
+        activeTx: new AsyncLocalStorage(),
+        closed: false,
+        queue: [],
+        busy: false,
+        idle: [],
+        prepared: new Map(),
+      },
       backend.db,
       false,
     );
@@ -506,6 +524,28 @@ export class KyselyStore implements Store {
     });
   }
 
+  /**
+   * Runs one of the statements of an issuance without building it again: Kysely builds and compiles
+   * it the first time (and the parameters it compiled are checked to be `params`, in that order);
+   * later calls reuse that SQL text with new parameters. Building cost about as much as SQLite
+   * running the statement. `build` must give the same text for every call under `name`.
+   */
+  async #prepared<R>(name: string, build: () => Compilable<R>, params: readonly unknown[]): Promise<QueryResult<R>> {
+    let text = this.#shared.prepared.get(name);
+    if (text === undefined) {
+      const compiled = build().compile();
+      if (
+        compiled.parameters.length !== params.length ||
+        compiled.parameters.some((p, i) => !Object.is(p, params[i]))
+      ) {
+        throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: `prepared statement ${name}: parameters differ` });
+      }
+      text = compiled.sql;
+      this.#shared.prepared.set(name, text);
+    }
+    return this.#db.executeQuery(CompiledQuery.raw(text, [...params]));
+  }
+
   async reserveSerial(intent: IssuanceIntent): Promise<void> {
     if (!this.#inTx) return this.#write((tx) => tx.reserveSerial(intent));
     const serial = serialId(intent.serial);
@@ -536,13 +576,17 @@ export class KyselyStore implements Store {
       created_at: millis('createdAt', intent.createdAt),
     };
     await this.#run(async () => {
-      const inserted = await this.#db
-        .insertInto('certificates')
-        .values(values)
-        .onConflict((oc) => oc.column('serial').doNothing())
-        .returning('serial')
-        .executeTakeFirst();
-      if (inserted === undefined) throw new MutualError('ERR_STORE_SERIAL_CONFLICT', { details: { serial } });
+      const inserted = await this.#prepared(
+        'reserveSerial',
+        () =>
+          this.#db
+            .insertInto('certificates')
+            .values(values)
+            .onConflict((oc) => oc.column('serial').doNothing())
+            .returning('serial'),
+        Object.values(values),
+      );
+      if (inserted.rows.length === 0) throw new MutualError('ERR_STORE_SERIAL_CONFLICT', { details: { serial } });
     });
   }
 
@@ -556,19 +600,26 @@ export class KyselyStore implements Store {
     await this.#run(async () => {
       let updated;
       try {
-        updated = await this.#db
-          .updateTable('certificates')
-          .set({
-            status: 'issued',
-            pem: r.pem,
-            fingerprint_sha256: fingerprint,
-            spki_sha256: spki,
-            issued_at: issuedAt,
-          })
-          .where('serial', '=', serial)
-          .where('status', '=', 'pending')
-          .returning('serial')
-          .executeTakeFirst();
+        const set = {
+          status: 'issued',
+          pem: r.pem,
+          fingerprint_sha256: fingerprint,
+          spki_sha256: spki,
+          issued_at: issuedAt,
+        };
+        updated = (
+          await this.#prepared(
+            'completeIssuance',
+            () =>
+              this.#db
+                .updateTable('certificates')
+                .set(set)
+                .where('serial', '=', serial)
+                .where('status', '=', 'pending')
+                .returning('serial'),
+            [...Object.values(set), serial, 'pending'],
+          )
+        ).rows[0];
       } catch (error) {
         if (this.#shared.backend.isUniqueViolation(error)) {
           throw new MutualError('ERR_STORE_FINGERPRINT_CONFLICT', { cause: error, details: { serial } });
@@ -739,13 +790,18 @@ export class KyselyStore implements Store {
     const usedAt = millis('at', at);
     const serial = bySerial === undefined ? null : hexId('bySerial', bySerial, MAX_SERIAL_HEX);
     return this.#run(async () => {
-      const inserted = await this.#db
-        .insertInto('tokens')
-        .values({ jti, used_at: usedAt, used_by_serial: serial })
-        .onConflict((oc) => oc.column('jti').doNothing())
-        .returning('jti')
-        .executeTakeFirst();
-      return inserted !== undefined;
+      const values = { jti, used_at: usedAt, used_by_serial: serial };
+      const inserted = await this.#prepared(
+        'consumeToken',
+        () =>
+          this.#db
+            .insertInto('tokens')
+            .values(values)
+            .onConflict((oc) => oc.column('jti').doNothing())
+            .returning('jti'),
+        Object.values(values),
+      );
+      return inserted.rows.length > 0;
     });
   }
 
@@ -797,10 +853,8 @@ export class KyselyStore implements Store {
         }
         const seq = head.seq + 1;
         const hash = auditRecordHash(head.hash, { seq, at, actor, action, subject, detailsJson });
-        await tx.#db
-          .insertInto('audit_log')
-          .values({ seq, at, actor, action, subject, details_json: detailsJson, prev_hash: head.hash, hash })
-          .execute();
+        const values = { seq, at, actor, action, subject, details_json: detailsJson, prev_hash: head.hash, hash };
+        await tx.#prepared('appendAudit', () => tx.#db.insertInto('audit_log').values(values), Object.values(values));
         if (group === undefined) {
           await tx.#db.updateTable('audit_head').set({ seq, hash }).where('id', '=', 1).execute();
         } else {
