@@ -126,6 +126,8 @@ export const revocationEvent = z.object({
   issuerFingerprint: hex,
   revokedAt: z.string(),
   reason: revocationReasonSchema,
+  /** When the revoked certificate expires: a follower can forget the revocation after that (absent from older CAs). */
+  notAfter: z.string().optional(),
 });
 
 /** Every error response: status from the error catalog, body below. */

@@ -213,13 +213,18 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   async function buildState(loaded: LoadedGatewayConfig, prev: State | undefined): Promise<State> {
     const cfg = loaded.config;
     const holder: { revocation?: Revocation } = {};
-    const revocation = await createRevocation(loaded, prev?.revocation, (source, ok, error, changed) => {
-      metrics.revocationData(source, ok ? clock.now() : undefined);
-      if (!ok) log('warn', 'revocation source failed; keeping its last CRL', { source, error });
-      // New revocation data applies to open connections too: they are judged again.
-      if (changed && started && state.revocation === holder.revocation) rejudgeOpenConnections();
-      events.emit('revocation', { source, ok, changed });
-    });
+    const revocation = await createRevocation(
+      loaded,
+      prev?.revocation,
+      (source, ok, error, changed) => {
+        metrics.revocationData(source, ok ? clock.now() : undefined);
+        if (!ok) log('warn', 'revocation source failed; keeping its last CRL', { source, error });
+        // New revocation data applies to open connections too: they are judged again.
+        if (changed && started && state.revocation === holder.revocation) rejudgeOpenConnections();
+        events.emit('revocation', { source, ok, changed });
+      },
+      () => clock.now().getTime(),
+    );
     holder.revocation = revocation;
     const listeners = new Map<string, ListenerState>();
     try {
@@ -307,6 +312,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   let started = false;
   let state = await buildState(options.loaded, undefined);
+  metrics.feedEntries(() => state.revocation.feedEntries());
   started = true;
 
   const audit = (record: Omit<GatewayAuditRecord, 'time'>): void => {

@@ -15,6 +15,8 @@ export interface GatewayMetrics {
   revocationData(source: string, updatedAt: Date | undefined): void;
   /** The shared rate-limit store (Redis) answers (true) or not (false). */
   rateLimitStore(up: boolean): void;
+  /** Where the number of revocations held from each revocation feed is read when scraped. */
+  feedEntries(read: () => readonly { readonly feed: string; readonly entries: number }[]): void;
 }
 
 const MAX_CLIENT_CERTS = 512;
@@ -94,8 +96,23 @@ export function createGatewayMetrics(now: () => Date): GatewayMetrics {
       for (const [s, d] of revocationAt) this.set({ source: s }, d ? (t - d.getTime()) / 1000 : -1);
     },
   });
+  let readFeeds: () => readonly { readonly feed: string; readonly entries: number }[] = () => [];
+  new Gauge({
+    name: 'mutual_gateway_revocation_feed_entries',
+    help: 'Revocations of unexpired certificates held from a revocation feed, by feed (expired ones are forgotten).',
+    labelNames: ['feed'],
+    registers: [registry],
+    aggregator: 'max',
+    collect() {
+      this.reset();
+      for (const f of readFeeds()) this.set({ feed: f.feed }, f.entries);
+    },
+  });
   return {
     registry,
+    feedEntries: (read) => {
+      readFeeds = read;
+    },
     handshake: (listener, outcome, reason) => {
       handshakes.inc({ listener, outcome, reason });
     },

@@ -28,6 +28,8 @@ export interface Revocation {
   files(): string[];
   /** False while a configured source has never loaded. */
   ready(): boolean;
+  /** Revocations held from each followed feed (unexpired certificates only; expired ones are forgotten). */
+  feedEntries(): { feed: string; entries: number }[];
   close(): void;
 }
 
@@ -38,14 +40,39 @@ export type RevocationListener = (source: string, ok: boolean, error: string | u
 interface Feed {
   readonly name: string;
   lastEventId: string | undefined;
-  /** serial (no leading zeros) → fingerprints of the issuers that revoked it. */
-  readonly revoked: Map<string, Set<string>>;
+  /** serial (no leading zeros) → the issuers that revoked it and when the certificate expires. */
+  readonly revoked: Map<string, FeedEntry>;
+  /** No entry expires before this (ms); the expiry sweep is skipped until then. */
+  nextExpiry: number;
   abort: AbortController | undefined;
   timer: NodeJS.Timeout | undefined;
 }
 
+interface FeedEntry {
+  /** Fingerprints of the issuers that revoked this serial. */
+  readonly issuers: Set<string>;
+  /** When the certificate expires (ms; Infinity when the CA did not say): then no verifier accepts it anyway. */
+  notAfter: number;
+}
+
 const FEED_BACKOFF = { initialMs: 250, maxMs: 30_000 } as const;
+/** Past this many unexpired entries the oldest learnt is dropped (the CA's CRLs, polled alongside, still list it). */
 const MAX_FEED_ENTRIES = 1_000_000;
+
+/**
+ * Forgets the revocations of certificates that have expired by `now` (the verifier refuses an
+ * expired certificate before revocation is asked), so a long-running gateway holds what the CA's
+ * CRLs hold and no more. Runs only once the earliest expiry has passed.
+ */
+function sweepFeed(feed: Feed, now: number): void {
+  if (now < feed.nextExpiry) return;
+  let next = Infinity;
+  for (const [serial, entry] of feed.revoked) {
+    if (entry.notAfter < now) feed.revoked.delete(serial);
+    else if (entry.notAfter < next) next = entry.notAfter;
+  }
+  feed.nextExpiry = next;
+}
 
 interface LoadedCrl {
   readonly parsed: ParsedCrl;
@@ -148,6 +175,7 @@ export async function createRevocation(
   loaded: LoadedGatewayConfig,
   prev: Revocation | undefined,
   onSource: RevocationListener,
+  now: () => number = Date.now,
 ): Promise<Revocation> {
   const cfg = loaded.config.revocation;
   const failOpen = new Set(cfg.failOpen);
@@ -186,7 +214,8 @@ export async function createRevocation(
       feeds.push({
         name: s.feed,
         lastEventId: old?.lastEventId,
-        revoked: new Map<string, Set<string>>(old ? old.revoked : []),
+        revoked: new Map<string, FeedEntry>(old ? old.revoked : []),
+        nextExpiry: old ? old.nextExpiry : Infinity,
         abort: undefined,
         timer: undefined,
       });
@@ -201,6 +230,7 @@ export async function createRevocation(
     file === undefined ? undefined : readFileCapped(loaded.resolve(file), 1024 * 1024);
 
   const poll = async (source: Source, url: string, ca: Buffer | undefined, interval: number): Promise<void> => {
+    for (const f of feeds) sweepFeed(f, now()); // also when no event arrives for a long time
     try {
       const r = await fetchCrl(url, source.crl ? source.etag : undefined, ca, Math.min(interval, 10_000));
       if (closed) return;
@@ -278,13 +308,24 @@ export async function createRevocation(
           (event, id) => {
             backoff = FEED_BACKOFF.initialMs;
             if (id !== undefined) feed.lastEventId = id;
+            const at = now();
+            const held = feed.revoked.size;
+            sweepFeed(feed, at);
+            if (feed.revoked.size !== held) notify();
+            const parsed = event.notAfter === undefined ? NaN : Date.parse(event.notAfter);
+            const notAfter = Number.isNaN(parsed) ? Infinity : parsed; // kept for good when the CA does not say
+            if (notAfter < at) return; // already refused as expired before revocation is asked
             const serial = stripZeros(event.serial);
-            let issuers = feed.revoked.get(serial);
-            if (!issuers) {
-              if (feed.revoked.size >= MAX_FEED_ENTRIES) feed.revoked.clear(); // the CRLs still hold them
-              feed.revoked.set(serial, (issuers = new Set()));
-            }
-            issuers.add(event.issuerFingerprint.toLowerCase());
+            let entry = feed.revoked.get(serial);
+            if (!entry) {
+              if (feed.revoked.size >= MAX_FEED_ENTRIES) {
+                const oldest = feed.revoked.keys().next();
+                if (oldest.done !== true) feed.revoked.delete(oldest.value);
+              }
+              feed.revoked.set(serial, (entry = { issuers: new Set(), notAfter }));
+            } else if (notAfter > entry.notAfter) entry.notAfter = notAfter;
+            if (notAfter < feed.nextExpiry) feed.nextExpiry = notAfter;
+            entry.issuers.add(event.issuerFingerprint.toLowerCase());
             notify();
           },
           { signal: abort.signal, ...(feed.lastEventId === undefined ? {} : { lastEventId: feed.lastEventId }) },
@@ -310,7 +351,7 @@ export async function createRevocation(
   }
 
   const feedRevoked = (serial: string, issuerFp: string): boolean => {
-    for (const f of feeds) if (f.revoked.get(stripZeros(serial))?.has(issuerFp)) return true;
+    for (const f of feeds) if (f.revoked.get(stripZeros(serial))?.issuers.has(issuerFp)) return true;
     return false;
   };
 
@@ -378,6 +419,7 @@ export async function createRevocation(
     },
     files: () => sources.filter((s) => s.kind === 'file').map((s) => s.name),
     ready: () => sources.every((s) => s.crl !== undefined),
+    feedEntries: () => feeds.map((f) => ({ feed: f.name, entries: f.revoked.size })),
     close: () => {
       closed = true;
       for (const s of sources) if (s.timer) clearTimeout(s.timer);

@@ -15,6 +15,7 @@ export function formatEvent(event: FeedEvent): string {
     issuerFingerprint: event.entry.issuerFingerprint,
     revokedAt: event.entry.revokedAt.toISOString(),
     reason: event.entry.reason,
+    notAfter: event.entry.notAfter.toISOString(),
   });
   return `id: ${event.id}\nevent: revoked\ndata: ${data}\n\n`;
 }

@@ -4,6 +4,7 @@
 import 'reflect-metadata';
 import { once } from 'node:events';
 import { request, Agent } from 'node:https';
+import { request as httpRequest } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,23 @@ afterAll(async () => {
   await ca.close();
   cleanupDirs();
 });
+
+/** The gateway's count of revocations held from its feed, read from its /metrics. */
+function feedEntries(h: Harness): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port: h.gw.adminPort, path: '/metrics' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        const m = /^mutual_gateway_revocation_feed_entries\{feed="[^"]+"\} (\d+)$/m.exec(body);
+        resolve(m ? Number(m[1]) : undefined);
+      });
+    })
+      .on('error', reject)
+      .end();
+  });
+}
 
 /** One GET over `agent`; resolves with the status and the TLS socket the request used. */
 function getOver(
@@ -145,6 +163,42 @@ describe('gateway: revocation feed', () => {
       expect((await getOver(h, new Agent({ keepAlive: false }), web)).status).toBe(403);
       expect(h.logs.some((l) => l.includes('revocation source failed'))).toBe(true);
       agent.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+  it('forgets the revocations of certificates that have expired (they are refused as expired), so it holds what the CRLs hold', async () => {
+    const early = await enroll(ca, 'feed-expiring', `URI:${WEB}`, { uri: [WEB] });
+    const pki = makePki();
+    let offsetMs = 0;
+    const h = await startHarness(
+      {
+        routes: [{ name: 'api', path: { prefix: '/' }, allow: [{ spiffeId: WEB }], upstream: 'app' }],
+        listener: { clientAuth: { trustBundles: [ca.files.root] } },
+        revocation: { sources: [{ feed: ca.server.url, ca: ca.files.root }] },
+      },
+      { pki, now: () => new Date(Date.now() + offsetMs) },
+    );
+    try {
+      const refusedAs = (reason: string): Promise<unknown> =>
+        h.audit((a) => a.type === 'handshake' && a.reason === reason && bare(a.serial) === bare(early.serial));
+      expect((await call(ca, { path: '/v1/revoke', body: { serial: early.serial }, ...admin(ca) })).status).toBe(200);
+      // Retry until the feed has delivered it: every revocation the CA knows arrived before it, in order.
+      for (let status = 0; status !== 403;) status = (await getOver(h, new Agent({ keepAlive: false }), early)).status;
+      await refusedAs('REVOKED');
+      const held = await feedEntries(h);
+      expect(held).toBeGreaterThanOrEqual(1); // this one, and those of the tests before
+
+      // Every certificate revoked so far expires within the profile's 30 days; the gateway's clock moves past that.
+      offsetMs = 31 * 24 * 3_600_000;
+      const later = await enroll(ca, 'feed-later', `URI:${WEB}`, { uri: [WEB] });
+      const swept = nextRevocationUpdate(h, (e) => e.source === ca.server.url.replace(/\/+$/, '') && e.changed);
+      expect((await call(ca, { path: '/v1/revoke', body: { serial: later.serial }, ...admin(ca) })).status).toBe(200);
+      await swept;
+      // Expired by the gateway's clock: the new event is not held either, and nothing held before is left.
+      expect(await feedEntries(h)).toBe(0);
+      expect((await getOver(h, new Agent({ keepAlive: false }), early)).status).toBe(403);
+      await refusedAs('EXPIRED');
     } finally {
       await h.close();
     }
