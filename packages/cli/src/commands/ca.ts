@@ -131,6 +131,50 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
+  ca.command('rotate-intermediate')
+    .description(
+      'Replace the intermediate that signs with a new one (new key, signed by the root); certificates of the old one stay valid until they expire',
+    )
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option(
+      '--key-type <type>',
+      'key type of the new intermediate: p256, p384, rsa2048, rsa3072, rsa4096, ed25519 (default: that of the one it replaces)',
+      keyTypeArg,
+    )
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nThe root does not change: nothing that trusts it needs a new bundle. Restart every `mutual ca serve`\n' +
+        'instance (each reads ca.yaml and the new files at start) to sign with the new intermediate.',
+    )
+    .action(async (opts: { dir?: string; keyType?: KeyType; json?: boolean }) => {
+      const { rotateIntermediate } = await loadServer();
+      const rotated = await rotateIntermediate({
+        dir: caDir(ctx, opts.dir),
+        env: ctx.env,
+        actor: `cli:${userInfo().username}`,
+        now: ctx.now(),
+        ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
+      });
+      if (opts.json === true) {
+        ctx.stdout(json(rotated));
+        return;
+      }
+      ctx.stdout(
+        [
+          `New intermediate ${rotated.subject}`,
+          `  fingerprint:  ${rotated.fingerprint}`,
+          `  valid until:  ${rotated.notAfter.toISOString()}`,
+          `  files:        ${rotated.certificateFile}, ${rotated.keyFile}`,
+          `  replaces:     ${rotated.previousFingerprint} (kept in previousIntermediates: its certificates stay valid, renewable and revocable)`,
+          ...(rotated.dropped.length === 0 ? [] : [`  dropped from ca.yaml (expired): ${rotated.dropped.join(', ')}`]),
+          `  audit record: ${rotated.auditSeq.toString()}`,
+          'Restart every `mutual ca serve` instance to sign with it.',
+          '',
+        ].join('\n'),
+      );
+    });
+
   ca.command('serve')
     .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')
     .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')

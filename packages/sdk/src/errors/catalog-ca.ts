@@ -84,7 +84,7 @@ export const caErrors = {
     kind: 'unavailable',
     status: 503,
     message: 'The issuing CA cannot sign now.',
-    doc: 'The intermediate is expired, not yet valid or too close to expiry for any lifetime. Rotate the intermediate.',
+    doc: 'The intermediate is expired, not yet valid or too close to expiry for any lifetime. Rotate the intermediate (`mutual ca rotate-intermediate`, then restart `mutual ca serve`).',
   },
   ERR_TOKEN_MALFORMED: {
     kind: 'refused',

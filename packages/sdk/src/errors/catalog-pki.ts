@@ -126,7 +126,7 @@ export const pkiErrors = {
     kind: 'unavailable',
     status: 503,
     message: 'The issuing CA certificate is expired or not yet valid.',
-    doc: 'The issuer certificate is not valid at the time of issuance (or expires within a second), so nothing can be issued under it. Rotate the intermediate (`mutual ca rotate`) or check the clock.',
+    doc: 'The issuer certificate is not valid at the time of issuance (or expires within a second), so nothing can be issued under it. Rotate the intermediate (`mutual ca rotate-intermediate`) or check the clock.',
   },
   ERR_PKI_ISSUER_INVALID: {
     kind: 'config',

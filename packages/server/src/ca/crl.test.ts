@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteStore, type Store } from '../store/index.js';
 import { createRevocationState, type CrlBuilder, type CrlEntryInput, type FeedEvent } from './crl.js';
 import { createRevocationService } from './revoke.js';
-import { createCaHierarchy } from './hierarchy.js';
+import { createCaHierarchy, createIntermediate } from './hierarchy.js';
 
 const NOW = new Date('2031-05-04T10:00:00Z');
 const DAY = 86_400_000;
@@ -14,6 +14,16 @@ const hierarchy = createCaHierarchy({ name: 'Test', keyType: 'p256', now: NOW, r
 const fp = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 const INT = fp(hierarchy.intermediate.der);
 const ROOT = fp(hierarchy.root.der);
+/** An intermediate replaced by a rotation: its certificates are still listed on a CRL of its own. */
+const older = createIntermediate({
+  root: hierarchy.root,
+  commonName: 'Test Intermediate CA 0',
+  organization: 'Test',
+  keyType: 'p256',
+  now: NOW,
+  random: (n) => randomBytes(n),
+});
+const OLDER = fp(older.der);
 
 const stores: Store[] = [];
 afterEach(async () => {
@@ -65,6 +75,7 @@ async function setup() {
         certificateDer: hierarchy.intermediate.der,
         privateKey: hierarchy.intermediate.privateKey,
       },
+      { name: 'previous', certificateDer: older.der, privateKey: older.privateKey },
     ],
     builder,
     crlLifetimeMs: DAY,
@@ -125,7 +136,7 @@ describe('revocation state and CRLs', () => {
     const leaf = await revoked();
     const intermediateCert = await revoked({ issuer: ROOT, reason: 'caCompromise' });
     await state.start(0n);
-    expect(state.crl('intermediate')).toMatchObject({ number: 1n, entries: 1, etag: '"intermediate-1"' });
+    expect(state.crl('intermediate')).toMatchObject({ number: 1n, entries: 1, etag: `"${INT.slice(0, 16)}-1"` });
     expect(state.crl('root')).toMatchObject({ number: 1n, entries: 1 });
     const byLevel = (der: Uint8Array) => calls.filter((c) => c.issuer.certificateDer === der).at(-1);
     expect(byLevel(hierarchy.intermediate.der)?.revoked).toEqual([
@@ -257,5 +268,28 @@ describe('revocation state and CRLs', () => {
     for (let i = 0; i < all.length; i++) {
       expect(state.since(all[i]?.id).map((e) => e.entry.serial)).toEqual(all.slice(i + 1).map((e) => e.entry.serial));
     }
+  });
+});
+
+describe('revocation state: a previous intermediate (after a rotation)', () => {
+  it('lists its revoked certificates on a CRL of its own, with its own numbers; each CRL is found by its issuer', async () => {
+    const { state, calls, revoked } = await setup();
+    const current = await revoked();
+    const old = await revoked({ issuer: OLDER, reason: 'superseded' });
+    await state.start(0n);
+    const byIssuer = (der: Uint8Array) => calls.filter((c) => c.issuer.certificateDer === der).at(-1);
+    expect(byIssuer(older.der)?.revoked.map((e) => e.serial)).toEqual([old]);
+    expect(byIssuer(hierarchy.intermediate.der)?.revoked.map((e) => e.serial)).toEqual([current]);
+    expect(state.crls().map((c) => [c.level, c.issuerFingerprint])).toEqual([
+      ['root', ROOT],
+      ['intermediate', INT],
+      ['previous', OLDER],
+    ]);
+    expect(state.crlOfIssuer(OLDER.slice(0, 16))).toMatchObject({ level: 'previous', number: 1n, entries: 1 });
+    expect(state.crlOfIssuer(INT.slice(0, 16))?.level).toBe('intermediate');
+    expect(state.crlOfIssuer('0000000000000000')).toBeUndefined();
+    expect(state.crlOfIssuer('ab')).toBeUndefined(); // too short to name one CA certificate
+    // Tags name the issuer: the two intermediates' first CRLs never share one.
+    expect(state.crlOfIssuer(OLDER.slice(0, 16))?.etag).not.toBe(state.crl('intermediate')?.etag);
   });
 });

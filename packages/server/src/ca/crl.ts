@@ -26,15 +26,20 @@ export interface CrlList {
 /** Makes the CRL list of one level from its certificate and key. */
 export type CrlBuilder = (issuer: { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject }) => CrlList;
 
-/** A CA level that publishes a CRL: the root (listing revoked intermediates) or the issuing intermediate. */
+/**
+ * A CA level that publishes a CRL: the root (listing revoked intermediates), the issuing
+ * intermediate, or a previous intermediate (replaced by a rotation, still listing its revoked leaves).
+ */
 export interface CrlLevel {
-  readonly name: 'root' | 'intermediate';
+  readonly name: 'root' | 'intermediate' | 'previous';
   readonly certificateDer: Uint8Array;
   readonly privateKey: KeyObject;
 }
 
 export interface PublishedCrl {
-  readonly level: 'root' | 'intermediate';
+  readonly level: 'root' | 'intermediate' | 'previous';
+  /** SHA-256 of the certificate of the CA that signed it. */
+  readonly issuerFingerprint: string;
   readonly der: Uint8Array;
   readonly number: bigint;
   readonly thisUpdate: Date;
@@ -76,6 +81,10 @@ export interface RevocationState {
    */
   refresh(): Promise<void>;
   crl(level: 'root' | 'intermediate'): PublishedCrl | undefined;
+  /** The CRL of the CA certificate whose SHA-256 fingerprint starts with `prefix` (16 hex digits or more). */
+  crlOfIssuer(prefix: string): PublishedCrl | undefined;
+  /** Every published CRL, in the order of the levels (root first). */
+  crls(): PublishedCrl[];
   /**
    * Events after `lastEventId`, in order. Without an id, or with one from before this instance
    * started, every known revocation of a certificate not yet expired (events are idempotent by serial).
@@ -126,7 +135,8 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
   /** No entry of the feed expires before this (ms); the feed's expiry scan is skipped until then. */
   let feedNextExpiry = Number.POSITIVE_INFINITY;
   const feedBySerial = new Map<string, FeedItem>();
-  const published = new Map<'root' | 'intermediate', PublishedCrl>();
+  /** By issuer fingerprint. */
+  const published = new Map<string, PublishedCrl>();
   const listeners = new Set<(event: FeedEvent) => void>();
   /** Each level's CRL entries and when each listed certificate expires (it then leaves the CRL). */
   interface LevelCrl {
@@ -241,15 +251,17 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + deps.crlLifetimeMs);
     const der = crl.list.sign({ thisUpdate, nextUpdate, number });
-    const previous = published.get(level.name);
+    const previous = published.get(crl.fingerprint);
     if (previous && previous.number >= number) return; // a newer one was published meanwhile
-    published.set(level.name, {
+    published.set(crl.fingerprint, {
       level: level.name,
+      issuerFingerprint: crl.fingerprint,
       der,
       number,
       thisUpdate,
       nextUpdate,
-      etag: `"${level.name}-${number.toString()}"`,
+      // Numbers are per issuer: the etag names the issuer, so a rotation never makes an old tag match.
+      etag: `"${crl.fingerprint.slice(0, 16)}-${number.toString()}"`,
       entries: crl.expires.size,
     });
   }
@@ -321,7 +333,16 @@ export function createRevocationState(deps: RevocationStateDeps): RevocationStat
         pruneFeed();
         emit();
       }),
-    crl: (level) => published.get(level),
+    crl: (level) => {
+      for (const c of crls.values()) if (c.level.name === level) return published.get(c.fingerprint);
+      return undefined;
+    },
+    crlOfIssuer: (prefix) => {
+      if (!/^[0-9a-f]{16,64}$/.test(prefix)) return undefined;
+      for (const [fp, crl] of published) if (fp.startsWith(prefix)) return crl;
+      return undefined;
+    },
+    crls: () => [...crls.values()].map((c) => published.get(c.fingerprint)).filter((c) => c !== undefined),
     since(lastEventId) {
       pruneFeed();
       if (!feedSorted) {

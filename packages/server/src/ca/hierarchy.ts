@@ -44,29 +44,58 @@ export function createCaHierarchy(input: {
     notAfter: rootValidity.notAfter,
   });
 
-  const intKeys = generateKeyPair(input.keyType);
-  const intValidity = computeValidity({
+  const hex = (b: Uint8Array): string => BigInt(`0x${Buffer.from(b).toString('hex')}`).toString(16);
+  const rootMaterial: CaMaterial = {
+    ...root,
+    privateKey: rootKeys.privateKey,
+    serial: hex(rootSerial),
+    ...rootValidity,
+  };
+  return {
+    root: rootMaterial,
+    intermediate: createIntermediate({
+      root: rootMaterial,
+      commonName: `${input.name} Intermediate CA`,
+      organization: input.name,
+      keyType: input.keyType,
+      now: input.now,
+      random: input.random,
+    }),
+  };
+}
+
+/**
+ * A new issuing intermediate (pathLen 0) under `root`, with a new key: at `ca init`, and at every
+ * rotation (`mutual ca rotate-intermediate`, which gives each generation a name of its own). Its
+ * validity is cut to the root's.
+ */
+export function createIntermediate(input: {
+  root: Pick<CaMaterial, 'der' | 'privateKey' | 'notBefore' | 'notAfter'>;
+  commonName: string;
+  organization: string;
+  keyType: KeyType;
+  now: Date;
+  random: RandomBytes;
+}): CaMaterial {
+  const keys = generateKeyPair(input.keyType);
+  const validity = computeValidity({
     now: input.now,
     lifetimeMs: INTERMEDIATE_LIFETIME_MS,
-    issuerNotBefore: rootValidity.notBefore,
-    issuerNotAfter: rootValidity.notAfter,
+    issuerNotBefore: input.root.notBefore,
+    issuerNotAfter: input.root.notAfter,
   });
-  const intSerial = generateSerial(input.random);
-  const intermediate = issueCertificate({
+  const serial = generateSerial(input.random);
+  const built = issueCertificate({
     profile: 'intermediate',
-    subject: { commonName: `${input.name} Intermediate CA`, organization: input.name },
+    subject: { commonName: input.commonName, organization: input.organization },
     names: { dns: [], ip: [], uri: [], email: [] },
-    publicKey: intKeys.publicKey,
-    issuer: { certificateDer: root.der, privateKey: rootKeys.privateKey },
-    serial: intSerial,
-    notBefore: intValidity.notBefore,
-    notAfter: intValidity.notAfter,
+    publicKey: keys.publicKey,
+    issuer: { certificateDer: input.root.der, privateKey: input.root.privateKey },
+    serial,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
     pathLength: 0,
   });
-
-  const hex = (b: Uint8Array): string => BigInt(`0x${Buffer.from(b).toString('hex')}`).toString(16);
-  return {
-    root: { ...root, privateKey: rootKeys.privateKey, serial: hex(rootSerial), ...rootValidity },
-    intermediate: { ...intermediate, privateKey: intKeys.privateKey, serial: hex(intSerial), ...intValidity },
-  };
+  const hex = BigInt(`0x${Buffer.from(serial).toString('hex')}`).toString(16);
+  return { ...built, privateKey: keys.privateKey, serial: hex, ...validity };
 }

@@ -83,6 +83,7 @@ export {
 } from './clients.js';
 export {
   createCaHierarchy,
+  createIntermediate,
   ROOT_LIFETIME_MS,
   INTERMEDIATE_LIFETIME_MS,
   type CaHierarchy,

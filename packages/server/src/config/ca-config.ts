@@ -202,7 +202,14 @@ export const caConfigSchema = z
       passphrase: secretRefSchema.nullable(),
     }),
     root: issuerFilesSchema,
+    /** The intermediate that signs new certificates. */
     intermediate: issuerFilesSchema,
+    /**
+     * Intermediates that no longer sign (replaced by `mutual ca rotate-intermediate`, newest first):
+     * the certificates they issued stay valid, renewable and revocable, with their CRL and OCSP
+     * answers, until the intermediate itself expires.
+     */
+    previousIntermediates: z.array(issuerFilesSchema).max(16).default([]),
     store: z.union([
       z.strictObject({ sqlite: z.strictObject({ file: z.string().min(1) }) }),
       z.strictObject({ postgres: z.strictObject({ connectionString: secretRefSchema }) }),

@@ -117,7 +117,17 @@ export function registerAdminRoutes(app: FastifyInstance, deps: CaHttpDeps, read
         revokedAt: record.revokedAt === null ? null : record.revokedAt.toISOString(),
         revocationReason: record.revocationReason,
       },
-      chain: record.pem === null ? [] : [record.pem.trim(), deps.roots.intermediatePem, deps.roots.rootPem],
+      chain:
+        record.pem === null
+          ? []
+          : record.issuerFingerprint === deps.roots.fingerprint
+            ? [record.pem.trim(), deps.roots.rootPem]
+            : [
+                record.pem.trim(),
+                (deps.roots.intermediates ?? []).find((i) => i.fingerprint === record.issuerFingerprint)?.pem ??
+                  deps.roots.intermediatePem,
+                deps.roots.rootPem,
+              ],
       fingerprints: { sha256: record.fingerprintSha256, spkiSha256: record.spkiSha256 },
       issuer: leaf?.issuer ?? '',
       keyType: record.keyType,

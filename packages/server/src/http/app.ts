@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, ServerOptions } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { MutualError, parseDuration } from '@mutual/sdk';
+import { MutualError, encodePem, parseDuration } from '@mutual/sdk';
 import {
   certificatesQuery,
   revokeRequest,
@@ -18,6 +19,7 @@ import {
   type Clock,
   type EnrollmentService,
   type IssuedCertificate,
+  type PublishedCrl,
   type RenewalService,
   type RevocationService,
   type RevocationState,
@@ -38,7 +40,15 @@ export { peerCertificate };
 /** What the routes call: the CA's services, wired by the composition root. */
 export interface CaHttpDeps {
   readonly clock: Clock;
-  readonly roots: { readonly rootPem: string; readonly intermediatePem: string; readonly fingerprint: string };
+  readonly roots: {
+    readonly rootPem: string;
+    /** The intermediate that signs new certificates. */
+    readonly intermediatePem: string;
+    /** The root's SHA-256 fingerprint. */
+    readonly fingerprint: string;
+    /** Every intermediate whose certificates may still be valid: the signing one first, then previous ones. */
+    readonly intermediates?: readonly { readonly fingerprint: string; readonly pem: string }[];
+  };
   readonly enrollment: EnrollmentService;
   readonly renewal: RenewalService;
   readonly revocation: RevocationService;
@@ -126,26 +136,49 @@ function certificateBody(issued: IssuedCertificate, intermediatePem: string): Ce
   };
 }
 
+/** Caching headers for CRLs: cached until the next refresh at most, never past nextUpdate. */
+function crlHeaders(
+  reply: FastifyReply,
+  deps: CaHttpDeps,
+  etag: string,
+  thisUpdate: Date,
+  nextUpdate: Date,
+): FastifyReply {
+  const now = deps.clock.now().getTime();
+  const maxAge = Math.max(
+    0,
+    Math.min(Math.floor(deps.crlRefreshMs / 1000), Math.floor((nextUpdate.getTime() - now) / 1000)),
+  );
+  return reply
+    .header('etag', etag)
+    .header('last-modified', thisUpdate.toUTCString())
+    .header('expires', nextUpdate.toUTCString())
+    .header('cache-control', `public, max-age=${maxAge}, must-revalidate`);
+}
+
 function sendCrl(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: CaHttpDeps,
-  level: 'root' | 'intermediate',
+  crl: PublishedCrl | undefined,
 ): FastifyReply {
-  const crl = deps.revocationState.crl(level);
   if (!crl) throw new MutualError('ERR_HTTP_NOT_READY', { message: 'No CRL has been published yet.' });
-  const now = deps.clock.now().getTime();
-  const maxAge = Math.max(
-    0,
-    Math.min(Math.floor(deps.crlRefreshMs / 1000), Math.floor((crl.nextUpdate.getTime() - now) / 1000)),
-  );
-  void reply
-    .header('etag', crl.etag)
-    .header('last-modified', crl.thisUpdate.toUTCString())
-    .header('expires', crl.nextUpdate.toUTCString())
-    .header('cache-control', `public, max-age=${maxAge}, must-revalidate`);
+  crlHeaders(reply, deps, crl.etag, crl.thisUpdate, crl.nextUpdate);
   if (request.headers['if-none-match'] === crl.etag) return reply.code(304).send();
   return reply.type('application/pkix-crl').send(Buffer.from(crl.der));
+}
+
+/** The PEM of every published CRL, made again only when one of them changed. */
+function crlBundle(): (crls: readonly PublishedCrl[]) => { etag: string; pem: string } {
+  let last: { etag: string; pem: string } | undefined;
+  return (crls) => {
+    const etag = `"all-${createHash('sha256')
+      .update(crls.map((c) => c.etag).join(','))
+      .digest('hex')
+      .slice(0, 32)}"`;
+    if (last?.etag !== etag) last = { etag, pem: crls.map((c) => encodePem(c.der, 'X509 CRL')).join('') };
+    return last;
+  };
 }
 
 /**
@@ -234,7 +267,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
   app.get('/v1/roots', (_request, reply) =>
     reply.send({
       roots: [deps.roots.rootPem],
-      intermediates: [deps.roots.intermediatePem],
+      intermediates: (deps.roots.intermediates ?? [{ pem: deps.roots.intermediatePem }]).map((i) => i.pem),
       fingerprint: deps.roots.fingerprint,
     }),
   );
@@ -291,8 +324,30 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     return { serial: entry.serial, revokedAt: entry.revokedAt.toISOString(), reason: entry.reason };
   });
 
-  app.get('/v1/crl', async (request, reply) => sendCrl(request, reply, deps, 'intermediate'));
-  app.get('/v1/crl/root', async (request, reply) => sendCrl(request, reply, deps, 'root'));
+  app.get('/v1/crl', async (request, reply) => sendCrl(request, reply, deps, deps.revocationState.crl('intermediate')));
+  app.get('/v1/crl/root', async (request, reply) => sendCrl(request, reply, deps, deps.revocationState.crl('root')));
+  // Every CRL this CA publishes — root, signing intermediate, previous intermediates — as one PEM.
+  const bundle = crlBundle();
+  app.get('/v1/crl/all', async (request, reply) => {
+    const crls = deps.revocationState.crls();
+    if (crls.length === 0) throw new MutualError('ERR_HTTP_NOT_READY', { message: 'No CRL has been published yet.' });
+    const { etag, pem } = bundle(crls);
+    const soonest = crls.reduce((a, c) => (c.nextUpdate < a.nextUpdate ? c : a));
+    const newest = crls.reduce((a, c) => (c.thisUpdate > a.thisUpdate ? c : a));
+    crlHeaders(reply, deps, etag, newest.thisUpdate, soonest.nextUpdate);
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('application/x-pem-file').send(pem);
+  });
+  // The CRL of one CA certificate, by the first 16 (or more) hex digits of its SHA-256: the URL in
+  // the CRL distribution point of the certificates it issued.
+  app.get<{ Params: { issuer: string } }>('/v1/crl/:issuer', async (request, reply) => {
+    const crl = deps.revocationState.crlOfIssuer(request.params.issuer.toLowerCase());
+    if (!crl)
+      throw new MutualError('ERR_HTTP_NOT_FOUND', {
+        message: 'No CRL of that CA certificate here (give the first 16 hex digits of its SHA-256).',
+      });
+    return sendCrl(request, reply, deps, crl);
+  });
 
   const answerOcsp = async (der: Uint8Array, reply: FastifyReply): Promise<FastifyReply> => {
     if (!deps.ocsp) throw new MutualError('ERR_HTTP_NOT_FOUND', { message: 'OCSP is not available on this CA yet.' });
@@ -420,9 +475,9 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not-ready', checks: r.checks });
   });
   app.get('/metrics', async (_request, reply) => {
-    for (const level of ['root', 'intermediate'] as const) {
-      const crl = deps.revocationState.crl(level);
-      if (!crl) continue;
+    for (const crl of deps.revocationState.crls()) {
+      // A previous intermediate's CRL is labelled with the start of its issuer's fingerprint.
+      const level = crl.level === 'previous' ? `previous-${crl.issuerFingerprint.slice(0, 16)}` : crl.level;
       deps.metrics.crlNumber.set({ level }, Number(crl.number));
       deps.metrics.crlNextUpdate.set({ level }, Math.floor(crl.nextUpdate.getTime() / 1000));
     }

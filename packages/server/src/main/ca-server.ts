@@ -191,6 +191,12 @@ async function serve(
   const intermediateFp = sha256(ca.issuers.intermediate.certificateDer);
   const rootFp = sha256(ca.issuers.root.certificateDer);
   const intermediatePem = encodePem(ca.issuers.intermediate.certificateDer, 'CERTIFICATE');
+  // Intermediates replaced by a rotation: their certificates stay valid, renewable and revocable.
+  const previous = ca.issuers.previous.map((p) => ({
+    ...p,
+    fingerprint: sha256(p.certificateDer),
+    pem: encodePem(p.certificateDer, 'CERTIFICATE'),
+  }));
   const issuer = {
     certificateDer: ca.issuers.intermediate.certificateDer,
     chainDer: [ca.issuers.root.certificateDer],
@@ -272,7 +278,7 @@ async function serve(
   const httpsOptions: ServerOptions = {
     key: tls.key,
     cert: tls.cert,
-    ca: [ca.rootPem, intermediatePem],
+    ca: [ca.rootPem, intermediatePem, ...previous.map((p) => p.pem)],
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
@@ -298,7 +304,8 @@ async function serve(
   );
 
   const crlBuilder = options.crlBuilder ?? pkiCrlBuilder;
-  const issuance = baseIssuance({ crlUrl: `${url}/v1/crl`, ocspUrl: `${url}/v1/ocsp` });
+  // Each intermediate's CRL has a URL of its own, so certificates keep finding theirs after a rotation.
+  const issuance = baseIssuance({ crlUrl: `${url}/v1/crl/${intermediateFp.slice(0, 16)}`, ocspUrl: `${url}/v1/ocsp` });
 
   // The delegated OCSP responder for the intermediate's certificates (RFC 6960 §4.2.2.2).
   const issueResponder = async (): Promise<{ certificateDer: Uint8Array; privateKey: KeyObject; notBefore: Date }> => {
@@ -321,6 +328,8 @@ async function serve(
     clock,
     levels: [
       { issuerDer: issuer.certificateDer, issuerFingerprint: intermediateFp, signer: () => responder },
+      // A previous intermediate signs its own answers (RFC 6960 §2.2: the CA that issued the certificate).
+      ...previous.map((p) => ({ issuerDer: p.certificateDer, issuerFingerprint: p.fingerprint, signer: () => p })),
       { issuerDer: ca.issuers.root.certificateDer, issuerFingerprint: rootFp, signer: () => ca.issuers.root },
     ],
     validityMs: Math.min(cfg.crl.refresh, 3_600_000),
@@ -351,7 +360,11 @@ async function serve(
     random,
     store,
   });
-  const clients = createClientAuthenticator({ store, issuerFingerprints: new Set([intermediateFp]), clock });
+  const clients = createClientAuthenticator({
+    store,
+    issuerFingerprints: new Set([intermediateFp, ...previous.map((p) => p.fingerprint)]),
+    clock,
+  });
   const enrollment = createEnrollmentService({
     tokens,
     issuance,
@@ -372,7 +385,7 @@ async function serve(
   const revocation = createRevocationService({
     store,
     clock,
-    protectedFingerprints: new Set([intermediateFp, rootFp]),
+    protectedFingerprints: new Set([intermediateFp, rootFp, ...previous.map((p) => p.fingerprint)]),
   });
   const revocationState = createRevocationState({
     store,
@@ -380,6 +393,11 @@ async function serve(
     levels: [
       { name: 'root', ...ca.issuers.root },
       { name: 'intermediate', ...ca.issuers.intermediate },
+      ...previous.map((p) => ({
+        name: 'previous' as const,
+        certificateDer: p.certificateDer,
+        privateKey: p.privateKey,
+      })),
     ],
     builder: crlBuilder,
     crlLifetimeMs: cfg.crl.lifetime,
@@ -467,7 +485,15 @@ async function serve(
   const app = await buildCaApp(
     {
       clock,
-      roots: { rootPem: ca.rootPem, intermediatePem, fingerprint: rootFp },
+      roots: {
+        rootPem: ca.rootPem,
+        intermediatePem,
+        fingerprint: rootFp,
+        intermediates: [
+          { fingerprint: intermediateFp, pem: intermediatePem },
+          ...previous.map((p) => ({ fingerprint: p.fingerprint, pem: p.pem })),
+        ],
+      },
       enrollment,
       renewal,
       revocation,
@@ -489,8 +515,11 @@ async function serve(
           ready = false;
           checks['store'] = err instanceof MutualError ? err.code : 'unavailable';
         }
-        const crl = revocationState.crl('intermediate');
-        const fresh = crl !== undefined && crl.nextUpdate.getTime() > clock.now().getTime();
+        // Every level's CRL — root, signing intermediate, previous intermediates — published and current.
+        const published = revocationState.crls();
+        const fresh =
+          published.length === 2 + previous.length &&
+          published.every((crl) => crl.nextUpdate.getTime() > clock.now().getTime());
         checks['crl'] = fresh ? 'ok' : 'stale';
         ready &&= fresh;
         return { ready, checks };

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -319,8 +319,16 @@ export interface LocalCa {
   readonly rootPem: string;
   readonly rootFingerprint: string;
   readonly policies: Readonly<Record<LeafProfile, CompiledProfilePolicy>>;
-  /** The CA certificates with their (decrypted) keys: the intermediate signs leaves and its CRL, the root its CRL. */
-  readonly issuers: { readonly root: LoadedIssuer; readonly intermediate: LoadedIssuer };
+  /**
+   * The CA certificates with their (decrypted) keys: the intermediate signs leaves and its CRL, the
+   * root its CRL; each previous intermediate (replaced by a rotation) still signs its own CRL and OCSP
+   * answers. Previous intermediates that have expired are left out: no certificate of theirs is valid.
+   */
+  readonly issuers: {
+    readonly root: LoadedIssuer;
+    readonly intermediate: LoadedIssuer;
+    readonly previous: readonly LoadedIssuer[];
+  };
   readonly clock: Clock;
   readonly random: RandomBytes;
   /**
@@ -365,6 +373,13 @@ export async function openLocalCa(options: {
   });
   const root = await loadIssuerFiles(files(config.root), passphrase);
   const intermediate = await loadIssuerFiles(files(config.intermediate), passphrase);
+  const clock = options.clock ?? { now: () => new Date() };
+  const previous: LoadedIssuer[] = [];
+  for (const f of config.previousIntermediates) {
+    const loadedPrevious = await loadIssuerFiles(files(f), passphrase);
+    if (Date.parse(new X509Certificate(loadedPrevious.certificateDer).validTo) > clock.now().getTime())
+      previous.push(loadedPrevious);
+  }
 
   const store =
     'sqlite' in config.store
@@ -377,7 +392,6 @@ export async function openLocalCa(options: {
         });
 
   const policies = compilePolicies(config);
-  const clock = options.clock ?? { now: () => new Date() };
   const random = options.random ?? cryptoRandom;
 
   const tokenKey = async (): Promise<{ key: KeyObject; file: string; created: boolean }> => {
@@ -417,7 +431,7 @@ export async function openLocalCa(options: {
     rootPem: encodePem(root.certificateDer, 'CERTIFICATE'),
     rootFingerprint: sha256(root.certificateDer),
     policies,
-    issuers: { root, intermediate },
+    issuers: { root, intermediate, previous },
     clock,
     random,
     tokenKey,

@@ -1,0 +1,209 @@
+import { X509Certificate, createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, bootstrapAdmin, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+
+// An operator replaces the intermediate that signs (`mutual ca rotate-intermediate`) and restarts
+// the CA: new certificates come from the new intermediate, those of the old one stay valid,
+// renewable, revocable, listed on their own CRL and answered by OCSP; nothing that trusts the root changes.
+const work = tempDir();
+const ca = path.join(work, 'ca');
+const out = path.join(work, 'out');
+const env = { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx') };
+let port = 0;
+let url = '';
+let server: Awaited<ReturnType<typeof startUntil>> | undefined;
+
+async function serve(): Promise<void> {
+  server = await startUntil(
+    process.execPath,
+    [BIN, 'ca', 'serve', '--dir', ca, '--listen', `127.0.0.1:${String(port)}`],
+    /root fingerprint: ([0-9a-f]{64})/,
+  );
+  url = /listening on (https:\/\/\S+)/.exec(server.output())?.[1] ?? '';
+}
+
+async function stop(): Promise<void> {
+  if (server === undefined) return;
+  server.child.kill('SIGTERM');
+  expect(await waitExit(server.child)).toBe(0);
+  server = undefined;
+}
+
+beforeAll(async () => {
+  expect((await mutual(['ca', 'init', '--dir', ca])).code).toBe(0);
+  port = await freePort();
+  await serve();
+  const fingerprint = createHash('sha256')
+    .update(new X509Certificate(readFileSync(path.join(ca, 'root.crt'))).raw)
+    .digest('hex');
+  expect((await bootstrapAdmin(url, fingerprint, ca, env)).code).toBe(0);
+}, 60_000);
+
+afterAll(async () => {
+  await stop();
+});
+
+const pemBlocks = (text: string): string[] => text.match(/-----BEGIN [^-]+-----[\s\S]+?-----END [^-]+-----\n?/g) ?? [];
+const fp = (pem: string): string => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+
+/** GET over TLS trusting the CA's root. */
+function get(pathname: string): Promise<{ status: number; body: Buffer; type: string }> {
+  return new Promise((resolve, reject) => {
+    request(`${url}${pathname}`, { ca: readFileSync(path.join(ca, 'root.crt')) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), type: res.headers['content-type'] ?? '' });
+      });
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+async function requestCert(name: string): Promise<string> {
+  const token = await mutual(['token', 'create', name, '--profile', 'server'], { env });
+  expect(token.code, token.stderr).toBe(0);
+  const r = await mutual(['cert', 'request', name, '--token', token.stdout.trim(), '--out', out], { env });
+  expect(r.code, r.stderr).toBe(0);
+  return path.join(out, `${name}.crt`);
+}
+
+const issuerCn = (file: string): string =>
+  /CN=([^\n]+)/.exec(new X509Certificate(readFileSync(file)).issuer)?.[1] ?? '';
+const auditCount = async (): Promise<number> => {
+  const r = await mutual(['audit', 'verify', '--dir', ca]);
+  expect(r.code, r.stderr).toBe(0);
+  return Number(/Audit chain intact: (\d+) records/.exec(r.stdout)?.[1] ?? NaN);
+};
+
+describe('mutual ca rotate-intermediate', () => {
+  it('refuses with a wrong passphrase and changes nothing', async () => {
+    const passFile = path.join(ca, 'secrets', 'ca-passphrase');
+    const pass = readFileSync(passFile, 'utf8');
+    const yaml = readFileSync(path.join(ca, 'ca.yaml'), 'utf8');
+    const files = readdirSync(ca).sort();
+    const records = await auditCount();
+    writeFileSync(passFile, 'not the passphrase\n');
+    try {
+      const r = await mutual(['ca', 'rotate-intermediate', '--dir', ca]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/error\[ERR_KEY_[A-Z_]+\]/);
+    } finally {
+      writeFileSync(passFile, pass);
+    }
+    expect(readFileSync(path.join(ca, 'ca.yaml'), 'utf8')).toBe(yaml);
+    expect(readdirSync(ca).sort()).toEqual(files);
+    expect(await auditCount()).toBe(records);
+  });
+
+  it('old certificates stay valid, renewable, revocable (own CRL, OCSP) while new ones come from the new intermediate', async () => {
+    const keeper = await requestCert('keeper.internal');
+    const victim = await requestCert('victim.internal');
+    const oldIntermediatePem = readFileSync(path.join(ca, 'intermediate.crt'), 'utf8');
+    const oldFp = fp(oldIntermediatePem);
+    expect(issuerCn(keeper)).toBe('mutual Intermediate CA');
+    const records = await auditCount();
+
+    // While the CA runs (it keeps signing with the old one until it restarts).
+    const rotated = await mutual(['ca', 'rotate-intermediate', '--dir', ca, '--json']);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const result = JSON.parse(rotated.stdout) as { fingerprint: string; previousFingerprint: string; subject: string };
+    expect(result.previousFingerprint).toBe(oldFp);
+    expect(result.subject).toBe('CN=mutual Intermediate CA 2, O=mutual');
+    expect(await auditCount()).toBe(records + 1);
+    const yaml = readFileSync(path.join(ca, 'ca.yaml'), 'utf8');
+    expect(yaml).toContain(`intermediate: { certificate: intermediates/${result.fingerprint.slice(0, 16)}.crt`);
+    expect(yaml).toContain('previousIntermediates:\n  - { certificate: intermediate.crt, key: intermediate.key }\n');
+    expect(yaml).toContain('# mutual CA configuration'); // comments kept
+
+    await stop();
+    await serve();
+
+    // New certificates: the new intermediate, and a CRL URL of their own issuer.
+    const fresh = await requestCert('fresh.internal');
+    expect(issuerCn(fresh)).toBe('mutual Intermediate CA 2');
+    const freshChain = pemBlocks(readFileSync(fresh, 'utf8'));
+    expect(fp(freshChain[1] ?? '')).toBe(result.fingerprint);
+    const text = await run('openssl', ['x509', '-in', fresh, '-noout', '-ext', 'crlDistributionPoints']);
+    expect(text.stdout).toContain(`${url}/v1/crl/${result.fingerprint.slice(0, 16)}`);
+    const roots = JSON.parse((await get('/v1/roots')).body.toString()) as { intermediates: string[] };
+    expect(roots.intermediates.map(fp)).toEqual([result.fingerprint, oldFp]);
+
+    // An old certificate renews (by mTLS with the old intermediate's certificate) into a new one.
+    const renewed = await mutual(['cert', 'renew', keeper], { env });
+    expect(renewed.code, renewed.stderr).toBe(0);
+    expect(issuerCn(keeper)).toBe('mutual Intermediate CA 2');
+    // The admin certificate from `ca init` (old intermediate) still administers.
+    const revoked = await mutual(['cert', 'revoke', victim, '--reason', 'keyCompromise'], { env });
+    expect(revoked.code, revoked.stderr).toBe(0);
+
+    // Each intermediate's CRL at its own URL; all of them in one PEM.
+    const oldCrl = await get(`/v1/crl/${oldFp.slice(0, 16)}`);
+    expect(oldCrl.status).toBe(200);
+    const oldCrlFile = path.join(work, 'old.crl');
+    writeFileSync(oldCrlFile, oldCrl.body);
+    const oldChain = path.join(work, 'old-chain.pem');
+    writeFileSync(oldChain, oldIntermediatePem + readFileSync(path.join(ca, 'root.crt'), 'utf8'));
+    const checked = await run('openssl', [
+      'crl',
+      '-inform',
+      'DER',
+      '-in',
+      oldCrlFile,
+      '-CAfile',
+      oldChain,
+      '-noout',
+      '-text',
+    ]);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stderr).toContain('verify OK');
+    const victimSerial = new X509Certificate(readFileSync(victim)).serialNumber.replace(/^0+/, '');
+    expect(checked.stdout.toUpperCase()).toContain(victimSerial.toUpperCase());
+    expect((await get('/v1/crl/0123456789abcdef')).status).toBe(404);
+
+    const all = await get('/v1/crl/all');
+    expect(all.status).toBe(200);
+    expect(all.type).toContain('application/x-pem-file');
+    expect(pemBlocks(all.body.toString())).toHaveLength(3); // root, new intermediate, old intermediate
+    const allFile = path.join(work, 'all.pem');
+    writeFileSync(allFile, all.body);
+    const verify = (file: string) =>
+      run('openssl', [
+        'verify',
+        '-crl_check_all',
+        '-CRLfile',
+        allFile,
+        '-CAfile',
+        path.join(ca, 'root.crt'),
+        '-untrusted',
+        file,
+        file,
+      ]);
+    const victimVerdict = await verify(victim);
+    expect(victimVerdict.code).not.toBe(0);
+    expect(victimVerdict.stdout + victimVerdict.stderr).toContain('certificate revoked');
+    expect((await verify(fresh)).code).toBe(0);
+    expect((await verify(keeper)).code).toBe(0);
+
+    // OCSP for the old intermediate's certificate, signed by that intermediate.
+    const issuerFile = path.join(work, 'old-intermediate.pem');
+    writeFileSync(issuerFile, oldIntermediatePem);
+    const ocsp = await run('openssl', [
+      'ocsp',
+      '-issuer',
+      issuerFile,
+      '-cert',
+      victim,
+      '-url',
+      `${url}/v1/ocsp`,
+      '-CAfile',
+      path.join(ca, 'root.crt'),
+    ]);
+    expect(ocsp.stdout + ocsp.stderr).toContain('Response verify OK');
+    expect(ocsp.stdout).toMatch(/: revoked/);
+  });
+});
