@@ -48,7 +48,7 @@ export const pkiErrors = {
     kind: 'usage',
     status: 413,
     message: 'The certificate revocation list is too large.',
-    doc: 'The CRL exceeds the size cap of the reader (details.maxBytes). Check what is being served as a CRL, or raise the cap where the caller allows it.',
+    doc: 'The CRL exceeds the size cap of the reader (details.maxBytes), or a source holds more CRLs than are read from one (details.maxCrls, 64 for a gateway source). Check what is being served as a CRL, or raise the cap where the caller allows it.',
   },
   ERR_CRL_UNSUPPORTED: {
     kind: 'refused',

@@ -258,7 +258,8 @@ const revocationSourceSchema = z.union([
   z.strictObject({
     /**
      * Base URL of a mutual CA: its revocation feed (GET /v1/revocations, server-sent events) is
-     * followed, and its CRLs (/v1/crl, /v1/crl/root) are polled alongside so a missed event is caught.
+     * followed, and its CRLs (/v1/crl/all: every level, previous intermediates included) are polled
+     * alongside so a missed event is caught.
      */
     feed: z
       .url({ protocol: /^https$/ })

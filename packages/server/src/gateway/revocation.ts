@@ -1,5 +1,6 @@
 /**
- * Revocation data for the handshake check: CRLs from files and from URLs polled with ETag. A CRL
+ * Revocation data for the handshake check: CRLs from files and from URLs polled with ETag. A source
+ * holds one CRL (DER or PEM) or a PEM bundle of several (up to 64, e.g. one per CA level). A CRL
  * counts for an issuer only once its signature verifies with that issuer's key; an issuer that must
  * be covered and is not, or whose CRL is past nextUpdate plus the grace, is refused (fail closed)
  * unless it is listed in `failOpen`.
@@ -33,7 +34,7 @@ export interface Revocation {
   close(): void;
 }
 
-/** Called after each load attempt; `changed` when the source's CRL is new. */
+/** Called after each load attempt; `changed` when the source's CRLs are new. */
 export type RevocationListener = (source: string, ok: boolean, error: string | undefined, changed: boolean) => void;
 
 /** The state of one followed revocation feed, carried across reloads. */
@@ -80,21 +81,58 @@ interface LoadedCrl {
   readonly revoked: ReadonlySet<string>;
 }
 
+/** Every CRL of one source (a file or a URL's answer), and the SHA-256 of the bytes they were read from. */
+interface CrlBundle {
+  readonly fingerprint: string;
+  readonly crls: readonly LoadedCrl[];
+}
+
 interface Source {
   readonly name: string;
   readonly kind: 'file' | 'url';
-  crl: LoadedCrl | undefined;
+  bundle: CrlBundle | undefined;
   etag: string | undefined;
   timer: NodeJS.Timeout | undefined;
 }
 
+/** The most bytes one source may hold (all its CRLs together). */
 const MAX_CRL_BYTES = 32 * 1024 * 1024;
+/** The most CRLs one source may hold. */
+const MAX_CRLS = 64;
 const stripZeros = (hex: string): string => hex.toLowerCase().replace(/^0+(?=.)/, '');
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-function crlDer(bytes: Uint8Array): Uint8Array {
-  const der = bytes[0] === 0x30 ? bytes : readDerObjects(bytes, ['X509 CRL', 'CRL'])[0];
-  if (der === undefined) throw new MutualError('ERR_CRL_MALFORMED', { details: { reason: 'no CRL in the input' } });
-  return der;
+/** The CRLs of a source: one DER CRL, or PEM text with one or more CRL blocks (nothing else). */
+function crlDers(bytes: Uint8Array): Uint8Array[] {
+  let ders: Uint8Array[];
+  try {
+    ders = bytes[0] === 0x30 ? [bytes] : readDerObjects(bytes, ['X509 CRL', 'CRL'], { maxBytes: MAX_CRL_BYTES });
+  } catch (err) {
+    const index = err instanceof MutualError ? err.details.index : undefined;
+    if (typeof index !== 'number') throw err;
+    // A PEM block that is not one DER object: name it as the CRL it was meant to be.
+    throw new MutualError('ERR_CRL_MALFORMED', {
+      message: `CRL ${index + 1}: ${describe(err)}`,
+      details: { reason: 'not a single DER SEQUENCE', index: index + 1 },
+      cause: err,
+    });
+  }
+  if (ders.length === 0) throw new MutualError('ERR_CRL_MALFORMED', { details: { reason: 'no CRL in the input' } });
+  if (ders.length > MAX_CRLS)
+    throw new MutualError('ERR_CRL_TOO_LARGE', {
+      message: `The source holds ${ders.length} CRLs; at most ${MAX_CRLS} are read.`,
+      details: { maxCrls: MAX_CRLS, crls: ders.length },
+    });
+  return ders;
+}
+
+/** An error's message with its details.reason, when it has one. */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const reason = err instanceof MutualError ? err.details.reason : undefined;
+  return typeof reason === 'string' && !err.message.includes(reason)
+    ? `${err.message.replace(/\.$/, '')}: ${reason}`
+    : err.message;
 }
 
 /** Entries indexed per turn of the event loop when a polled CRL is loaded. */
@@ -103,12 +141,11 @@ const SLICE = 2000;
 /**
  * Reads a CRL while the gateway serves (polled, or a file on reload): the CRL is read and its
  * serials indexed a slice at a time, letting requests and handshakes through in between (a CRL of
- * 100,000 entries took the event loop for ~170 ms in one piece). A CRL with the same bytes as
+ * 100,000 entries took the event loop for ~170 ms in one piece). A CRL with the same DER as
  * `unchanged` (the one loaded before) is not read again.
  */
-async function loadCrlInSlices(bytes: Uint8Array, unchanged?: LoadedCrl): Promise<LoadedCrl> {
-  const der = crlDer(bytes);
-  const fingerprint = createHash('sha256').update(der).digest('hex');
+async function loadCrlInSlices(der: Uint8Array, unchanged?: LoadedCrl): Promise<LoadedCrl> {
+  const fingerprint = sha256(der);
   if (unchanged?.fingerprint === fingerprint) return unchanged;
   const parsed = await parseCrlInSlices(der, { maxBytes: MAX_CRL_BYTES, sliceEntries: SLICE });
   const revoked = new Set<string>();
@@ -121,6 +158,73 @@ async function loadCrlInSlices(bytes: Uint8Array, unchanged?: LoadedCrl): Promis
     for (const e of parsed.revoked.slice(i, i + SLICE)) revoked.add(stripZeros(e.serialHex));
   }
   return { parsed, fingerprint, revoked };
+}
+
+/**
+ * Reads every CRL of a source, each as loadCrlInSlices does, letting the event loop through between
+ * them too. Bytes equal to those of `unchanged` (the source's previous load) are not read again, and
+ * a CRL whose DER was in `unchanged` is reused. Any CRL that cannot be read fails the whole source,
+ * naming it by its position (1-based).
+ */
+async function loadCrlBundle(bytes: Uint8Array, unchanged?: CrlBundle): Promise<CrlBundle> {
+  const fingerprint = sha256(bytes);
+  if (unchanged?.fingerprint === fingerprint) return unchanged;
+  const ders = crlDers(bytes);
+  const known = new Map(unchanged?.crls.map((c) => [c.fingerprint, c]));
+  const crls: LoadedCrl[] = [];
+  for (const [i, der] of ders.entries()) {
+    if (i > 0) {
+      await new Promise<void>((resolve) => {
+        setImmediate(resolve);
+      });
+    }
+    try {
+      crls.push(await loadCrlInSlices(der, known.get(sha256(der))));
+    } catch (err) {
+      const code = err instanceof MutualError ? err.code : 'ERR_CRL_MALFORMED';
+      throw new MutualError(code, {
+        message: `CRL ${i + 1} of ${ders.length}: ${describe(err)}`,
+        details: { ...(err instanceof MutualError ? err.details : {}), index: i + 1 },
+        cause: err,
+      });
+    }
+  }
+  return { fingerprint, crls };
+}
+
+/** Whether two loads hold the same CRLs (the same DER in the same order), whatever bytes they came from. */
+const sameCrls = (a: CrlBundle | undefined, b: CrlBundle): boolean =>
+  a !== undefined &&
+  a.crls.length === b.crls.length &&
+  a.crls.every((c, i) => c.fingerprint === b.crls[i]?.fingerprint);
+
+/** Who a CRL claims to come from: its issuer name and, when present, its authority key identifier. */
+const issuerKey = (crl: ParsedCrl): string =>
+  `${Buffer.from(crl.issuerDer).toString('hex')}/${crl.authorityKeyId ? Buffer.from(crl.authorityKeyId).toString('hex') : ''}`;
+
+/**
+ * Why `next` may not replace `prev`: for an issuer both hold, its highest CRL number went down (an
+ * older CRL served again). An issuer appearing in or leaving the bundle is fine.
+ */
+function crlNumberWentBack(prev: CrlBundle, next: CrlBundle): string | undefined {
+  const highest = (b: CrlBundle): Map<string, bigint> => {
+    const out = new Map<string, bigint>();
+    for (const { parsed } of b.crls) {
+      const key = issuerKey(parsed);
+      const held = out.get(key);
+      if (held === undefined || parsed.crlNumber > held) out.set(key, parsed.crlNumber);
+    }
+    return out;
+  };
+  const before = highest(prev);
+  const after = highest(next);
+  for (const [i, { parsed }] of next.crls.entries()) {
+    const key = issuerKey(parsed);
+    const old = before.get(key);
+    if (old !== undefined && parsed.crlNumber === after.get(key) && parsed.crlNumber < old)
+      return `CRL ${i + 1} of ${next.crls.length}: CRL number went backwards for its issuer (${old} to ${parsed.crlNumber})`;
+  }
+  return undefined;
 }
 
 function fetchCrl(
@@ -193,23 +297,24 @@ export async function createRevocation(
     if ('file' in s) {
       const file = loaded.resolve(s.file);
       const old = previous.find((p) => p.name === file);
-      let crl: LoadedCrl;
+      let bundle: CrlBundle;
       try {
-        crl = await loadCrlInSlices(await readFileCapped(file, MAX_CRL_BYTES), old?.crl);
+        bundle = await loadCrlBundle(await readFileCapped(file, MAX_CRL_BYTES), old?.bundle);
       } catch (err) {
+        const index = err instanceof MutualError ? err.details.index : undefined;
         throw new MutualError('ERR_GATEWAY_MATERIAL_INVALID', {
-          message: `${file}: not a usable CRL (${err instanceof Error ? err.message : String(err)})`,
-          details: { file, reason: 'crl' },
+          message: `${file}: not a usable CRL (${describe(err)})`,
+          details: { file, reason: 'crl', ...(typeof index === 'number' ? { index } : {}) },
           cause: err,
         });
       }
-      sources.push({ name: file, kind: 'file', crl, etag: undefined, timer: undefined });
-      onSource(file, true, undefined, old?.crl?.fingerprint !== crl.fingerprint);
+      sources.push({ name: file, kind: 'file', bundle, etag: undefined, timer: undefined });
+      onSource(file, true, undefined, !sameCrls(old?.bundle, bundle));
     } else if ('url' in s) {
       polled.push({ url: s.url, ca: s.ca, interval: s.interval, feed: undefined });
     } else {
-      for (const crlPath of ['/v1/crl', '/v1/crl/root'])
-        polled.push({ url: `${s.feed}${crlPath}`, ca: s.ca, interval: s.interval, feed: s.feed });
+      // Every CRL the CA publishes, as one PEM: root, signing intermediate and previous intermediates (ADR 0027).
+      polled.push({ url: `${s.feed}/v1/crl/all`, ca: s.ca, interval: s.interval, feed: s.feed });
       const old = previousFeeds.find((f) => f.name === s.feed);
       feeds.push({
         name: s.feed,
@@ -223,7 +328,7 @@ export async function createRevocation(
   }
   for (const p of polled) {
     const old = previous.find((x) => x.name === p.url);
-    sources.push({ name: p.url, kind: 'url', crl: old?.crl, etag: old?.etag, timer: undefined });
+    sources.push({ name: p.url, kind: 'url', bundle: old?.bundle, etag: old?.etag, timer: undefined });
   }
 
   const caOf = async (file: string | undefined): Promise<Buffer | undefined> =>
@@ -232,22 +337,22 @@ export async function createRevocation(
   const poll = async (source: Source, url: string, ca: Buffer | undefined, interval: number): Promise<void> => {
     for (const f of feeds) sweepFeed(f, now()); // also when no event arrives for a long time
     try {
-      const r = await fetchCrl(url, source.crl ? source.etag : undefined, ca, Math.min(interval, 10_000));
+      const r = await fetchCrl(url, source.bundle ? source.etag : undefined, ca, Math.min(interval, 10_000));
       if (closed) return;
       if (r.status === 304) {
         onSource(url, true, undefined, false);
       } else {
-        const crl = await loadCrlInSlices(r.body, source.crl);
+        const bundle = await loadCrlBundle(r.body, source.bundle);
         if (isClosed()) return;
-        const changed = source.crl?.fingerprint !== crl.fingerprint;
-        if (source.crl && crl.parsed.crlNumber < source.crl.parsed.crlNumber)
-          throw new Error('CRL number went backwards');
-        source.crl = crl;
+        const changed = !sameCrls(source.bundle, bundle);
+        const back = source.bundle ? crlNumberWentBack(source.bundle, bundle) : undefined;
+        if (back !== undefined) throw new Error(back);
+        source.bundle = bundle;
         source.etag = r.etag;
         onSource(url, true, undefined, changed);
       }
     } catch (err) {
-      if (!closed) onSource(url, false, err instanceof Error ? err.message : String(err), false);
+      if (!closed) onSource(url, false, describe(err), false);
     }
   };
 
@@ -271,7 +376,7 @@ export async function createRevocation(
       if (!closed) loop();
     });
     // A first start waits for the first answer; a reload keeps the carried-over CRL and polls in the background.
-    if (!source.crl) started.push(first);
+    if (!source.bundle) started.push(first);
   }
   await Promise.all(started);
 
@@ -359,15 +464,16 @@ export async function createRevocation(
   const crlsFor = (issuerFp: string, issuerDer: Uint8Array): LoadedCrl[] => {
     const out: LoadedCrl[] = [];
     for (const s of sources) {
-      if (!s.crl) continue;
-      const key = `${s.crl.fingerprint}>${issuerFp}`;
-      let ok = verified.get(key);
-      if (ok === undefined) {
-        ok = verifyCrlSignature(s.crl.parsed, issuerDer);
-        if (verified.size > 4096) verified.clear();
-        verified.set(key, ok);
+      for (const crl of s.bundle?.crls ?? []) {
+        const key = `${crl.fingerprint}>${issuerFp}`;
+        let ok = verified.get(key);
+        if (ok === undefined) {
+          ok = verifyCrlSignature(crl.parsed, issuerDer);
+          if (verified.size > 4096) verified.clear();
+          verified.set(key, ok);
+        }
+        if (ok) out.push(crl);
       }
-      if (ok) out.push(s.crl);
     }
     return out;
   };
@@ -418,7 +524,7 @@ export async function createRevocation(
       return undefined;
     },
     files: () => sources.filter((s) => s.kind === 'file').map((s) => s.name),
-    ready: () => sources.every((s) => s.crl !== undefined),
+    ready: () => sources.every((s) => s.bundle !== undefined),
     feedEntries: () => feeds.map((f) => ({ feed: f.name, entries: f.revoked.size })),
     close: () => {
       closed = true;

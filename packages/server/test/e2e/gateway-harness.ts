@@ -4,6 +4,7 @@
  * gateway.yaml through the composition root, and an mTLS client. Nothing is mocked.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -12,10 +13,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TLSSocket, connect } from 'node:tls';
+import { exportPrivateKeyPem, generateKeyPair } from '@mutual/sdk';
 import { stringify } from 'yaml';
 import type { GatewayAuditRecord, GatewayReloadResult, RunningGateway } from '../../src/index.js';
 import { startGateway } from '../../src/index.js';
 import { createTestCa, type TestCa, type TestCertificate } from '../../src/pki/test-support.js';
+import { computeValidity, generateSerial, issueCertificate } from '../../src/pki/index.js';
 
 export const TD = 'example.org';
 export const WEB = `spiffe://${TD}/ns/prod/sa/web`;
@@ -79,6 +82,62 @@ export function makePki(now = new Date()): Pki {
       writeFileSync(certFile, chainPem);
       writeFileSync(keyFile, cert.keyPem ?? '', { mode: 0o600 });
       return { cert, certFile, keyFile, chainPem, keyPem: cert.keyPem ?? '' };
+    },
+  };
+}
+
+/** Another intermediate CA under the test root of `pki`, with its own clients. */
+export interface Intermediate {
+  readonly der: Uint8Array;
+  readonly pem: string;
+  readonly privateKey: KeyObject;
+  /** A client certificate issued by this intermediate (chain: leaf + this intermediate). */
+  client(name: string, uri: string): Client;
+}
+
+const DAY = 24 * 3_600_000;
+
+/** Issues an intermediate CA `commonName` under the root of `pki` (a sibling of `pki.ca.intermediate`). */
+export function makeIntermediate(pki: Pki, commonName: string, now = new Date()): Intermediate {
+  const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+  const keys = generateKeyPair('p256');
+  const validity = computeValidity({ now, lifetimeMs: 365 * DAY });
+  const inter = issueCertificate({
+    profile: 'intermediate',
+    subject: { organization: 'mutual test', commonName },
+    names: { dns: [], ip: [], uri: [], email: [] },
+    publicKey: keys.publicKey,
+    issuer: { certificateDer: pki.ca.root.der, privateKey: pki.ca.root.privateKey },
+    serial: generateSerial(random),
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    pathLength: 0,
+  });
+  return {
+    der: inter.der,
+    pem: inter.pem,
+    privateKey: keys.privateKey,
+    client(name, uri) {
+      const leafKeys = generateKeyPair('p256');
+      const v = computeValidity({ now, lifetimeMs: DAY, issuerNotAfter: validity.notAfter });
+      const built = issueCertificate({
+        profile: 'client',
+        subject: {},
+        names: { dns: [], ip: [], uri: [uri], email: [] },
+        publicKey: leafKeys.publicKey,
+        issuer: { certificateDer: inter.der, privateKey: keys.privateKey },
+        serial: generateSerial(random),
+        notBefore: v.notBefore,
+        notAfter: v.notAfter,
+      });
+      const keyPem = exportPrivateKeyPem(leafKeys.privateKey);
+      const cert: TestCertificate = { ...built, ...leafKeys, keyPem };
+      const certFile = path.join(pki.dir, `${name}.crt`);
+      const keyFile = path.join(pki.dir, `${name}.key`);
+      const chainPem = `${built.pem}\n${inter.pem}\n`;
+      writeFileSync(certFile, chainPem);
+      writeFileSync(keyFile, keyPem, { mode: 0o600 });
+      return { cert, certFile, keyFile, chainPem, keyPem };
     },
   };
 }

@@ -1,0 +1,88 @@
+// A gateway following a mutual CA (feed + its CRLs) while the CA's intermediate is rotated: the
+// clients of the previous intermediate are still let in (their issuer's CRL keeps coming, so the
+// gateway never fails closed on them), the new intermediate's clients too, and a revoked client of
+// the previous intermediate is refused.
+import 'reflect-metadata';
+import { X509Certificate, createHash } from 'node:crypto';
+import { request, Agent } from 'node:https';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rotateIntermediate } from '../../src/index.js';
+import { admin, call, cleanupDirs, enroll, startTestCa, type TestCa } from './support/ca-server.js';
+import { makePki, startHarness, type Harness } from './gateway-harness.js';
+
+const WEB = 'spiffe://example.test/ns/prod/sa/web';
+const bare = (s: string | null | undefined): string => (s ?? '').toLowerCase().replace(/^0+(?=.)/, '');
+
+let ca: TestCa;
+beforeAll(async () => {
+  ca = await startTestCa();
+});
+afterAll(async () => {
+  await ca.close();
+  cleanupDirs();
+});
+
+function get(h: Harness, client: { chain: string; key: string }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: h.port,
+        path: '/hello',
+        servername: 'localhost',
+        ca: h.pki.ca.root.pem,
+        cert: client.chain,
+        key: client.key,
+        agent: new Agent({ keepAlive: false }),
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          resolve(res.statusCode ?? 0);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('gateway: the CA rotates its intermediate', () => {
+  it("keeps admitting the previous intermediate's clients, admits the new one's, and refuses a revoked old one", async () => {
+    const before = await enroll(ca, 'rot-before', `URI:${WEB}`, { uri: [WEB] });
+    const victim = await enroll(ca, 'rot-victim', `URI:${WEB}`, { uri: [WEB] });
+    const rotated = await rotateIntermediate({ dir: ca.dir, env: {}, actor: 'test', now: ca.clock.now() });
+    await ca.restart();
+    const after = await enroll(ca, 'rot-after', `URI:${WEB}`, { uri: [WEB] });
+    // Issued by the new intermediate: the chain's second certificate is the one the rotation made.
+    const second = after.chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.[1] ?? '';
+    expect(createHash('sha256').update(new X509Certificate(second).raw).digest('hex')).toBe(rotated.fingerprint);
+
+    const h = await startHarness(
+      {
+        routes: [{ name: 'api', path: { prefix: '/' }, allow: [{ spiffeId: WEB }], upstream: 'app' }],
+        listener: { clientAuth: { trustBundles: [ca.files.root] } },
+        // A CRL is required for every issuer on the path: for the previous intermediate too.
+        revocation: { require: 'all', sources: [{ feed: ca.server.url, ca: ca.files.root }] },
+      },
+      { pki: makePki() },
+    );
+    try {
+      expect(await get(h, before)).toBe(200);
+      expect(await get(h, after)).toBe(200);
+      expect(await get(h, victim)).toBe(200);
+
+      const refused = h.audit(
+        (a) => a.type === 'handshake' && a.reason === 'REVOKED' && bare(a.serial) === bare(victim.serial),
+      );
+      expect((await call(ca, { path: '/v1/revoke', body: { serial: victim.serial }, ...admin(ca) })).status).toBe(200);
+      // The feed delivers it within milliseconds; retry the handshake until it does (no sleeping).
+      for (let status = 200; status === 200;) status = await get(h, victim);
+      expect((await refused).decision).toBe('refused');
+      expect(await get(h, before)).toBe(200);
+      expect(await get(h, after)).toBe(200);
+    } finally {
+      await h.close();
+    }
+  });
+});
