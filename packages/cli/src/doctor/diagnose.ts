@@ -413,7 +413,7 @@ export async function diagnose(input: DoctorInput): Promise<DoctorReport> {
         side: 'client',
         summary: 'Revocation of your certificate could not be checked.',
         explanation: `${rc.source} gave no usable answer: ${rc.note ?? 'unknown'}.`,
-        fix: 'Pass the current CRL of your issuer with `--crl <file>` (the CA serves it at /v1/crl).',
+        fix: 'Pass the current CRL of your issuer with `--crl <file>` (a mutual CA serves every one of its CRLs at /v1/crl/all).',
       });
     }
   }
