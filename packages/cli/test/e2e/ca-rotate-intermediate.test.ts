@@ -132,6 +132,19 @@ describe('mutual ca rotate-intermediate', () => {
     expect(text.stdout).toContain(`${url}/v1/crl/${result.fingerprint.slice(0, 16)}`);
     const roots = JSON.parse((await get('/v1/roots')).body.toString()) as { intermediates: string[] };
     expect(roots.intermediates.map(fp)).toEqual([result.fingerprint, oldFp]);
+    // Both intermediates' expiry on /metrics, each with its level, to alert on before the next rotation.
+    const metrics = (await get('/metrics')).body.toString();
+    const expiry = (level: string, f: string): number =>
+      Number(
+        new RegExp(
+          `^mutual_ca_ca_certificate_expiry_timestamp_seconds\\{level="${level}",fingerprint="${f.slice(0, 16)}"\\} (\\d+)$`,
+          'm',
+        ).exec(metrics)?.[1] ?? NaN,
+      );
+    expect(expiry('intermediate', result.fingerprint) * 1000).toBe(
+      Date.parse(new X509Certificate(freshChain[1] ?? '').validTo),
+    );
+    expect(expiry('previous', oldFp) * 1000).toBe(Date.parse(new X509Certificate(oldIntermediatePem).validTo));
 
     // An old certificate renews (by mTLS with the old intermediate's certificate) into a new one.
     const renewed = await mutual(['cert', 'renew', keeper], { env });

@@ -13,6 +13,8 @@ export interface CaMetrics {
   readonly crlNumber: Gauge<'level'>;
   readonly crlNextUpdate: Gauge<'level'>;
   readonly certificates: Gauge<'state'>;
+  /** notAfter of the CA's own certificates: root, signing intermediate, previous intermediates. */
+  readonly caCertificateExpiry: Gauge<'level' | 'fingerprint'>;
   /** Reads the pki threads' state at scrape time (docs/reference/metrics.md); absent: none. */
   observePkiThreads(read: () => { threads: number; inFlight: number; stops: number; inline: boolean }): void;
 }
@@ -104,6 +106,12 @@ export function createCaMetrics(options: { defaultMetrics?: boolean } = {}): CaM
       name: 'mutual_ca_crl_next_update_timestamp_seconds',
       help: 'nextUpdate of the CRL currently served (Unix seconds), by CA level.',
       labelNames: ['level'],
+      registers,
+    }),
+    caCertificateExpiry: new Gauge({
+      name: 'mutual_ca_ca_certificate_expiry_timestamp_seconds',
+      help: "notAfter (Unix seconds) of the CA's own certificates by level (root, intermediate: the one that signs, previous: replaced by a rotation) and the first 16 hex digits of the SHA-256: alert well before the intermediate's, then run mutual ca rotate-intermediate.",
+      labelNames: ['level', 'fingerprint'],
       registers,
     }),
     certificates: new Gauge({

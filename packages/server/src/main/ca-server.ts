@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -480,6 +480,16 @@ async function serve(
       stops: pool.stops(),
       inline: pool.inline(),
     }));
+  }
+  for (const [level, der] of [
+    ['root', ca.issuers.root.certificateDer],
+    ['intermediate', ca.issuers.intermediate.certificateDer],
+    ...previous.map((p) => ['previous', p.certificateDer] as const),
+  ] as const) {
+    metrics.caCertificateExpiry.set(
+      { level, fingerprint: sha256(der).slice(0, 16) },
+      Math.floor(Date.parse(new X509Certificate(der).validTo) / 1000),
+    );
   }
   const sessions = createDashboardSessions(clock);
   const app = await buildCaApp(
