@@ -3,8 +3,9 @@
  *   ca [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
  *      durable issuances per second through the CA's HTTP API (POST /v1/sign, P-256, one-time tokens),
  *      with p50/p99 latency, against `mutual ca serve` running as its own process.
- *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32]
- *      the store's two durable write transactions of an issuance per second, without HTTP or crypto.
+ *   store [--store sqlite|postgres|both] [--n 3000] [--concurrency 32] [--sync-delay-ms 0]
+ *      the store's two durable write transactions of an issuance per second, without HTTP or crypto;
+ *      --sync-delay-ms makes every SQLite WAL sync that much slower (a slower disk, simulated).
  *   crl [--revoked 0,20000,100000] [--revocations 20]
  *      revocation at scale: a CA whose CRL already lists that many certificates starts (timed), then
  *      revokes leaves one by one; time until POST /v1/revoke answers and until GET /v1/crl lists each,
@@ -38,6 +39,7 @@ if (name === 'ca' || name === 'store') {
       n: Number(arg('--n', '3000')),
       concurrency: Number(arg('--concurrency', '32')),
       workers: arg('--workers', ''),
+      syncDelayMs: Number(arg('--sync-delay-ms', '0')),
     });
   }
 } else if (name === 'crl') {

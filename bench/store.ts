@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { fdatasync, mkdtempSync } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { openPostgresStore, openSqliteStore, type Store } from '@mutual/server';
@@ -9,6 +10,8 @@ interface Options {
   store: 'sqlite' | 'postgres';
   n: number;
   concurrency: number;
+  /** SQLite: each WAL sync takes this much longer than the disk's own (a slower disk, simulated). */
+  syncDelayMs?: number;
 }
 
 /**
@@ -22,8 +25,18 @@ export async function runStoreBench(opts: Options): Promise<void> {
     pg = await startPostgres({ durable: true });
     store = await openPostgresStore({ connectionString: pg.connectionString });
   } else {
+    const delay = opts.syncDelayMs ?? 0;
+    const sync = promisify(fdatasync);
     store = await openSqliteStore({
       file: path.join(mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-store-')), 'ca.db'),
+      ...(delay > 0
+        ? {
+            fdatasync: async (fd: number) => {
+              await sync(fd);
+              await new Promise((resolve) => setTimeout(resolve, delay));
+            },
+          }
+        : {}),
     });
   }
   try {
@@ -92,6 +105,7 @@ export async function runStoreBench(opts: Options): Promise<void> {
         store: opts.store,
         issuances: opts.n,
         concurrency: opts.concurrency,
+        syncDelayMs: opts.syncDelayMs ?? 0,
         perSecond: Math.round(opts.n / seconds),
         p50ms: at(50),
         p99ms: at(99),
