@@ -100,6 +100,8 @@ export function registerGatewayCommands(program: Command, ctx: CliContext): void
         if (l.anonymousRoutes.length > 0) out.push(`    anonymous routes: ${l.anonymousRoutes.join(', ')}`);
         if (l.emptyAllowRoutes.length > 0)
           out.push(`    routes that admit nobody (empty allow-list): ${l.emptyAllowRoutes.join(', ')}`);
+        if (l.endedPins.length > 0)
+          out.push(`    pins that no longer count (past their until): ${l.endedPins.join('; ')}`);
       }
       out.push(`  upstreams: ${report.upstreams.join(', ')}`, '');
       ctx.stdout(out.join('\n'));

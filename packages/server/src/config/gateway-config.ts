@@ -70,6 +70,16 @@ const hostPattern = z.string().superRefine((v, ctx) => {
 });
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/**
+ * A pin may say when it stops counting (`until`, an ISO 8601 time with offset): pin the next
+ * certificate or key beside the current one, give the current one an `until`, and the gateway stops
+ * accepting it on time, without a reload — open connections that relied on it are closed then.
+ */
+const pinUntil = z.iso
+  .datetime({ offset: true })
+  .transform((s) => Date.parse(s))
+  .optional();
+
 const pinSchema = z.union([
   z.strictObject({
     /** SHA-256 of the certificate's DER, hex (colons allowed). */
@@ -77,6 +87,7 @@ const pinSchema = z.union([
       .string()
       .transform((s) => s.replace(/:/g, '').toLowerCase())
       .refine((s) => HEX64.test(s), 'expected 64 hex digits (SHA-256 of the certificate)'),
+    until: pinUntil,
   }),
   z.strictObject({
     /** SHA-256 of the SubjectPublicKeyInfo, base64 (`sha256/` prefix allowed). */
@@ -84,6 +95,7 @@ const pinSchema = z.union([
       .string()
       .transform((s) => (s.startsWith('sha256/') ? s.slice(7) : s))
       .refine((s) => /^[A-Za-z0-9+/]{43}=$/.test(s), 'expected base64 of a SHA-256 (44 characters)'),
+    until: pinUntil,
   }),
   z.strictObject({
     /** Issuer as `mutual verify` prints it, and the serial in hex. Matched together, never the serial alone. */
@@ -97,6 +109,7 @@ const pinSchema = z.union([
           .replace(/^0+(?=.)/, ''),
       )
       .refine((s) => /^[0-9a-f]{1,40}$/.test(s), 'expected the serial number in hex'),
+    until: pinUntil,
   }),
 ]);
 

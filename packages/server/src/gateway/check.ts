@@ -12,13 +12,24 @@ export interface GatewayCheckReport {
     readonly serverNotAfter: string;
     readonly anonymousRoutes: readonly string[];
     readonly emptyAllowRoutes: readonly string[];
+    /** Pins whose `until` has passed (`listener` or `route <name>`, the pin's position and end). */
+    readonly endedPins: readonly string[];
   }[];
   readonly upstreams: readonly string[];
 }
 
 /** Loads every file a validated configuration names and compiles its rules, without listening. */
-export async function checkGatewayConfig(loaded: LoadedGatewayConfig): Promise<GatewayCheckReport> {
+export async function checkGatewayConfig(
+  loaded: LoadedGatewayConfig,
+  now: Date = new Date(),
+): Promise<GatewayCheckReport> {
   const listeners = [];
+  const ended = (where: string, pins: readonly { until?: number | undefined }[]): string[] =>
+    pins.flatMap((p, i) =>
+      p.until !== undefined && p.until <= now.getTime()
+        ? [`${where} pin ${String(i + 1)} ended ${new Date(p.until).toISOString()}`]
+        : [],
+    );
   for (const l of loaded.config.listeners) {
     const material =
       'fromCa' in l.tls
@@ -34,6 +45,10 @@ export async function checkGatewayConfig(loaded: LoadedGatewayConfig): Promise<G
         typeof material.serverNotAfter === 'string' ? material.serverNotAfter : material.serverNotAfter.toISOString(),
       anonymousRoutes: l.routes.filter((r) => r.anonymous).map((r) => r.name),
       emptyAllowRoutes: l.routes.filter((r) => !r.anonymous && r.allow.length === 0).map((r) => r.name),
+      endedPins: [
+        ...ended('listener', l.clientAuth.pins),
+        ...l.routes.flatMap((r) => ended(`route ${r.name}`, r.pins)),
+      ],
     });
   }
   return { listeners, upstreams: Object.keys(loaded.config.upstreams) };

@@ -39,7 +39,7 @@ import {
 } from './material.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { normalizeTarget } from './path.js';
-import { compilePins, compilePolicy, type CompiledRoute, type Policy } from './policy.js';
+import { compilePins, compilePolicy, nextPinExpiry, type CompiledRoute, type Policy } from './policy.js';
 import { createRateLimiter, type Limiter, type Take } from './rate-limit.js';
 import { createRedisRateStore, type RateBucketName, type RedisRateStore } from './rate-limit-redis.js';
 import { createRevocation, type Revocation } from './revocation.js';
@@ -452,7 +452,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
 
   function tcpDecision(ls: ListenerState, conn: Conn): { decision: string; reason: string } {
     const peer = conn.verdict.ok ? conn.verdict.peer : undefined;
-    const d = ls.policy.decide(undefined, '/', 'CONNECT', peer);
+    const d = ls.policy.decide(undefined, '/', 'CONNECT', peer, clock.now().getTime());
     return { decision: d.decision, reason: d.reason };
   }
 
@@ -579,7 +579,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       const target = normalizeTarget(req.target);
       if (!target.ok) return deny(400, 'deny', `bad-path:${target.reason}`);
       ctx.path = target.path;
-      const decision = ls.policy.decide(hostOf(req), target.path, req.method, ctx.peer);
+      const decision = ls.policy.decide(hostOf(req), target.path, req.method, ctx.peer, clock.now().getTime());
       ctx.route = decision.route?.name ?? null;
       ctx.decision = decision.decision;
       ctx.reason = decision.reason;
@@ -972,6 +972,31 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
   // ---- reload --------------------------------------------------------------------------------
 
   /** Open connections are judged again under new rules; those no longer admitted are closed. */
+  /**
+   * When a listener pin's `until` passes, the connections accepted through it are judged again (and
+   * closed when no pin in force matches): the timer is set for the earliest `until` ahead.
+   */
+  let pinTimer: NodeJS.Timeout | undefined;
+  function schedulePinExpiry(): void {
+    if (pinTimer) clearTimeout(pinTimer);
+    pinTimer = undefined;
+    const now = clock.now().getTime();
+    let next: number | undefined;
+    for (const ls of state.listeners.values()) {
+      const t = nextPinExpiry(ls.config.clientAuth.pins, now);
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    if (next === undefined) return;
+    pinTimer = setTimeout(
+      () => {
+        rejudgeOpenConnections();
+        schedulePinExpiry();
+      },
+      Math.min(2 ** 31 - 1, next - now + 1),
+    );
+    pinTimer.unref();
+  }
+
   function rejudgeOpenConnections(): void {
     for (const [listener, set] of open) {
       const ls = state.listeners.get(listener);
@@ -1044,6 +1069,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     for (const u of prev.upstreams.values()) if (!kept.has(u)) u.pool.close();
     if (prev.audit !== nextState.audit) await prev.audit.close();
     rejudgeOpenConnections();
+    schedulePinExpiry();
     return { ok: true };
   }
 
@@ -1071,6 +1097,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
     return run;
   };
 
+  schedulePinExpiry();
   return {
     listeners: ports,
     adminPort,
@@ -1102,6 +1129,7 @@ export async function createGateway(options: CreateGatewayOptions): Promise<Gate
       for (const set of open.values()) for (const socket of set) socket.destroy();
       await Promise.all(closed);
       for (const u of state.upstreams.values()) u.pool.destroy();
+      if (pinTimer) clearTimeout(pinTimer);
       state.revocation.close();
       state.rateStore?.close();
       await state.audit.close();

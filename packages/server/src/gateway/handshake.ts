@@ -60,7 +60,7 @@ export interface HandshakeRules {
   /** A connection without a client certificate is accepted (some route is anonymous). */
   readonly anonymous: boolean;
   /** Listener pins on the validated path; undefined when none. */
-  readonly pins: ((peer: PeerIdentity) => boolean) | undefined;
+  readonly pins: ((peer: PeerIdentity, atMs: number) => boolean) | undefined;
   /** Revocation: undefined when the path may be used, else the reason and detail. */
   readonly revocation: (result: VerifyResult, chain: Chain, at: Date) => { reason: string; detail: string } | undefined;
   /** Extra details of a certificate (subject, URIs) read from its DER. */
@@ -343,7 +343,7 @@ export function judgePresented(presented: Presented, rules: HandshakeRules, at: 
     leafDer: v.chain.leaf,
     intermediatesDer: v.intermediatesDer,
   };
-  if (rules.pins && !rules.pins(peer)) {
+  if (rules.pins && !rules.pins(peer, at.getTime())) {
     return {
       ok: false,
       reason: 'PIN_MISMATCH',

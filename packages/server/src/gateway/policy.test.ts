@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gatewayConfigSchema } from '../config/index.js';
-import { compilePolicy, type PeerIdentity } from './policy.js';
+import { compilePolicy, nextPinExpiry, type PeerIdentity } from './policy.js';
 
 const peer = (spiffeId: string | undefined, dnsNames: string[] = []): PeerIdentity => ({
   type: spiffeId ? 'spiffe' : dnsNames.length > 0 ? 'dns' : 'none',
@@ -60,6 +60,54 @@ describe('compiled routes', () => {
     expect(d('/gg', 'spiffe://td/ns')).toBe('deny');
     expect(d('/p', 'spiffe://td/ns/prod/x')).toBe('allow');
     expect(d('/p', 'spiffe://td/ns/production/x')).toBe('deny');
+  });
+
+  it('a pin with until matches before that instant only; a route whose every pin ended admits nobody', () => {
+    const T = Date.parse('2031-05-04T10:00:00Z');
+    const p = policy([
+      {
+        name: 'rollover',
+        path: { prefix: '/' },
+        allow: [{ trustDomain: 'td' }],
+        pins: [{ certificate: 'ab'.repeat(32), until: '2031-05-04T10:00:00Z' }, { spki: `sha256/${'B'.repeat(43)}=` }],
+        upstream: 'app',
+      },
+    ]);
+    const id = peer('spiffe://td/x');
+    expect(p.decide(undefined, '/', 'GET', id, T - 1).decision).toBe('allow');
+    expect(p.decide(undefined, '/', 'GET', id, T)).toMatchObject({ decision: 'deny', reason: 'pin-mismatch' });
+    expect(
+      policy([
+        {
+          name: 'ended',
+          path: { prefix: '/' },
+          allow: [{ trustDomain: 'td' }],
+          pins: [{ certificate: 'ab'.repeat(32), until: '2031-05-04T12:00:00+02:00' }],
+          upstream: 'app',
+        },
+      ]).decide(undefined, '/', 'GET', id, T + 1),
+    ).toMatchObject({ decision: 'deny', reason: 'pin-mismatch' });
+    expect(
+      nextPinExpiry(
+        [
+          { certificate: 'ab'.repeat(32), until: T },
+          { spki: 'x', until: T + 5 },
+        ],
+        T,
+      ),
+    ).toBe(T + 5);
+    expect(nextPinExpiry([{ certificate: 'ab'.repeat(32) }], T)).toBeUndefined();
+    expect(() =>
+      policy([
+        {
+          name: 'bad',
+          path: { prefix: '/' },
+          allow: [{ trustDomain: 'td' }],
+          pins: [{ certificate: 'ab'.repeat(32), until: 'next tuesday' }],
+          upstream: 'app',
+        },
+      ]),
+    ).toThrow();
   });
 
   it('pins match the validated path by certificate hash, SPKI hash, or issuer and serial together', () => {

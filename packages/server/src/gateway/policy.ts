@@ -31,7 +31,7 @@ export interface CompiledRoute {
   readonly config: GatewayRouteConfig;
   matches(host: string | undefined, path: string, method: string): boolean;
   /** undefined when admitted; else why not. */
-  refuse(peer: PeerIdentity | undefined): string | undefined;
+  refuse(peer: PeerIdentity | undefined, atMs: number): string | undefined;
 }
 
 type Matcher = (peer: PeerIdentity) => boolean;
@@ -60,15 +60,33 @@ export function compileAllow(rule: GatewayAllowRule): Matcher {
   return (p) => p.spiffeId !== undefined && trustDomainOf(p.spiffeId) === td;
 }
 
-/** Pins match a certificate of the validated path: its hash, its SPKI hash, or issuer and serial together. */
-export function compilePins(pins: readonly GatewayPin[]): ((peer: PeerIdentity) => boolean) | undefined {
+/** Whether a peer's validated path matches a pin still in force at `atMs`. */
+export type PinCheck = (peer: PeerIdentity, atMs: number) => boolean;
+
+/**
+ * Pins match a certificate of the validated path: its hash, its SPKI hash, or issuer and serial
+ * together. A pin past its `until` matches nothing (when every pin has passed, nobody matches).
+ */
+export function compilePins(pins: readonly GatewayPin[]): PinCheck | undefined {
   if (pins.length === 0) return undefined;
-  const checks = pins.map((pin): ((e: PeerIdentity['path'][number]) => boolean) => {
-    if ('certificate' in pin) return (e) => e.fingerprint.toLowerCase() === pin.certificate;
-    if ('spki' in pin) return (e) => e.spkiSha256 === pin.spki;
-    return (e) => e.issuer === pin.issuer && e.serial.toLowerCase().replace(/^0+(?=.)/, '') === pin.serial;
+  const checks = pins.map((pin): { until: number; match: (e: PeerIdentity['path'][number]) => boolean } => {
+    const until = pin.until ?? Number.POSITIVE_INFINITY;
+    if ('certificate' in pin) return { until, match: (e) => e.fingerprint.toLowerCase() === pin.certificate };
+    if ('spki' in pin) return { until, match: (e) => e.spkiSha256 === pin.spki };
+    return {
+      until,
+      match: (e) => e.issuer === pin.issuer && e.serial.toLowerCase().replace(/^0+(?=.)/, '') === pin.serial,
+    };
   });
-  return (peer) => peer.path.some((e) => checks.some((c) => c(e)));
+  return (peer, atMs) => peer.path.some((e) => checks.some((c) => atMs < c.until && c.match(e)));
+}
+
+/** The earliest `until` still ahead of `atMs` among pins, if any: when a verdict may change. */
+export function nextPinExpiry(pins: readonly GatewayPin[], atMs: number): number | undefined {
+  let next: number | undefined;
+  for (const p of pins)
+    if (p.until !== undefined && p.until > atMs && (next === undefined || p.until < next)) next = p.until;
+  return next;
 }
 
 function hostMatcher(pattern: string | undefined): (host: string | undefined) => boolean {
@@ -100,12 +118,12 @@ export function compileRoute(config: GatewayRouteConfig): CompiledRoute {
     name: config.name,
     config,
     matches: (h: string | undefined, p: string, m: string) => host(h) && path(p) && (!methods || methods.has(m)),
-    refuse: (peer: PeerIdentity | undefined): string | undefined => {
+    refuse: (peer: PeerIdentity | undefined, atMs: number): string | undefined => {
       if (config.anonymous) return undefined;
       if (!peer) return 'no-client-certificate';
       if (allow.length === 0) return 'empty-allow-list';
       if (!allow.some((a) => a(peer))) return 'identity-not-allowed';
-      if (pins && !pins(peer)) return 'pin-mismatch';
+      if (pins && !pins(peer, atMs)) return 'pin-mismatch';
       return undefined;
     },
   });
@@ -113,7 +131,14 @@ export function compileRoute(config: GatewayRouteConfig): CompiledRoute {
 
 export interface Policy {
   readonly routes: readonly CompiledRoute[];
-  decide(host: string | undefined, path: string, method: string, peer: PeerIdentity | undefined): Decision;
+  /** `atMs`: the gateway's clock, for pins with an `until` (default: now). */
+  decide(
+    host: string | undefined,
+    path: string,
+    method: string,
+    peer: PeerIdentity | undefined,
+    atMs?: number,
+  ): Decision;
   /** True when some route admits clients without a certificate. */
   readonly anonymous: boolean;
 }
@@ -124,10 +149,16 @@ export function compilePolicy(routes: readonly GatewayRouteConfig[]): Policy {
   return Object.freeze({
     routes: compiled,
     anonymous: routes.some((r) => r.anonymous),
-    decide(host: string | undefined, path: string, method: string, peer: PeerIdentity | undefined): Decision {
+    decide(
+      host: string | undefined,
+      path: string,
+      method: string,
+      peer: PeerIdentity | undefined,
+      atMs: number = Date.now(),
+    ): Decision {
       const route = compiled.find((r) => r.matches(host, path, method));
       if (!route) return { decision: 'deny', route: undefined, reason: 'no-route' };
-      const why = route.refuse(peer);
+      const why = route.refuse(peer, atMs);
       if (why === undefined)
         return { decision: 'allow', route, reason: route.config.anonymous ? 'anonymous' : 'allowed' };
       if (route.config.mode === 'audit') return { decision: 'audit-deny', route, reason: why };

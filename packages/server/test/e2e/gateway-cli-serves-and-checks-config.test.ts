@@ -40,6 +40,16 @@ describe('mutual gateway (CLI)', () => {
         routes: [
           { name: 'api', path: { prefix: '/api' }, allow: [{ spiffeId: WEB }], upstream: 'app' },
           { name: 'closed', path: { prefix: '/closed' }, allow: [], upstream: 'app' },
+          {
+            name: 'rolled',
+            path: { prefix: '/rolled' },
+            allow: [{ spiffeId: WEB }],
+            pins: [
+              { certificate: 'ab'.repeat(32), until: '2020-01-01T00:00:00Z' },
+              { certificate: 'cd'.repeat(32), until: '2999-01-01T00:00:00Z' },
+            ],
+            upstream: 'app',
+          },
         ],
       }),
     );
@@ -52,8 +62,11 @@ describe('mutual gateway (CLI)', () => {
     const r = await mutual(['gateway', 'check', '--config', configFile]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/listener main on 127\.0\.0\.1:0: 2 route\(s\), 1 trust anchor\(s\)/);
+    expect(r.stdout).toMatch(/listener main on 127\.0\.0\.1:0: 3 route\(s\), 1 trust anchor\(s\)/);
     expect(r.stdout).toMatch(/admit nobody \(empty allow-list\): closed/);
+    expect(r.stdout).toContain(
+      'pins that no longer count (past their until): route rolled pin 1 ended 2020-01-01T00:00:00.000Z\n',
+    );
   });
 
   it('check reports every config error at once with its path, exit code 2', async () => {
