@@ -13,8 +13,8 @@ import {
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { createIntermediate, type RandomBytes } from '../ca/index.js';
 import { loadCaConfig } from '../config/index.js';
-import { loadIssuerFiles, resolveSecret } from '../keys/index.js';
 import { openCaStore } from './ca-store.js';
+import { loadCaKeys } from './local-ca.js';
 import { CA_FILES } from './ca-files.js';
 
 export interface RotatedIntermediate {
@@ -58,17 +58,8 @@ export async function rotateIntermediate(options: {
   if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
   const loaded = loadCaConfig(configFile);
   const { config } = loaded;
-  const passphrase =
-    config.keys.passphrase === null
-      ? null
-      : await resolveSecret(config.keys.passphrase, { env: options.env, baseDir: loaded.baseDir });
-  const files = (f: { certificate: string; key: string }): { certificate: string; key: string } => ({
-    certificate: loaded.resolve(f.certificate),
-    key: loaded.resolve(f.key),
-  });
   // Both keys decrypt and match their certificates before anything is made.
-  const root = await loadIssuerFiles(files(config.root), passphrase);
-  const current = await loadIssuerFiles(files(config.intermediate), passphrase);
+  const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
   const rootX = new X509Certificate(root.certificateDer);
   const keyType =
     options.keyType ?? describePublicKey(createPublicKey(current.privateKey)).type ?? config.defaults.keyType;

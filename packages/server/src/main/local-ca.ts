@@ -310,6 +310,33 @@ async function isNonEmptyDir(p: string): Promise<boolean> {
   }
 }
 
+/**
+ * The CA passphrase (as ca.yaml says where it is) and the root and signing intermediate with their
+ * keys, decrypted and matched to their certificates; `files` resolves ca.yaml's paths.
+ */
+export async function loadCaKeys(
+  loaded: LoadedCaConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{
+  passphrase: string | null;
+  files: (f: { certificate: string; key: string }) => { certificate: string; key: string };
+  root: LoadedIssuer;
+  intermediate: LoadedIssuer;
+}> {
+  const { config } = loaded;
+  const passphrase =
+    config.keys.passphrase === null
+      ? null
+      : await resolveSecret(config.keys.passphrase, { env, baseDir: loaded.baseDir });
+  const files = (f: { certificate: string; key: string }): { certificate: string; key: string } => ({
+    certificate: loaded.resolve(f.certificate),
+    key: loaded.resolve(f.key),
+  });
+  const root = await loadIssuerFiles(files(config.root), passphrase);
+  const intermediate = await loadIssuerFiles(files(config.intermediate), passphrase);
+  return { passphrase, files, root, intermediate };
+}
+
 export interface LocalCa {
   readonly loaded: LoadedCaConfig;
   readonly store: Store;
@@ -363,16 +390,7 @@ export async function openLocalCa(options: {
   }
   const loaded = loadCaConfig(configFile);
   const { config } = loaded;
-  const passphrase =
-    config.keys.passphrase === null
-      ? null
-      : await resolveSecret(config.keys.passphrase, { env: options.env, baseDir: loaded.baseDir });
-  const files = (f: { certificate: string; key: string }): { certificate: string; key: string } => ({
-    certificate: loaded.resolve(f.certificate),
-    key: loaded.resolve(f.key),
-  });
-  const root = await loadIssuerFiles(files(config.root), passphrase);
-  const intermediate = await loadIssuerFiles(files(config.intermediate), passphrase);
+  const { passphrase, files, root, intermediate } = await loadCaKeys(loaded, options.env);
   const clock = options.clock ?? { now: () => new Date() };
   const previous: LoadedIssuer[] = [];
   for (const f of config.previousIntermediates) {

@@ -4,11 +4,10 @@
 // the previous intermediate is refused.
 import 'reflect-metadata';
 import { X509Certificate, createHash } from 'node:crypto';
-import { request, Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateIntermediate } from '../../src/index.js';
 import { admin, call, cleanupDirs, enroll, startTestCa, type TestCa } from './support/ca-server.js';
-import { makePki, startHarness, type Harness } from './gateway-harness.js';
+import { get, makePki, startHarness, type Harness } from './gateway-harness.js';
 
 const WEB = 'spiffe://example.test/ns/prod/sa/web';
 const bare = (s: string | null | undefined): string => (s ?? '').toLowerCase().replace(/^0+(?=.)/, '');
@@ -22,30 +21,9 @@ afterAll(async () => {
   cleanupDirs();
 });
 
-function get(h: Harness, client: { chain: string; key: string }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: h.port,
-        path: '/hello',
-        servername: 'localhost',
-        ca: h.pki.ca.root.pem,
-        cert: client.chain,
-        key: client.key,
-        agent: new Agent({ keepAlive: false }),
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => {
-          resolve(res.statusCode ?? 0);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** The status a GET with this CA-issued certificate gets from the gateway. */
+const status = async (h: Harness, client: { chain: string; key: string }): Promise<number> =>
+  (await get(h, '/hello', { client: { chainPem: client.chain, keyPem: client.key } })).status;
 
 describe('gateway: the CA rotates its intermediate', () => {
   it("keeps admitting the previous intermediate's clients, admits the new one's, and refuses a revoked old one", async () => {
@@ -68,19 +46,19 @@ describe('gateway: the CA rotates its intermediate', () => {
       { pki: makePki() },
     );
     try {
-      expect(await get(h, before)).toBe(200);
-      expect(await get(h, after)).toBe(200);
-      expect(await get(h, victim)).toBe(200);
+      expect(await status(h, before)).toBe(200);
+      expect(await status(h, after)).toBe(200);
+      expect(await status(h, victim)).toBe(200);
 
       const refused = h.audit(
         (a) => a.type === 'handshake' && a.reason === 'REVOKED' && bare(a.serial) === bare(victim.serial),
       );
       expect((await call(ca, { path: '/v1/revoke', body: { serial: victim.serial }, ...admin(ca) })).status).toBe(200);
       // The feed delivers it within milliseconds; retry the handshake until it does (no sleeping).
-      for (let status = 200; status === 200;) status = await get(h, victim);
+      for (let code = 200; code === 200;) code = await status(h, victim);
       expect((await refused).decision).toBe('refused');
-      expect(await get(h, before)).toBe(200);
-      expect(await get(h, after)).toBe(200);
+      expect(await status(h, before)).toBe(200);
+      expect(await status(h, after)).toBe(200);
     } finally {
       await h.close();
     }

@@ -362,7 +362,8 @@ export function get(
   h: { port: number; pki: Pki },
   pathAndQuery: string,
   opts: {
-    client?: Client;
+    /** The client's chain and key: a harness client, or any certificate with its key (e.g. one from a CA). */
+    client?: Pick<Client, 'chainPem' | 'keyPem'>;
     method?: string;
     headers?: Record<string, string>;
     body?: string;
