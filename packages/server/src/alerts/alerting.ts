@@ -38,9 +38,17 @@ export interface Alerting {
 const SELF_MANAGED_PROFILES = new Set(['ca-server', 'ocsp']);
 const MAX_FACTS = 1000;
 
+/**
+ * An intermediate has no identity of its own; what renews it is a rotation (`mutual ca rotate-intermediate`):
+ * a later intermediate under the same root. Both get this name, so a replaced intermediate that runs
+ * out is not alerted, while the signing one is when it comes near its end.
+ */
+const intermediateIdentity = (issuerFingerprint: string): string =>
+  `intermediate CA under root ${issuerFingerprint.slice(0, 16)} (rotate: mutual ca rotate-intermediate)`;
+
 const issuedFact = (c: CertificateRecord): CertificateFact => ({
   serial: c.serial,
-  identity: c.identity,
+  identity: c.profile === 'intermediate' ? intermediateIdentity(c.issuerFingerprint) : c.identity,
   notBefore: c.notBefore,
   notAfter: c.notAfter,
   source: 'issued',
@@ -71,6 +79,19 @@ async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFac
     for (const c of candidates) {
       certificates.push(issuedFact(c));
       added.add(c.serial);
+    }
+    if (candidates.some((c) => c.profile === 'intermediate')) {
+      const later = await store.listCertificates({
+        now,
+        profile: 'intermediate',
+        states: ['valid', 'expiring'],
+        limit: MAX_FACTS,
+      });
+      for (const c of later.items) {
+        if (added.has(c.serial)) continue;
+        certificates.push(issuedFact(c));
+        added.add(c.serial);
+      }
     }
     for (const identity of identities) {
       const same = await store.listCertificates({ now, identity, states: ['valid', 'expiring'], limit: MAX_FACTS });
