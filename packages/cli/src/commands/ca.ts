@@ -175,6 +175,51 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
+  ca.command('rotate-root')
+    .description(
+      'Make a new root (new key) with a new intermediate under it; the current root certifies the new one, so nothing that trusts only the current root breaks',
+    )
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option(
+      '--key-type <type>',
+      'key type of the new root and intermediate: p256, p384, rsa2048, rsa3072, rsa4096, ed25519 (default: that of the current intermediate)',
+      keyTypeArg,
+    )
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nRestart every `mutual ca serve` instance. Chains handed out then end with the cross-certificate, so relying\n' +
+        'parties that trust only the previous root keep validating. Add the new root to every trust bundle, then remove\n' +
+        'the entry from crossCertificates in ca.yaml (and, once its certificates have expired, the previous root).',
+    )
+    .action(async (opts: { dir?: string; keyType?: KeyType; json?: boolean }) => {
+      const { rotateRoot } = await loadServer();
+      const rotated = await rotateRoot({
+        dir: caDir(ctx, opts.dir),
+        env: ctx.env,
+        actor: `cli:${userInfo().username}`,
+        now: ctx.now(),
+        ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
+      });
+      if (opts.json === true) {
+        ctx.stdout(json(rotated));
+        return;
+      }
+      ctx.stdout(
+        [
+          `New root ${rotated.root.subject}`,
+          `  fingerprint:        ${rotated.root.fingerprint}  (add ${rotated.root.file} to every trust bundle)`,
+          `  valid until:        ${rotated.root.notAfter.toISOString()}`,
+          `  cross-certificate:  ${rotated.cross.file} (the new root certified by ${rotated.previousFingerprint}, until ${rotated.cross.notAfter.toISOString()})`,
+          `  new intermediate:   ${rotated.intermediate.subject} (${rotated.intermediate.fingerprint})`,
+          ...(rotated.dropped.length === 0 ? [] : [`  dropped from ca.yaml (expired): ${rotated.dropped.join(', ')}`]),
+          `  audit record:       ${rotated.auditSeq.toString()}`,
+          'Restart every `mutual ca serve` instance to sign under the new root.',
+          '',
+        ].join('\n'),
+      );
+    });
+
   ca.command('serve')
     .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')
     .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')

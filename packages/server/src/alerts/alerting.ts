@@ -39,16 +39,20 @@ const SELF_MANAGED_PROFILES = new Set(['ca-server', 'ocsp']);
 const MAX_FACTS = 1000;
 
 /**
- * An intermediate has no identity of its own; what renews it is a rotation (`mutual ca rotate-intermediate`):
- * a later intermediate under the same root. Both get this name, so a replaced intermediate that runs
- * out is not alerted, while the signing one is when it comes near its end.
+ * The CA's own certificates have no identity of their own; what renews them is a rotation. Each
+ * kind gets one name, so a certificate replaced by a rotation runs out quietly while the one in use
+ * is alerted when it comes near its end (the name says what to run).
  */
-const intermediateIdentity = (issuerFingerprint: string): string =>
-  `intermediate CA under root ${issuerFingerprint.slice(0, 16)} (rotate: mutual ca rotate-intermediate)`;
+const CA_IDENTITIES: Readonly<Record<string, string>> = {
+  intermediate: 'the intermediate CA (rotate: mutual ca rotate-intermediate)',
+  root: 'the root CA (rotate: mutual ca rotate-root)',
+  // Valid only as long as the previous root: quiet once a later root exists.
+  'cross-certificate': 'the root CA (rotate: mutual ca rotate-root)',
+};
 
 const issuedFact = (c: CertificateRecord): CertificateFact => ({
   serial: c.serial,
-  identity: c.profile === 'intermediate' ? intermediateIdentity(c.issuerFingerprint) : c.identity,
+  identity: CA_IDENTITIES[c.profile] ?? c.identity,
   notBefore: c.notBefore,
   notAfter: c.notAfter,
   source: 'issued',
@@ -80,13 +84,11 @@ async function gatherFacts(deps: AlertingDeps, now: Date): Promise<Omit<AlertFac
       certificates.push(issuedFact(c));
       added.add(c.serial);
     }
-    if (candidates.some((c) => c.profile === 'intermediate')) {
-      const later = await store.listCertificates({
-        now,
-        profile: 'intermediate',
-        states: ['valid', 'expiring'],
-        limit: MAX_FACTS,
-      });
+    // The CA's own certificates of the kinds about to expire, to see whether a rotation replaced them.
+    const caKinds = new Set(candidates.map((c) => c.profile).filter((p) => CA_IDENTITIES[p] !== undefined));
+    if (caKinds.has('cross-certificate')) caKinds.add('root');
+    for (const profile of caKinds) {
+      const later = await store.listCertificates({ now, profile, states: ['valid', 'expiring'], limit: MAX_FACTS });
       for (const c of later.items) {
         if (added.has(c.serial)) continue;
         certificates.push(issuedFact(c));

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { generateKeyPair, type KeyType } from '@mutual/sdk';
 import { computeValidity, generateSerial, issueCertificate } from '../pki/index.js';
 import type { RandomBytes } from './ports.js';
@@ -30,27 +30,13 @@ export function createCaHierarchy(input: {
   now: Date;
   random: RandomBytes;
 }): CaHierarchy {
-  const rootKeys = generateKeyPair(input.keyType);
-  const rootValidity = computeValidity({ now: input.now, lifetimeMs: ROOT_LIFETIME_MS });
-  const rootSerial = generateSerial(input.random);
-  const root = issueCertificate({
-    profile: 'root',
-    subject: { commonName: `${input.name} Root CA`, organization: input.name },
-    names: { dns: [], ip: [], uri: [], email: [] },
-    publicKey: rootKeys.publicKey,
-    issuer: { selfSigned: rootKeys.privateKey },
-    serial: rootSerial,
-    notBefore: rootValidity.notBefore,
-    notAfter: rootValidity.notAfter,
+  const rootMaterial = createRoot({
+    commonName: `${input.name} Root CA`,
+    organization: input.name,
+    keyType: input.keyType,
+    now: input.now,
+    random: input.random,
   });
-
-  const hex = (b: Uint8Array): string => BigInt(`0x${Buffer.from(b).toString('hex')}`).toString(16);
-  const rootMaterial: CaMaterial = {
-    ...root,
-    privateKey: rootKeys.privateKey,
-    serial: hex(rootSerial),
-    ...rootValidity,
-  };
   return {
     root: rootMaterial,
     intermediate: createIntermediate({
@@ -98,4 +84,66 @@ export function createIntermediate(input: {
   });
   const hex = BigInt(`0x${Buffer.from(serial).toString('hex')}`).toString(16);
   return { ...built, privateKey: keys.privateKey, serial: hex, ...validity };
+}
+
+const hexSerial = (b: Uint8Array): string => BigInt(`0x${Buffer.from(b).toString('hex')}`).toString(16);
+
+/** A new self-signed root with a new key: at `ca init`, and at `mutual ca rotate-root`. */
+export function createRoot(input: {
+  commonName: string;
+  organization: string;
+  keyType: KeyType;
+  now: Date;
+  random: RandomBytes;
+}): CaMaterial {
+  const keys = generateKeyPair(input.keyType);
+  const validity = computeValidity({ now: input.now, lifetimeMs: ROOT_LIFETIME_MS });
+  const serial = generateSerial(input.random);
+  const built = issueCertificate({
+    profile: 'root',
+    subject: { commonName: input.commonName, organization: input.organization },
+    names: { dns: [], ip: [], uri: [], email: [] },
+    publicKey: keys.publicKey,
+    issuer: { selfSigned: keys.privateKey },
+    serial,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+  });
+  return { ...built, privateKey: keys.privateKey, serial: hexSerial(serial), ...validity };
+}
+
+/**
+ * The new root's name and key, certified by the previous root (a cross-certificate): sent after the
+ * intermediate, it lets whoever still trusts only the previous root validate certificates under the
+ * new one (leaf → intermediate → cross-certificate → previous root), while whoever trusts the new
+ * root stops at it. pathLen 1: an intermediate below it, leaves below that. Valid while both roots are.
+ */
+export function crossCertify(input: {
+  root: Pick<CaMaterial, 'privateKey' | 'notBefore' | 'notAfter'> & {
+    readonly commonName: string;
+    readonly organization: string;
+  };
+  by: Pick<CaMaterial, 'der' | 'privateKey' | 'notBefore' | 'notAfter'>;
+  now: Date;
+  random: RandomBytes;
+}): CaMaterial {
+  const validity = computeValidity({
+    now: input.now,
+    lifetimeMs: Math.max(1000, input.root.notAfter.getTime() - input.now.getTime()),
+    issuerNotBefore: input.by.notBefore,
+    issuerNotAfter: input.by.notAfter,
+  });
+  const serial = generateSerial(input.random);
+  const built = issueCertificate({
+    profile: 'intermediate',
+    subject: { commonName: input.root.commonName, organization: input.root.organization },
+    names: { dns: [], ip: [], uri: [], email: [] },
+    publicKey: createPublicKey(input.root.privateKey),
+    issuer: { certificateDer: input.by.der, privateKey: input.by.privateKey },
+    serial,
+    notBefore: validity.notBefore,
+    notAfter: validity.notAfter,
+    pathLength: 1,
+  });
+  return { ...built, privateKey: input.root.privateKey, serial: hexSerial(serial), ...validity };
 }

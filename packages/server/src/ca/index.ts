@@ -84,6 +84,8 @@ export {
 export {
   createCaHierarchy,
   createIntermediate,
+  createRoot,
+  crossCertify,
   ROOT_LIFETIME_MS,
   INTERMEDIATE_LIFETIME_MS,
   type CaHierarchy,

@@ -115,7 +115,10 @@ export function createIssuanceService(deps: IssuanceServiceDeps): IssuanceServic
   const issuerNotBefore = new Date(issuerCert.validFrom);
   const issuerNotAfter = new Date(issuerCert.validTo);
   const issuerFingerprint = createHash('sha256').update(deps.issuer.certificateDer).digest('hex');
-  const issuerPem = encodePem(deps.issuer.certificateDer, 'CERTIFICATE');
+  // The issuer, then whatever must follow it in served chains (cross-certificates of a root rollover).
+  const issuerPem = [deps.issuer.certificateDer, ...(deps.issuer.sentAfterDer ?? [])]
+    .map((der) => encodePem(der, 'CERTIFICATE'))
+    .join('');
   const pki = deps.pki ?? inlinePkiWork;
   // One issuer object for every call: pki caches what it derives from it by identity.
   const issuer = { certificateDer: deps.issuer.certificateDer, privateKey: deps.issuer.privateKey };

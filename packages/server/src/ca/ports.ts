@@ -111,6 +111,11 @@ export interface IssuerSigner {
   readonly certificateDer: Uint8Array;
   /** Certificates above the issuer, nearest first (the root last); not sent in chains served to peers except the issuer itself. */
   readonly chainDer: readonly Uint8Array[];
+  /**
+   * Sent after the issuer in every chain handed out: the cross-certificates of a root rollover, so
+   * relying parties that trust only the previous root still validate (`mutual ca rotate-root`).
+   */
+  readonly sentAfterDer?: readonly Uint8Array[];
   readonly privateKey: KeyObject;
 }
 

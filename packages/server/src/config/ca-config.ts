@@ -210,6 +210,17 @@ export const caConfigSchema = z
      * answers, until the intermediate itself expires.
      */
     previousIntermediates: z.array(issuerFilesSchema).max(16).default([]),
+    /**
+     * Roots replaced by `mutual ca rotate-root`, newest first: each still signs its CRL (its
+     * intermediates, its cross-certificate) and OCSP answers until it expires or is removed.
+     */
+    previousRoots: z.array(issuerFilesSchema).max(4).default([]),
+    /**
+     * Certificates sent after the intermediate in every chain the CA hands out: the current root
+     * certified by a previous root, so relying parties that trust only the previous root still
+     * validate. Remove an entry once every relying party trusts the current root.
+     */
+    crossCertificates: z.array(z.string().min(1)).max(4).default([]),
     store: z.union([
       z.strictObject({ sqlite: z.strictObject({ file: z.string().min(1) }) }),
       z.strictObject({ postgres: z.strictObject({ connectionString: secretRefSchema }) }),

@@ -48,6 +48,10 @@ export interface CaHttpDeps {
     readonly fingerprint: string;
     /** Every intermediate whose certificates may still be valid: the signing one first, then previous ones. */
     readonly intermediates?: readonly { readonly fingerprint: string; readonly pem: string }[];
+    /** Roots replaced by a root rotation, still trusted by relying parties that have not moved yet. */
+    readonly previousRootPems?: readonly string[];
+    /** Sent after the intermediate in every chain handed out (cross-certificates of a root rotation). */
+    readonly sentAfterPems?: readonly string[];
   };
   readonly enrollment: EnrollmentService;
   readonly renewal: RenewalService;
@@ -125,11 +129,15 @@ function lifetimeOf(text: string | undefined): number | undefined {
 
 const originOf = (request: FastifyRequest): string => request.ip;
 
-function certificateBody(issued: IssuedCertificate, intermediatePem: string): CertificateResponse {
+function certificateBody(
+  issued: IssuedCertificate,
+  intermediatePem: string,
+  sentAfter: readonly string[] = [],
+): CertificateResponse {
   return {
     serial: issued.serial,
     certificate: issued.pem,
-    chain: [issued.pem, intermediatePem],
+    chain: [issued.pem, intermediatePem, ...sentAfter],
     notBefore: issued.notBefore.toISOString(),
     notAfter: issued.notAfter.toISOString(),
     profile: issued.profile === 'client' || issued.profile === 'server' ? issued.profile : 'both',
@@ -266,7 +274,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
 
   app.get('/v1/roots', (_request, reply) =>
     reply.send({
-      roots: [deps.roots.rootPem],
+      roots: [deps.roots.rootPem, ...(deps.roots.previousRootPems ?? [])],
       intermediates: (deps.roots.intermediates ?? [{ pem: deps.roots.intermediatePem }]).map((i) => i.pem),
       fingerprint: deps.roots.fingerprint,
     }),
@@ -282,7 +290,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
       origin: originOf(request),
     });
     deps.metrics.issued.inc({ via: 'sign', profile: issued.recordProfile });
-    return reply.code(201).send(certificateBody(issued, deps.roots.intermediatePem));
+    return reply.code(201).send(certificateBody(issued, deps.roots.intermediatePem, deps.roots.sentAfterPems));
   });
 
   app.post('/v1/renew', async (request, reply) => {
@@ -295,7 +303,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
       origin: originOf(request),
     });
     deps.metrics.issued.inc({ via: 'renew', profile: issued.recordProfile });
-    return reply.code(201).send(certificateBody(issued, deps.roots.intermediatePem));
+    return reply.code(201).send(certificateBody(issued, deps.roots.intermediatePem, deps.roots.sentAfterPems));
   });
 
   app.post('/v1/revoke', async (request) => {

@@ -10,9 +10,11 @@ import {
   writeFileAtomic,
   type KeyType,
 } from '@mutual/sdk';
-import { isMap, isSeq, parseDocument } from 'yaml';
-import { createIntermediate, type RandomBytes } from '../ca/index.js';
-import { loadCaConfig } from '../config/index.js';
+import { isMap, isSeq, parseDocument, type Document } from 'yaml';
+import { createIntermediate, createRoot, crossCertify, type CaMaterial, type RandomBytes } from '../ca/index.js';
+import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
+import type { LoadedIssuer } from '../keys/index.js';
+import type { Store } from '../store/index.js';
 import { openCaStore } from './ca-store.js';
 import { loadCaKeys } from './local-ca.js';
 import { CA_FILES } from './ca-files.js';
@@ -28,22 +30,210 @@ export interface RotatedIntermediate {
   readonly keyFile: string;
   /** SHA-256 of the intermediate it replaces (kept in `previousIntermediates`). */
   readonly previousFingerprint: string;
-  /** Previous intermediates dropped from ca.yaml because they have expired (their files are left). */
+  /** Previous intermediates (and roots) dropped from ca.yaml because they have expired (their files are left). */
   readonly dropped: readonly string[];
   /** The audit record of the rotation. */
   readonly auditSeq: bigint;
 }
 
+export interface RotatedRoot {
+  /** The new root: what relying parties should add to their trust bundles. */
+  readonly root: {
+    readonly fingerprint: string;
+    readonly subject: string;
+    readonly notAfter: Date;
+    readonly file: string;
+  };
+  /** The new root's name and key certified by the previous root, sent after the intermediate in every chain. */
+  readonly cross: { readonly fingerprint: string; readonly notAfter: Date; readonly file: string };
+  /** The new intermediate, under the new root. */
+  readonly intermediate: {
+    readonly fingerprint: string;
+    readonly subject: string;
+    readonly notAfter: Date;
+    readonly file: string;
+  };
+  /** SHA-256 of the root it replaces (kept in `previousRoots`). */
+  readonly previousFingerprint: string;
+  readonly dropped: readonly string[];
+  readonly auditSeq: bigint;
+}
+
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 const cryptoRandom: RandomBytes = (n) => randomBytes(n);
+const validity = (der: Uint8Array): { notBefore: Date; notAfter: Date } => {
+  const x = new X509Certificate(der);
+  return { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo) };
+};
+type Files = { certificate: string; key: string };
+
+interface Opened {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly loaded: LoadedCaConfig;
+  readonly passphrase: string | null;
+  readonly root: LoadedIssuer;
+  readonly current: LoadedIssuer;
+  readonly keyType: KeyType;
+  /** Entries of a ca.yaml list of CA files whose certificate has not expired at `now`, and those that have. */
+  split(list: readonly Files[]): { kept: Files[]; dropped: string[] };
+}
+
+/** The CA directory, its keys decrypted and matched to their certificates before anything is made. */
+async function openForRotation(options: {
+  dir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  now: Date;
+  keyType?: KeyType;
+}): Promise<Opened> {
+  const dir = path.resolve(options.dir);
+  const configFile = path.join(dir, CA_FILES.config);
+  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
+  const loaded = loadCaConfig(configFile);
+  const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
+  const keyType =
+    options.keyType ?? describePublicKey(createPublicKey(current.privateKey)).type ?? loaded.config.defaults.keyType;
+  const expired = (f: { certificate: string }): boolean => {
+    try {
+      return (
+        Date.parse(new X509Certificate(readFileSync(loaded.resolve(f.certificate))).validTo) <= options.now.getTime()
+      );
+    } catch {
+      return false; // unreadable: left in place, `ca serve` reports it
+    }
+  };
+  return {
+    dir,
+    configFile,
+    loaded,
+    passphrase,
+    root,
+    current,
+    keyType,
+    split: (list) => ({
+      kept: list.filter((f) => !expired(f)),
+      dropped: list.filter((f) => expired(f)).map((f) => f.certificate),
+    }),
+  };
+}
+
+/** Where a CA certificate a rotation makes is written: `<folder>/<first 16 hex digits of its SHA-256>.crt|.key`. */
+const relOf = (m: Made): Files => {
+  const fp = sha256(m.material.der).slice(0, 16);
+  return { certificate: `${m.folder}/${fp}.crt`, key: `${m.folder}/${fp}.key` };
+};
+
+/** One CA certificate a rotation makes: written under `<folder>/<fp16>`, recorded in the inventory. */
+interface Made {
+  readonly material: CaMaterial;
+  readonly profile: 'root' | 'intermediate' | 'cross-certificate';
+  readonly issuerFingerprint: string;
+  readonly commonName: string;
+  readonly folder: 'roots' | 'intermediates';
+  /** Write the key too (a cross-certificate shares the new root's key, written with the root). */
+  readonly withKey: boolean;
+}
+
+/**
+ * The steps every rotation shares, all or nothing until the last: the new files (keys encrypted
+ * with the CA passphrase, exclusive), a staged ca.yaml (comments kept) checked as `ca serve` will
+ * read it, the inventory records and the audit record in one transaction, then ca.yaml replaced in
+ * one rename. A failure before that removes the new files and leaves the CA as it was.
+ */
+async function applyRotation(
+  opened: Opened,
+  options: { actor: string; now: Date; env: Readonly<Record<string, string | undefined>> },
+  store: Store,
+  made: readonly Made[],
+  edit: (doc: Document, flow: <T>(node: T) => T) => void,
+  check: (config: LoadedCaConfig['config']) => boolean,
+  audit: { action: string; subject: string; details: Record<string, unknown> },
+): Promise<bigint> {
+  const { dir, configFile, passphrase, keyType } = opened;
+  const written: string[] = [];
+  let staged: string | undefined;
+  try {
+    for (const m of made) {
+      const rel = relOf(m);
+      await fs.mkdir(path.join(dir, m.folder), { recursive: true, mode: 0o700 });
+      if (m.withKey) {
+        const keyFile = path.join(dir, rel.key);
+        await writeFileAtomic(keyFile, exportPrivateKeyPem(m.material.privateKey, passphrase ?? undefined), {
+          mode: 0o600,
+          exclusive: true,
+        });
+        written.push(keyFile);
+      }
+      const certificateFile = path.join(dir, rel.certificate);
+      await writeFileAtomic(certificateFile, m.material.pem, { exclusive: true });
+      written.push(certificateFile);
+    }
+
+    const doc = parseDocument(readFileSync(configFile, 'utf8'));
+    const flow = <T>(node: T): T => {
+      if (isMap(node) || isSeq(node)) node.flow = true;
+      return node;
+    };
+    edit(doc, flow);
+    staged = `${configFile}.rotating-${String(process.pid)}`;
+    await fs.writeFile(staged, doc.toString({ lineWidth: 0 }), { mode: statSync(configFile).mode & 0o777, flag: 'wx' });
+    if (!check(loadCaConfig(staged).config)) {
+      throw new MutualError('ERR_INTERNAL_UNEXPECTED', {
+        message: 'The rewritten ca.yaml does not name the new files.',
+      });
+    }
+
+    const record = await store.transaction(async (tx) => {
+      for (const m of made) {
+        await tx.reserveSerial({
+          serial: m.material.serial,
+          issuerFingerprint: m.issuerFingerprint,
+          profile: m.profile,
+          subject: `CN=${m.commonName}, O=${opened.loaded.config.name}`,
+          commonName: m.commonName,
+          identityKind: 'none',
+          identity: null,
+          sans: { dns: [], ip: [], uri: [], email: [] },
+          keyType,
+          notBefore: m.material.notBefore,
+          notAfter: m.material.notAfter,
+          requester: options.actor,
+          createdAt: options.now,
+        });
+        await tx.completeIssuance(m.material.serial, {
+          pem: m.material.pem,
+          fingerprintSha256: sha256(m.material.der),
+          spkiSha256: spkiSha256(createPublicKey(m.material.privateKey)),
+          issuedAt: options.now,
+        });
+      }
+      return tx.appendAudit({ at: options.now, actor: options.actor, ...audit });
+    });
+    await fs.rename(staged, configFile);
+    staged = undefined;
+    await syncDirectory(dir);
+    return record.seq;
+  } catch (err) {
+    // Nothing committed (or the rename failed): the CA stays as it was; the new files go.
+    for (const f of written) await fs.rm(f, { force: true });
+    throw err;
+  } finally {
+    if (staged !== undefined) await fs.rm(staged, { force: true });
+  }
+}
+
+/** Each generation has a name of its own, so no tool confuses two CA certificates (or their CRLs). */
+async function generation(store: Store, now: Date, profile: 'root' | 'intermediate'): Promise<number> {
+  return (await store.listCertificates({ now, profile, limit: 1000 })).items.length + 1;
+}
+
+const filesNode = (f: Files): Files => ({ certificate: f.certificate, key: f.key });
 
 /**
  * `mutual ca rotate-intermediate`: a new intermediate with a new key, signed by the root, becomes
  * the one that signs; the one it replaces moves to `previousIntermediates`, where its certificates
  * stay valid, renewable and revocable (its CRL and OCSP answers go on) until it expires. Nothing
- * that trusts the root changes. The new files are written first, the inventory record and the
- * audit record commit together, and ca.yaml is replaced last in one rename — a failure before that
- * leaves the CA as it was. A running `ca serve` picks the new intermediate up when it restarts.
+ * that trusts the root changes. A running `ca serve` picks the new intermediate up when it restarts.
  */
 export async function rotateIntermediate(options: {
   dir: string;
@@ -53,114 +243,48 @@ export async function rotateIntermediate(options: {
   keyType?: KeyType;
   random?: RandomBytes;
 }): Promise<RotatedIntermediate> {
-  const dir = path.resolve(options.dir);
-  const configFile = path.join(dir, CA_FILES.config);
-  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
-  const loaded = loadCaConfig(configFile);
-  const { config } = loaded;
-  // Both keys decrypt and match their certificates before anything is made.
-  const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
-  const rootX = new X509Certificate(root.certificateDer);
-  const keyType =
-    options.keyType ?? describePublicKey(createPublicKey(current.privateKey)).type ?? config.defaults.keyType;
-
-  const now = options.now;
-  const expired = (f: { certificate: string }): boolean => {
-    try {
-      return Date.parse(new X509Certificate(readFileSync(loaded.resolve(f.certificate))).validTo) <= now.getTime();
-    } catch {
-      return false; // unreadable: left in place, `ca serve` reports it
-    }
-  };
-  const kept = config.previousIntermediates.filter((f) => !expired(f));
-  const dropped = config.previousIntermediates.filter((f) => expired(f)).map((f) => f.certificate);
-
-  const store = await openCaStore({ dir, env: options.env });
-  const written: string[] = [];
-  let staged: string | undefined;
+  const opened = await openForRotation(options);
+  const { config } = opened.loaded;
+  const { kept, dropped } = opened.split(config.previousIntermediates);
+  const store = await openCaStore({ dir: opened.dir, env: options.env });
   try {
-    // Each generation has a name of its own, so no tool confuses two intermediates (or their CRLs).
-    const intermediates = await store.listCertificates({ now, profile: 'intermediate', limit: 1000 });
-    const generation = intermediates.items.length + 1;
-    const commonName = `${config.name} Intermediate CA ${String(generation)}`;
+    const commonName = `${config.name} Intermediate CA ${String(await generation(store, options.now, 'intermediate'))}`;
     const material = createIntermediate({
       root: {
-        der: root.certificateDer,
-        privateKey: root.privateKey,
-        notBefore: new Date(rootX.validFrom),
-        notAfter: new Date(rootX.validTo),
+        der: opened.root.certificateDer,
+        privateKey: opened.root.privateKey,
+        ...validity(opened.root.certificateDer),
       },
       commonName,
       organization: config.name,
-      keyType,
-      now,
+      keyType: opened.keyType,
+      now: options.now,
       random: options.random ?? cryptoRandom,
     });
-    const fingerprint = sha256(material.der);
-    const rootFp = sha256(root.certificateDer);
-    const previousFingerprint = sha256(current.certificateDer);
-
-    const relCert = `intermediates/${fingerprint.slice(0, 16)}.crt`;
-    const relKey = `intermediates/${fingerprint.slice(0, 16)}.key`;
-    await fs.mkdir(path.join(dir, 'intermediates'), { recursive: true, mode: 0o700 });
-    const keyFile = path.join(dir, relKey);
-    const certificateFile = path.join(dir, relCert);
-    await writeFileAtomic(keyFile, exportPrivateKeyPem(material.privateKey, passphrase ?? undefined), {
-      mode: 0o600,
-      exclusive: true,
-    });
-    written.push(keyFile);
-    await writeFileAtomic(certificateFile, material.pem, { exclusive: true });
-    written.push(certificateFile);
-
-    // The new ca.yaml (comments kept), checked as `ca serve` will read it before anything commits.
-    const doc = parseDocument(readFileSync(configFile, 'utf8'));
-    const flow = <T>(node: T): T => {
-      if (isMap(node) || isSeq(node)) node.flow = true;
-      return node;
+    const made: Made = {
+      material,
+      profile: 'intermediate',
+      issuerFingerprint: sha256(opened.root.certificateDer),
+      commonName,
+      folder: 'intermediates',
+      withKey: true,
     };
-    doc.set('intermediate', flow(doc.createNode({ certificate: relCert, key: relKey })));
-    const previousList = doc.createNode([
-      { certificate: config.intermediate.certificate, key: config.intermediate.key },
-      ...kept.map((f) => ({ certificate: f.certificate, key: f.key })),
-    ]);
-    if (isSeq(previousList)) for (const item of previousList.items) flow(item);
-    doc.set('previousIntermediates', previousList);
-    staged = `${configFile}.rotating-${String(process.pid)}`;
-    await fs.writeFile(staged, doc.toString({ lineWidth: 0 }), { mode: statSync(configFile).mode & 0o777, flag: 'wx' });
-    const check = loadCaConfig(staged).config;
-    if (check.intermediate.certificate !== relCert || check.previousIntermediates.length !== kept.length + 1) {
-      throw new MutualError('ERR_INTERNAL_UNEXPECTED', {
-        message: 'The rewritten ca.yaml does not name the new intermediate.',
-      });
-    }
-
-    const subject = `CN=${commonName}, O=${config.name}`;
-    const audit = await store.transaction(async (tx) => {
-      await tx.reserveSerial({
-        serial: material.serial,
-        issuerFingerprint: rootFp,
-        profile: 'intermediate',
-        subject,
-        commonName,
-        identityKind: 'none',
-        identity: null,
-        sans: { dns: [], ip: [], uri: [], email: [] },
-        keyType,
-        notBefore: material.notBefore,
-        notAfter: material.notAfter,
-        requester: options.actor,
-        createdAt: now,
-      });
-      await tx.completeIssuance(material.serial, {
-        pem: material.pem,
-        fingerprintSha256: fingerprint,
-        spkiSha256: spkiSha256(createPublicKey(material.privateKey)),
-        issuedAt: now,
-      });
-      return tx.appendAudit({
-        at: now,
-        actor: options.actor,
+    const fingerprint = sha256(material.der);
+    const previousFingerprint = sha256(opened.current.certificateDer);
+    const rel = relOf(made);
+    const seq = await applyRotation(
+      opened,
+      options,
+      store,
+      [made],
+      (doc, flow) => {
+        doc.set('intermediate', flow(doc.createNode(rel)));
+        const list = doc.createNode([filesNode(config.intermediate), ...kept.map(filesNode)]);
+        if (isSeq(list)) for (const item of list.items) flow(item);
+        doc.set('previousIntermediates', list);
+      },
+      (c) => c.intermediate.certificate === rel.certificate && c.previousIntermediates.length === kept.length + 1,
+      {
         action: 'ca.rotate-intermediate',
         subject: fingerprint,
         details: {
@@ -168,33 +292,167 @@ export async function rotateIntermediate(options: {
           fingerprint,
           serial: material.serial,
           notAfter: material.notAfter.toISOString(),
-          keyType,
-          certificate: relCert,
+          keyType: opened.keyType,
+          certificate: rel.certificate,
           dropped,
         },
-      });
-    });
-    await fs.rename(staged, configFile);
-    staged = undefined;
-    await syncDirectory(dir);
+      },
+    );
     return {
       fingerprint,
-      subject,
+      subject: `CN=${commonName}, O=${config.name}`,
       serial: material.serial,
       notBefore: material.notBefore,
       notAfter: material.notAfter,
-      certificateFile,
-      keyFile,
+      certificateFile: path.join(opened.dir, rel.certificate),
+      keyFile: path.join(opened.dir, rel.key),
       previousFingerprint,
       dropped,
-      auditSeq: audit.seq,
+      auditSeq: seq,
     };
-  } catch (err) {
-    // Nothing committed (or the rename failed): the CA stays as it was; the new files go.
-    for (const f of written) await fs.rm(f, { force: true });
-    throw err;
   } finally {
-    if (staged !== undefined) await fs.rm(staged, { force: true });
+    await store.close();
+  }
+}
+
+/**
+ * `mutual ca rotate-root`: a new root (new key), its name and key certified by the current root (a
+ * cross-certificate), and a new intermediate under the new root, which signs after the next start.
+ * Every chain the CA hands out then ends with the cross-certificate, so relying parties that still
+ * trust only the previous root keep validating (leaf → intermediate → cross-certificate → previous
+ * root) while those that trust the new root stop at it — no flag day: add the new root to the trust
+ * bundles at the fleet's pace, then remove the cross-certificate from ca.yaml (and later the
+ * previous root). The previous root and intermediate keep signing their CRLs and OCSP answers.
+ */
+export async function rotateRoot(options: {
+  dir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  actor: string;
+  now: Date;
+  keyType?: KeyType;
+  random?: RandomBytes;
+}): Promise<RotatedRoot> {
+  const opened = await openForRotation(options);
+  const { config } = opened.loaded;
+  const random = options.random ?? cryptoRandom;
+  const intermediates = opened.split(config.previousIntermediates);
+  const roots = opened.split(config.previousRoots);
+  const dropped = [...intermediates.dropped, ...roots.dropped];
+  const store = await openCaStore({ dir: opened.dir, env: options.env });
+  try {
+    const rootName = `${config.name} Root CA ${String(await generation(store, options.now, 'root'))}`;
+    const intermediateName = `${config.name} Intermediate CA ${String(await generation(store, options.now, 'intermediate'))}`;
+    const root = createRoot({
+      commonName: rootName,
+      organization: config.name,
+      keyType: opened.keyType,
+      now: options.now,
+      random,
+    });
+    const previous = {
+      der: opened.root.certificateDer,
+      privateKey: opened.root.privateKey,
+      ...validity(opened.root.certificateDer),
+    };
+    const cross = crossCertify({
+      root: { ...root, commonName: rootName, organization: config.name },
+      by: previous,
+      now: options.now,
+      random,
+    });
+    const intermediate = createIntermediate({
+      root,
+      commonName: intermediateName,
+      organization: config.name,
+      keyType: opened.keyType,
+      now: options.now,
+      random,
+    });
+    const previousFingerprint = sha256(opened.root.certificateDer);
+    const madeRoot: Made = {
+      material: root,
+      profile: 'root',
+      issuerFingerprint: sha256(root.der),
+      commonName: rootName,
+      folder: 'roots',
+      withKey: true,
+    };
+    const madeCross: Made = {
+      material: cross,
+      profile: 'cross-certificate',
+      issuerFingerprint: previousFingerprint,
+      commonName: rootName,
+      folder: 'roots',
+      withKey: false,
+    };
+    const madeIntermediate: Made = {
+      material: intermediate,
+      profile: 'intermediate',
+      issuerFingerprint: sha256(root.der),
+      commonName: intermediateName,
+      folder: 'intermediates',
+      withKey: true,
+    };
+    const rel = { root: relOf(madeRoot), cross: relOf(madeCross), intermediate: relOf(madeIntermediate) };
+    const seq = await applyRotation(
+      opened,
+      options,
+      store,
+      [madeRoot, madeCross, madeIntermediate],
+      (doc, flow) => {
+        const list = (items: Files[]): unknown => {
+          const node = doc.createNode(items.map(filesNode));
+          if (isSeq(node)) for (const item of node.items) flow(item);
+          return node;
+        };
+        doc.set('root', flow(doc.createNode(rel.root)));
+        doc.set('intermediate', flow(doc.createNode(rel.intermediate)));
+        doc.set('previousRoots', list([config.root, ...roots.kept]));
+        doc.set('previousIntermediates', list([config.intermediate, ...intermediates.kept]));
+        doc.set('crossCertificates', flow(doc.createNode([rel.cross.certificate])));
+      },
+      (c) =>
+        c.root.certificate === rel.root.certificate &&
+        c.intermediate.certificate === rel.intermediate.certificate &&
+        c.crossCertificates.length === 1 &&
+        c.previousRoots.length === roots.kept.length + 1,
+      {
+        action: 'ca.rotate-root',
+        subject: sha256(root.der),
+        details: {
+          previousFingerprint,
+          fingerprint: sha256(root.der),
+          crossFingerprint: sha256(cross.der),
+          intermediateFingerprint: sha256(intermediate.der),
+          notAfter: root.notAfter.toISOString(),
+          keyType: opened.keyType,
+          dropped,
+        },
+      },
+    );
+    return {
+      root: {
+        fingerprint: sha256(root.der),
+        subject: `CN=${rootName}, O=${config.name}`,
+        notAfter: root.notAfter,
+        file: path.join(opened.dir, rel.root.certificate),
+      },
+      cross: {
+        fingerprint: sha256(cross.der),
+        notAfter: cross.notAfter,
+        file: path.join(opened.dir, rel.cross.certificate),
+      },
+      intermediate: {
+        fingerprint: sha256(intermediate.der),
+        subject: `CN=${intermediateName}, O=${config.name}`,
+        notAfter: intermediate.notAfter,
+        file: path.join(opened.dir, rel.intermediate.certificate),
+      },
+      previousFingerprint,
+      dropped,
+      auditSeq: seq,
+    };
+  } finally {
     await store.close();
   }
 }

@@ -197,9 +197,18 @@ async function serve(
     fingerprint: sha256(p.certificateDer),
     pem: encodePem(p.certificateDer, 'CERTIFICATE'),
   }));
+  // Roots replaced by `mutual ca rotate-root`: they still sign their CRLs and OCSP answers.
+  const previousRoots = ca.issuers.previousRoots.map((p) => ({
+    ...p,
+    fingerprint: sha256(p.certificateDer),
+    pem: encodePem(p.certificateDer, 'CERTIFICATE'),
+  }));
+  // Sent after the intermediate in every chain: the root certified by a previous root.
+  const cross = ca.issuers.cross.map((der) => ({ der, fingerprint: sha256(der), pem: encodePem(der, 'CERTIFICATE') }));
   const issuer = {
     certificateDer: ca.issuers.intermediate.certificateDer,
     chainDer: [ca.issuers.root.certificateDer],
+    sentAfterDer: ca.issuers.cross,
     privateKey: ca.issuers.intermediate.privateKey,
   };
   const baseIssuance = (distribution?: { crlUrl?: string; ocspUrl?: string }): IssuanceService =>
@@ -278,7 +287,13 @@ async function serve(
   const httpsOptions: ServerOptions = {
     key: tls.key,
     cert: tls.cert,
-    ca: [ca.rootPem, intermediatePem, ...previous.map((p) => p.pem)],
+    ca: [
+      ca.rootPem,
+      intermediatePem,
+      ...previous.map((p) => p.pem),
+      ...previousRoots.map((p) => p.pem),
+      ...cross.map((c) => c.pem),
+    ],
     requestCert: true,
     rejectUnauthorized: false,
     minVersion: 'TLSv1.2',
@@ -330,6 +345,7 @@ async function serve(
       { issuerDer: issuer.certificateDer, issuerFingerprint: intermediateFp, signer: () => responder },
       // A previous intermediate signs its own answers (RFC 6960 §2.2: the CA that issued the certificate).
       ...previous.map((p) => ({ issuerDer: p.certificateDer, issuerFingerprint: p.fingerprint, signer: () => p })),
+      ...previousRoots.map((p) => ({ issuerDer: p.certificateDer, issuerFingerprint: p.fingerprint, signer: () => p })),
       { issuerDer: ca.issuers.root.certificateDer, issuerFingerprint: rootFp, signer: () => ca.issuers.root },
     ],
     validityMs: Math.min(cfg.crl.refresh, 3_600_000),
@@ -385,7 +401,13 @@ async function serve(
   const revocation = createRevocationService({
     store,
     clock,
-    protectedFingerprints: new Set([intermediateFp, rootFp, ...previous.map((p) => p.fingerprint)]),
+    protectedFingerprints: new Set([
+      intermediateFp,
+      rootFp,
+      ...previous.map((p) => p.fingerprint),
+      ...previousRoots.map((p) => p.fingerprint),
+      ...cross.map((c) => c.fingerprint),
+    ]),
   });
   const revocationState = createRevocationState({
     store,
@@ -393,7 +415,7 @@ async function serve(
     levels: [
       { name: 'root', ...ca.issuers.root },
       { name: 'intermediate', ...ca.issuers.intermediate },
-      ...previous.map((p) => ({
+      ...[...previous, ...previousRoots].map((p) => ({
         name: 'previous' as const,
         certificateDer: p.certificateDer,
         privateKey: p.privateKey,
@@ -485,6 +507,8 @@ async function serve(
     ['root', ca.issuers.root.certificateDer],
     ['intermediate', ca.issuers.intermediate.certificateDer],
     ...previous.map((p) => ['previous', p.certificateDer] as const),
+    ...previousRoots.map((p) => ['previous-root', p.certificateDer] as const),
+    ...cross.map((c) => ['cross', c.der] as const),
   ] as const) {
     metrics.caCertificateExpiry.set(
       { level, fingerprint: sha256(der).slice(0, 16) },
@@ -503,6 +527,8 @@ async function serve(
           { fingerprint: intermediateFp, pem: intermediatePem },
           ...previous.map((p) => ({ fingerprint: p.fingerprint, pem: p.pem })),
         ],
+        previousRootPems: previousRoots.map((p) => p.pem),
+        sentAfterPems: cross.map((c) => c.pem),
       },
       enrollment,
       renewal,
@@ -528,7 +554,7 @@ async function serve(
         // Every level's CRL — root, signing intermediate, previous intermediates — published and current.
         const published = revocationState.crls();
         const fresh =
-          published.length === 2 + previous.length &&
+          published.length === 2 + previous.length + previousRoots.length &&
           published.every((crl) => crl.nextUpdate.getTime() > clock.now().getTime());
         checks['crl'] = fresh ? 'ok' : 'stale';
         ready &&= fresh;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
   MutualError,
+  decodeOnePem,
   encodePem,
   exportPrivateKeyPem,
   generateKeyPair,
@@ -355,6 +356,10 @@ export interface LocalCa {
     readonly root: LoadedIssuer;
     readonly intermediate: LoadedIssuer;
     readonly previous: readonly LoadedIssuer[];
+    /** Roots replaced by `mutual ca rotate-root`, not expired: they still sign their CRLs and OCSP answers. */
+    readonly previousRoots: readonly LoadedIssuer[];
+    /** Cross-certificates (the root certified by a previous root), sent after the intermediate; not expired. */
+    readonly cross: readonly Uint8Array[];
   };
   readonly clock: Clock;
   readonly random: RandomBytes;
@@ -393,10 +398,21 @@ export async function openLocalCa(options: {
   const { passphrase, files, root, intermediate } = await loadCaKeys(loaded, options.env);
   const clock = options.clock ?? { now: () => new Date() };
   const previous: LoadedIssuer[] = [];
+  const unexpired = (der: Uint8Array): boolean =>
+    Date.parse(new X509Certificate(der).validTo) > clock.now().getTime();
   for (const f of config.previousIntermediates) {
     const loadedPrevious = await loadIssuerFiles(files(f), passphrase);
-    if (Date.parse(new X509Certificate(loadedPrevious.certificateDer).validTo) > clock.now().getTime())
-      previous.push(loadedPrevious);
+    if (unexpired(loadedPrevious.certificateDer)) previous.push(loadedPrevious);
+  }
+  const previousRoots: LoadedIssuer[] = [];
+  for (const f of config.previousRoots) {
+    const loadedRoot = await loadIssuerFiles(files(f), passphrase);
+    if (unexpired(loadedRoot.certificateDer)) previousRoots.push(loadedRoot);
+  }
+  const cross: Uint8Array[] = [];
+  for (const f of config.crossCertificates) {
+    const der = decodeOnePem((await readFileCapped(loaded.resolve(f), 1024 * 1024)).toString('utf8'), 'CERTIFICATE');
+    if (unexpired(der)) cross.push(der);
   }
 
   const store =
@@ -433,6 +449,7 @@ export async function openLocalCa(options: {
     issuer: {
       certificateDer: intermediate.certificateDer,
       chainDer: [root.certificateDer],
+      sentAfterDer: cross,
       privateKey: intermediate.privateKey,
     },
     policies,
@@ -449,7 +466,7 @@ export async function openLocalCa(options: {
     rootPem: encodePem(root.certificateDer, 'CERTIFICATE'),
     rootFingerprint: sha256(root.certificateDer),
     policies,
-    issuers: { root, intermediate, previous },
+    issuers: { root, intermediate, previous, previousRoots, cross },
     clock,
     random,
     tokenKey,

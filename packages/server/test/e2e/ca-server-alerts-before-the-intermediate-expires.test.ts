@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rotateIntermediate } from '../../src/index.js';
+import { rotateIntermediate, rotateRoot } from '../../src/index.js';
 import { cleanupDirs, startTestCa, type TestCa } from './support/ca-server.js';
 
 const DAY = 86_400_000;
@@ -35,7 +35,7 @@ describe('alerts: the intermediate', () => {
       const row = db
         .prepare("select message from alerts where rule = 'expiring' and key = ?")
         .get(serialOf(intermediate)) as { message: string } | undefined;
-      expect(row?.message).toContain('intermediate CA under root');
+      expect(row?.message).toContain('the intermediate CA');
       expect(row?.message).toContain('mutual ca rotate-intermediate');
     } finally {
       db.close();
@@ -50,5 +50,20 @@ describe('alerts: the intermediate', () => {
     expect(rotated.notAfter.getTime()).toBeGreaterThan(ca.clock.now().getTime() + 30 * DAY);
     const raised = (await ca.server.evaluateAlerts()).filter((a) => a.rule === 'expiring');
     expect(raised.map((a) => a.key)).not.toContain(serialOf(intermediate));
+  });
+
+  it('after a root rotation, the previous root, its cross-certificate and its intermediate run out quietly', async () => {
+    const { ca, intermediate } = await caWithAlerts();
+    const root = new X509Certificate(readFileSync(path.join(ca.dir, 'root.crt')));
+    ca.clock.advance(365 * DAY);
+    const rotated = await rotateRoot({ dir: ca.dir, env: {}, actor: 'test', now: ca.clock.now() });
+    const cross = new X509Certificate(readFileSync(rotated.cross.file));
+    ca.clock.set(new Date(Date.parse(intermediate.validTo) - 10 * DAY));
+    let keys = (await ca.server.evaluateAlerts()).filter((a) => a.rule === 'expiring').map((a) => a.key);
+    expect(keys).not.toContain(serialOf(intermediate));
+    ca.clock.set(new Date(Date.parse(root.validTo) - 10 * DAY));
+    keys = (await ca.server.evaluateAlerts()).filter((a) => a.rule === 'expiring').map((a) => a.key);
+    expect(keys).not.toContain(serialOf(root));
+    expect(keys).not.toContain(serialOf(cross));
   });
 });

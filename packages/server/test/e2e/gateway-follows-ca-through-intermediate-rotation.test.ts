@@ -5,7 +5,7 @@
 import 'reflect-metadata';
 import { X509Certificate, createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rotateIntermediate } from '../../src/index.js';
+import { rotateIntermediate, rotateRoot } from '../../src/index.js';
 import { admin, call, cleanupDirs, enroll, startTestCa, type TestCa } from './support/ca-server.js';
 import { get, makePki, startHarness, type Harness } from './gateway-harness.js';
 
@@ -61,6 +61,52 @@ describe('gateway: the CA rotates its intermediate', () => {
       expect(await status(h, after)).toBe(200);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('gateway: the CA rotates its root', () => {
+  it('a gateway that trusts only the previous root admits clients under the new one, every CRL required, and refuses a revoked one', async () => {
+    const rolled = await startTestCa();
+    try {
+      const before = await enroll(rolled, 'root-before', `URI:${WEB}`, { uri: [WEB] });
+      await rotateRoot({ dir: rolled.dir, env: {}, actor: 'test', now: rolled.clock.now() });
+      await rolled.restart();
+      const after = await enroll(rolled, 'root-after', `URI:${WEB}`, { uri: [WEB] });
+      const victim = await enroll(rolled, 'root-victim', `URI:${WEB}`, { uri: [WEB] });
+      expect(after.chain.match(/BEGIN CERTIFICATE/g)).toHaveLength(3); // leaf, new intermediate, cross-certificate
+
+      const h = await startHarness(
+        {
+          routes: [{ name: 'api', path: { prefix: '/' }, allow: [{ spiffeId: WEB }], upstream: 'app' }],
+          // The root from `ca init` only: nobody has added the new root to this gateway yet.
+          listener: { clientAuth: { trustBundles: [rolled.files.root] } },
+          revocation: { require: 'all', sources: [{ feed: rolled.server.url, ca: rolled.files.root }] },
+        },
+        { pki: makePki() },
+      );
+      try {
+        expect(await status(h, before)).toBe(200);
+        expect(await status(h, after)).toBe(200);
+        expect(await status(h, victim)).toBe(200);
+        const revoked = await call(rolled, {
+          path: '/v1/revoke',
+          body: { serial: victim.serial },
+          ...admin(rolled),
+        });
+        expect(revoked.status).toBe(200);
+        for (let code = 200; code === 200;) code = await status(h, victim);
+        expect(
+          await h.audit(
+            (a) => a.type === 'handshake' && a.reason === 'REVOKED' && bare(a.serial) === bare(victim.serial),
+          ),
+        ).toMatchObject({ decision: 'refused' });
+        expect(await status(h, after)).toBe(200);
+      } finally {
+        await h.close();
+      }
+    } finally {
+      await rolled.close();
     }
   });
 });

@@ -220,3 +220,110 @@ describe('mutual ca rotate-intermediate', () => {
     expect(ocsp.stdout).toMatch(/: revoked/);
   });
 });
+
+describe('mutual ca rotate-root', () => {
+  it('signs under a new root after a restart; chains end with the cross-certificate, so either root validates them', async () => {
+    const dir = path.join(work, 'ca-root');
+    const ctx = { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-root') };
+    expect((await mutual(['ca', 'init', '--dir', dir])).code).toBe(0);
+    const rootPort = await freePort();
+    const start = () =>
+      startUntil(
+        process.execPath,
+        [BIN, 'ca', 'serve', '--dir', dir, '--listen', `127.0.0.1:${String(rootPort)}`],
+        /root fingerprint: ([0-9a-f]{64})/,
+      );
+    const r1File = path.join(dir, 'root.crt');
+    const r1Fp = fp(readFileSync(r1File, 'utf8'));
+    let served = await start();
+    const caUrl = /listening on (https:\/\/\S+)/.exec(served.output())?.[1] ?? '';
+    try {
+      expect((await bootstrapAdmin(caUrl, r1Fp, dir, ctx)).code).toBe(0);
+      const issueVia = async (name: string): Promise<string> => {
+        const token = await mutual(['token', 'create', name, '--profile', 'server'], { env: ctx });
+        expect(token.code, token.stderr).toBe(0);
+        const r = await mutual(['cert', 'request', name, '--token', token.stdout.trim(), '--out', out], { env: ctx });
+        expect(r.code, r.stderr).toBe(0);
+        return path.join(out, `${name}.crt`);
+      };
+      const early = await issueVia('early.internal');
+      const records = Number(
+        /Audit chain intact: (\d+) records/.exec((await mutual(['audit', 'verify', '--dir', dir])).stdout)?.[1],
+      );
+
+      const rotated = await mutual(['ca', 'rotate-root', '--dir', dir, '--json']);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const result = JSON.parse(rotated.stdout) as {
+        root: { fingerprint: string; file: string };
+        cross: { fingerprint: string };
+        intermediate: { fingerprint: string };
+        previousFingerprint: string;
+      };
+      expect(result.previousFingerprint).toBe(r1Fp);
+      expect((await mutual(['audit', 'verify', '--dir', dir])).stdout).toContain(
+        `Audit chain intact: ${String(records + 1)} records`,
+      );
+      served.child.kill('SIGTERM');
+      expect(await waitExit(served.child)).toBe(0);
+      served = await start();
+
+      // The saved context still trusts only the previous root: it reaches the CA through the cross-certificate.
+      const late = await issueVia('late.internal');
+      const chain = pemBlocks(readFileSync(late, 'utf8')).map(fp);
+      expect(chain.slice(1)).toEqual([result.intermediate.fingerprint, result.cross.fingerprint]);
+      expect(issuerCn(late)).toBe('mutual Intermediate CA 2');
+      const verifyWith = (anchor: string, file: string, extra: string[] = []) =>
+        run('openssl', ['verify', ...extra, '-CAfile', anchor, '-untrusted', file, file]);
+      expect((await verifyWith(r1File, late)).code).toBe(0);
+      expect((await verifyWith(result.root.file, late)).code).toBe(0);
+
+      // A certificate of the previous intermediate renews into one under the new root.
+      expect((await mutual(['cert', 'renew', early], { env: ctx })).code).toBe(0);
+      expect(pemBlocks(readFileSync(early, 'utf8')).map(fp).slice(1)).toEqual(chain.slice(1));
+
+      // Both roots published; every level's CRL (new root, new intermediate, previous ones) in one PEM.
+      const rootsBody = await new Promise<string>((resolve, reject) => {
+        request(`${caUrl}/v1/roots`, { ca: readFileSync(r1File) }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            resolve(body);
+          });
+        })
+          .on('error', reject)
+          .end();
+      });
+      const roots = JSON.parse(rootsBody) as { roots: string[]; fingerprint: string };
+      expect(roots.roots.map(fp)).toEqual([result.root.fingerprint, r1Fp]);
+      expect(roots.fingerprint).toBe(result.root.fingerprint);
+      const crls = await new Promise<string>((resolve, reject) => {
+        request(`${caUrl}/v1/crl/all`, { ca: readFileSync(r1File) }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            resolve(body);
+          });
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(pemBlocks(crls)).toHaveLength(4);
+      const crlFile = path.join(work, 'root-rotation-crls.pem');
+      writeFileSync(crlFile, crls);
+      for (const anchor of [r1File, result.root.file]) {
+        const checked = await verifyWith(anchor, late, ['-crl_check_all', '-CRLfile', crlFile]);
+        expect(checked.code, checked.stdout + checked.stderr).toBe(0);
+      }
+      // A new client can pin the new root.
+      const fresh = await mutual(['ca', 'bootstrap', '--ca-url', caUrl, '--fingerprint', result.root.fingerprint], {
+        env: { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-new') },
+      });
+      expect(fresh.code, fresh.stderr).toBe(0);
+    } finally {
+      served.child.kill('SIGTERM');
+      await waitExit(served.child);
+    }
+  });
+});
