@@ -398,8 +398,7 @@ export async function openLocalCa(options: {
   const { passphrase, files, root, intermediate } = await loadCaKeys(loaded, options.env);
   const clock = options.clock ?? { now: () => new Date() };
   const previous: LoadedIssuer[] = [];
-  const unexpired = (der: Uint8Array): boolean =>
-    Date.parse(new X509Certificate(der).validTo) > clock.now().getTime();
+  const unexpired = (der: Uint8Array): boolean => Date.parse(new X509Certificate(der).validTo) > clock.now().getTime();
   for (const f of config.previousIntermediates) {
     const loadedPrevious = await loadIssuerFiles(files(f), passphrase);
     if (unexpired(loadedPrevious.certificateDer)) previous.push(loadedPrevious);
