@@ -131,94 +131,81 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
-  ca.command('rotate-intermediate')
-    .description(
-      'Replace the intermediate that signs with a new one (new key, signed by the root); certificates of the old one stay valid until they expire',
-    )
-    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
-    .option(
-      '--key-type <type>',
-      'key type of the new intermediate: p256, p384, rsa2048, rsa3072, rsa4096, ed25519 (default: that of the one it replaces)',
-      keyTypeArg,
-    )
-    .option('--json', 'print the result as JSON')
-    .addHelpText(
-      'after',
-      '\nThe root does not change: nothing that trusts it needs a new bundle. Restart every `mutual ca serve`\n' +
-        'instance (each reads ca.yaml and the new files at start) to sign with the new intermediate.',
-    )
-    .action(async (opts: { dir?: string; keyType?: KeyType; json?: boolean }) => {
-      const { rotateIntermediate } = await loadServer();
-      const rotated = await rotateIntermediate({
-        dir: caDir(ctx, opts.dir),
-        env: ctx.env,
-        actor: `cli:${userInfo().username}`,
-        now: ctx.now(),
-        ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
+  /** The two rotations share their options, their audit actor and their output shape. */
+  const rotation = <R>(spec: {
+    name: string;
+    description: string;
+    keyTypeOf: string;
+    after: string;
+    run: (args: { dir: string; env: typeof ctx.env; actor: string; now: Date; keyType?: KeyType }) => Promise<R>;
+    print: (r: R) => string[];
+  }): void => {
+    ca.command(spec.name)
+      .description(spec.description)
+      .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+      .option(
+        '--key-type <type>',
+        `key type of ${spec.keyTypeOf}: p256, p384, rsa2048, rsa3072, rsa4096, ed25519 (default: that of the current intermediate)`,
+        keyTypeArg,
+      )
+      .option('--json', 'print the result as JSON')
+      .addHelpText('after', `\n${spec.after}`)
+      .action(async (opts: { dir?: string; keyType?: KeyType; json?: boolean }) => {
+        const rotated = await spec.run({
+          dir: caDir(ctx, opts.dir),
+          env: ctx.env,
+          actor: `cli:${userInfo().username}`,
+          now: ctx.now(),
+          ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
+        });
+        ctx.stdout(opts.json === true ? json(rotated) : [...spec.print(rotated), ''].join('\n'));
       });
-      if (opts.json === true) {
-        ctx.stdout(json(rotated));
-        return;
-      }
-      ctx.stdout(
-        [
-          `New intermediate ${rotated.subject}`,
-          `  fingerprint:  ${rotated.fingerprint}`,
-          `  valid until:  ${rotated.notAfter.toISOString()}`,
-          `  files:        ${rotated.certificateFile}, ${rotated.keyFile}`,
-          `  replaces:     ${rotated.previousFingerprint} (kept in previousIntermediates: its certificates stay valid, renewable and revocable)`,
-          ...(rotated.dropped.length === 0 ? [] : [`  dropped from ca.yaml (expired): ${rotated.dropped.join(', ')}`]),
-          `  audit record: ${rotated.auditSeq.toString()}`,
-          'Restart every `mutual ca serve` instance to sign with it.',
-          '',
-        ].join('\n'),
-      );
-    });
+  };
+  const droppedLine = (dropped: readonly string[]): string[] =>
+    dropped.length === 0 ? [] : [`  dropped from ca.yaml (expired): ${dropped.join(', ')}`];
 
-  ca.command('rotate-root')
-    .description(
+  rotation({
+    name: 'rotate-intermediate',
+    description:
+      'Replace the intermediate that signs with a new one (new key, signed by the root); certificates of the old one stay valid until they expire',
+    keyTypeOf: 'the new intermediate',
+    after:
+      'The root does not change: nothing that trusts it needs a new bundle. Restart every `mutual ca serve`\n' +
+      'instance (each reads ca.yaml and the new files at start) to sign with the new intermediate.',
+    run: async (args) => (await loadServer()).rotateIntermediate(args),
+    print: (r) => [
+      `New intermediate ${r.subject}`,
+      `  fingerprint:  ${r.fingerprint}`,
+      `  valid until:  ${r.notAfter.toISOString()}`,
+      `  files:        ${r.certificateFile}, ${r.keyFile}`,
+      `  replaces:     ${r.previousFingerprint} (kept in previousIntermediates: its certificates stay valid, renewable and revocable)`,
+      ...droppedLine(r.dropped),
+      `  audit record: ${r.auditSeq.toString()}`,
+      'Restart every `mutual ca serve` instance to sign with it.',
+    ],
+  });
+
+  rotation({
+    name: 'rotate-root',
+    description:
       'Make a new root (new key) with a new intermediate under it; the current root certifies the new one, so nothing that trusts only the current root breaks',
-    )
-    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
-    .option(
-      '--key-type <type>',
-      'key type of the new root and intermediate: p256, p384, rsa2048, rsa3072, rsa4096, ed25519 (default: that of the current intermediate)',
-      keyTypeArg,
-    )
-    .option('--json', 'print the result as JSON')
-    .addHelpText(
-      'after',
-      '\nRestart every `mutual ca serve` instance. Chains handed out then end with the cross-certificate, so relying\n' +
-        'parties that trust only the previous root keep validating. Add the new root to every trust bundle, then remove\n' +
-        'the entry from crossCertificates in ca.yaml (and, once its certificates have expired, the previous root).',
-    )
-    .action(async (opts: { dir?: string; keyType?: KeyType; json?: boolean }) => {
-      const { rotateRoot } = await loadServer();
-      const rotated = await rotateRoot({
-        dir: caDir(ctx, opts.dir),
-        env: ctx.env,
-        actor: `cli:${userInfo().username}`,
-        now: ctx.now(),
-        ...(opts.keyType === undefined ? {} : { keyType: opts.keyType }),
-      });
-      if (opts.json === true) {
-        ctx.stdout(json(rotated));
-        return;
-      }
-      ctx.stdout(
-        [
-          `New root ${rotated.root.subject}`,
-          `  fingerprint:        ${rotated.root.fingerprint}  (add ${rotated.root.file} to every trust bundle)`,
-          `  valid until:        ${rotated.root.notAfter.toISOString()}`,
-          `  cross-certificate:  ${rotated.cross.file} (the new root certified by ${rotated.previousFingerprint}, until ${rotated.cross.notAfter.toISOString()})`,
-          `  new intermediate:   ${rotated.intermediate.subject} (${rotated.intermediate.fingerprint})`,
-          ...(rotated.dropped.length === 0 ? [] : [`  dropped from ca.yaml (expired): ${rotated.dropped.join(', ')}`]),
-          `  audit record:       ${rotated.auditSeq.toString()}`,
-          'Restart every `mutual ca serve` instance to sign under the new root.',
-          '',
-        ].join('\n'),
-      );
-    });
+    keyTypeOf: 'the new root and intermediate',
+    after:
+      'Restart every `mutual ca serve` instance. Chains handed out then end with the cross-certificate, so relying\n' +
+      'parties that trust only the previous root keep validating. Add the new root to every trust bundle, then remove\n' +
+      'the entry from crossCertificates in ca.yaml (and, once its certificates have expired, the previous root).',
+    run: async (args) => (await loadServer()).rotateRoot(args),
+    print: (r) => [
+      `New root ${r.root.subject}`,
+      `  fingerprint:        ${r.root.fingerprint}  (add ${r.root.file} to every trust bundle)`,
+      `  valid until:        ${r.root.notAfter.toISOString()}`,
+      `  cross-certificate:  ${r.cross.file} (the new root certified by ${r.previousFingerprint}, until ${r.cross.notAfter.toISOString()})`,
+      `  new intermediate:   ${r.intermediate.subject} (${r.intermediate.fingerprint})`,
+      ...droppedLine(r.dropped),
+      `  audit record:       ${r.auditSeq.toString()}`,
+      'Restart every `mutual ca serve` instance to sign under the new root.',
+    ],
+  });
 
   ca.command('serve')
     .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')

@@ -49,10 +49,13 @@ afterAll(async () => {
 const pemBlocks = (text: string): string[] => text.match(/-----BEGIN [^-]+-----[\s\S]+?-----END [^-]+-----\n?/g) ?? [];
 const fp = (pem: string): string => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 
-/** GET over TLS trusting the CA's root. */
-function get(pathname: string): Promise<{ status: number; body: Buffer; type: string }> {
+/** GET over TLS trusting a root (default: this file's first CA and its root). */
+function get(
+  pathname: string,
+  base: { url: string; rootFile: string } = { url, rootFile: path.join(ca, 'root.crt') },
+): Promise<{ status: number; body: Buffer; type: string }> {
   return new Promise((resolve, reject) => {
-    request(`${url}${pathname}`, { ca: readFileSync(path.join(ca, 'root.crt')) }, (res) => {
+    request(`${base.url}${pathname}`, { ca: readFileSync(base.rootFile) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -282,33 +285,14 @@ describe('mutual ca rotate-root', () => {
       expect(pemBlocks(readFileSync(early, 'utf8')).map(fp).slice(1)).toEqual(chain.slice(1));
 
       // Both roots published; every level's CRL (new root, new intermediate, previous ones) in one PEM.
-      const rootsBody = await new Promise<string>((resolve, reject) => {
-        request(`${caUrl}/v1/roots`, { ca: readFileSync(r1File) }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => {
-            resolve(body);
-          });
-        })
-          .on('error', reject)
-          .end();
-      });
-      const roots = JSON.parse(rootsBody) as { roots: string[]; fingerprint: string };
+      const viaR1 = { url: caUrl, rootFile: r1File };
+      const roots = JSON.parse((await get('/v1/roots', viaR1)).body.toString()) as {
+        roots: string[];
+        fingerprint: string;
+      };
       expect(roots.roots.map(fp)).toEqual([result.root.fingerprint, r1Fp]);
       expect(roots.fingerprint).toBe(result.root.fingerprint);
-      const crls = await new Promise<string>((resolve, reject) => {
-        request(`${caUrl}/v1/crl/all`, { ca: readFileSync(r1File) }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => {
-            resolve(body);
-          });
-        })
-          .on('error', reject)
-          .end();
-      });
+      const crls = (await get('/v1/crl/all', viaR1)).body.toString();
       expect(pemBlocks(crls)).toHaveLength(4);
       const crlFile = path.join(work, 'root-rotation-crls.pem');
       writeFileSync(crlFile, crls);

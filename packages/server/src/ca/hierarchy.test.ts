@@ -98,4 +98,48 @@ describe('root rollover by cross-certificate', () => {
       expect(r.status).toBe(0);
     }
   });
+
+  it('after a second rotation, a relying party still at the first root follows both cross-certificates', () => {
+    const r3 = createRoot({ commonName: 'Roll Root CA 3', organization: 'Roll', keyType: 'p256', now: NOW, random });
+    const cross2 = crossCertify({
+      root: { ...r3, commonName: 'Roll Root CA 3', organization: 'Roll' },
+      by: r2,
+      now: NOW,
+      random,
+    });
+    const i3 = createIntermediate({
+      root: r3,
+      commonName: 'Roll Intermediate CA 3',
+      organization: 'Roll',
+      keyType: 'p256',
+      now: NOW,
+      random,
+    });
+    const keys = generateKeyPair('p256');
+    const leaf3 = issueCertificate({
+      profile: 'client',
+      subject: {},
+      names: { dns: [], ip: [], uri: ['spiffe://roll.test/svc'], email: [] },
+      publicKey: keys.publicKey,
+      issuer: { certificateDer: i3.der, privateKey: i3.privateKey },
+      serial: generateSerial(random),
+      notBefore: new Date(NOW.getTime() - 60_000),
+      notAfter: new Date(NOW.getTime() + 3_600_000),
+    });
+    for (const [anchor, length] of [
+      [r1.der, 5],
+      [r2.der, 4],
+      [r3.der, 3],
+    ] as const) {
+      const v = verifyChain({
+        anchors: [anchor],
+        leaf: leaf3.der,
+        intermediates: [i3.der, cross2.der, cross.der],
+        at: NOW,
+        purpose: 'client',
+      });
+      expect(v.ok).toBe(true);
+      expect(v.path).toHaveLength(length);
+    }
+  });
 });

@@ -19,6 +19,8 @@ export interface CaHierarchy {
 
 export const ROOT_LIFETIME_MS = 10 * 365 * 86_400_000;
 export const INTERMEDIATE_LIFETIME_MS = 5 * 365 * 86_400_000;
+/** Room below a cross-certificate: the intermediate plus up to three later cross-certificates (ca.yaml keeps four). */
+export const CROSS_PATH_LENGTH = 4;
 
 /**
  * Creates a root and an intermediate (pathLen 0) for a new CA. New keys every time; CA keys are
@@ -116,7 +118,8 @@ export function createRoot(input: {
  * The new root's name and key, certified by the previous root (a cross-certificate): sent after the
  * intermediate, it lets whoever still trusts only the previous root validate certificates under the
  * new one (leaf → intermediate → cross-certificate → previous root), while whoever trusts the new
- * root stops at it. pathLen 1: an intermediate below it, leaves below that. Valid while both roots are.
+ * root stops at it. Valid while both roots are. pathLen CROSS_PATH_LENGTH: below it an intermediate and the
+ * cross-certificates of later rotations (kept so a relying party still at an older root keeps a path).
  */
 export function crossCertify(input: {
   root: Pick<CaMaterial, 'privateKey' | 'notBefore' | 'notAfter'> & {
@@ -143,7 +146,7 @@ export function crossCertify(input: {
     serial,
     notBefore: validity.notBefore,
     notAfter: validity.notAfter,
-    pathLength: 1,
+    pathLength: CROSS_PATH_LENGTH,
   });
   return { ...built, privateKey: input.root.privateKey, serial: hexSerial(serial), ...validity };
 }

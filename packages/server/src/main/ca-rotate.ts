@@ -30,7 +30,7 @@ export interface RotatedIntermediate {
   readonly keyFile: string;
   /** SHA-256 of the intermediate it replaces (kept in `previousIntermediates`). */
   readonly previousFingerprint: string;
-  /** Previous intermediates (and roots) dropped from ca.yaml because they have expired (their files are left). */
+  /** Previous intermediates dropped from ca.yaml because they have expired (their files are left). */
   readonly dropped: readonly string[];
   /** The audit record of the rotation. */
   readonly auditSeq: bigint;
@@ -337,7 +337,10 @@ export async function rotateRoot(options: {
   const random = options.random ?? cryptoRandom;
   const intermediates = opened.split(config.previousIntermediates);
   const roots = opened.split(config.previousRoots);
-  const dropped = [...intermediates.dropped, ...roots.dropped];
+  const crosses = opened.split(config.crossCertificates.map((certificate) => ({ certificate, key: '' })));
+  // At most 4 are kept (ca.yaml's limit): the newest.
+  const crossKept = crosses.kept.map((c) => c.certificate).slice(0, 3);
+  const dropped = [...intermediates.dropped, ...roots.dropped, ...crosses.dropped];
   const store = await openCaStore({ dir: opened.dir, env: options.env });
   try {
     const rootName = `${config.name} Root CA ${String(await generation(store, options.now, 'root'))}`;
@@ -409,12 +412,13 @@ export async function rotateRoot(options: {
         doc.set('intermediate', flow(doc.createNode(rel.intermediate)));
         doc.set('previousRoots', list([config.root, ...roots.kept]));
         doc.set('previousIntermediates', list([config.intermediate, ...intermediates.kept]));
-        doc.set('crossCertificates', flow(doc.createNode([rel.cross.certificate])));
+        // The new cross-certificate first; earlier ones stay, so a relying party still at an older root keeps a path.
+        doc.set('crossCertificates', flow(doc.createNode([rel.cross.certificate, ...crossKept])));
       },
       (c) =>
         c.root.certificate === rel.root.certificate &&
         c.intermediate.certificate === rel.intermediate.certificate &&
-        c.crossCertificates.length === 1 &&
+        c.crossCertificates.length === crossKept.length + 1 &&
         c.previousRoots.length === roots.kept.length + 1,
       {
         action: 'ca.rotate-root',
