@@ -5,11 +5,11 @@ import type { Command } from 'commander';
 import type { PassphraseChoice } from '@mutual/server';
 import { loadServer } from '../server.js';
 import { MutualError, bootstrapCa, decodeOnePem, type KeyType } from '@mutual/sdk';
-import { saveContext, withClientOptions } from '../client-context.js';
+import { caClientFrom, saveContext, withClientOptions, type ClientOptions } from '../client-context.js';
 import { parseListen, waitForStop } from '../process.js';
 import type { CliContext } from '../context.js';
 import { caDir, collect, keyTypeArg } from '../options.js';
-import { colonHex, json } from '../output/index.js';
+import { colonHex, json, table } from '../output/index.js';
 
 interface InitOptions {
   dir?: string;
@@ -206,6 +206,55 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       'Restart every `mutual ca serve` instance to sign under the new root.',
     ],
   });
+
+  withClientOptions(
+    ca
+      .command('trust')
+      .description(
+        "Which reporting components trust which of the CA's roots (from their reports): during a root rotation, who still lacks the new root (admin)",
+      ),
+  )
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: ClientOptions & { json?: boolean }) => {
+      const client = await caClientFrom(ctx, opts, true);
+      const roots = await client.roots();
+      const rootFps = roots.roots.map((pem) =>
+        createHash('sha256').update(decodeOnePem(pem, 'CERTIFICATE')).digest('hex'),
+      );
+      const components = (await client.components()).items.map((c) => {
+        const anchors = c.health.trustAnchors;
+        return {
+          kind: c.kind,
+          name: c.name,
+          lastSeen: c.lastSeen,
+          stale: c.stale,
+          /** null: the component does not say which roots it trusts. */
+          trustsCurrentRoot: anchors === undefined ? null : anchors.includes(roots.fingerprint),
+          trustedRoots: anchors === undefined ? null : rootFps.filter((fp) => anchors.includes(fp)),
+        };
+      });
+      if (opts.json === true) {
+        ctx.stdout(json({ currentRoot: roots.fingerprint, roots: rootFps, components }));
+        return;
+      }
+      const yes = components.filter((c) => c.trustsCurrentRoot === true).length;
+      const unknown = components.filter((c) => c.trustsCurrentRoot === null).length;
+      ctx.stdout(
+        table(
+          ['KIND', 'NAME', 'LAST SEEN', 'TRUSTS CURRENT ROOT', 'TRUSTED ROOTS'],
+          components.map((c) => [
+            c.kind,
+            c.name,
+            `${c.lastSeen.slice(0, 16).replace('T', ' ')}${c.stale ? ' (stale)' : ''}`,
+            c.trustsCurrentRoot === null ? 'not reported' : c.trustsCurrentRoot ? 'yes' : 'NO',
+            c.trustedRoots === null ? '-' : c.trustedRoots.map((fp) => fp.slice(0, 16)).join(', ') || 'none of them',
+          ]),
+        ) +
+          `${String(yes)} of ${String(components.length)} components trust the current root ${roots.fingerprint.slice(0, 16)}…` +
+          (unknown > 0 ? `; ${String(unknown)} do not report their roots` : '') +
+          '.\n',
+      );
+    });
 
   ca.command('serve')
     .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')

@@ -300,6 +300,48 @@ describe('mutual ca rotate-root', () => {
         const checked = await verifyWith(anchor, late, ['-crl_check_all', '-CRLfile', crlFile]);
         expect(checked.code, checked.stdout + checked.stderr).toBe(0);
       }
+      // Components report the roots they trust; `ca trust` says who still lacks the new one.
+      const report = (name: string, anchors: string[]): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = request(
+            `${caUrl}/v1/reports`,
+            {
+              method: 'POST',
+              ca: readFileSync(r1File),
+              cert: readFileSync(path.join(dir, 'admin', 'admin.crt')),
+              key: readFileSync(path.join(dir, 'admin', 'admin.key')),
+              headers: { 'content-type': 'application/json' },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', () => {
+                resolve(res.statusCode ?? 0);
+              });
+            },
+          );
+          req.on('error', reject);
+          req.end(
+            JSON.stringify({
+              component: { kind: 'gateway', name },
+              at: new Date().toISOString(),
+              health: { status: 'ok', trustAnchors: anchors },
+            }),
+          );
+        });
+      expect(await report('edge-old', [r1Fp])).toBe(200);
+      expect(await report('edge-new', [r1Fp, result.root.fingerprint])).toBe(200);
+      const trust = await mutual(['ca', 'trust', '--json'], { env: ctx });
+      expect(trust.code, trust.stderr).toBe(0);
+      const byName = Object.fromEntries(
+        (
+          JSON.parse(trust.stdout) as { components: { name: string; trustsCurrentRoot: boolean | null }[] }
+        ).components.map((c) => [c.name, c.trustsCurrentRoot]),
+      );
+      expect(byName).toEqual({ 'edge-old': false, 'edge-new': true });
+      expect((await mutual(['ca', 'trust'], { env: ctx })).stdout).toContain(
+        `1 of 2 components trust the current root ${result.root.fingerprint.slice(0, 16)}`,
+      );
+
       // A new client can pin the new root.
       const fresh = await mutual(['ca', 'bootstrap', '--ca-url', caUrl, '--fingerprint', result.root.fingerprint], {
         env: { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-new') },

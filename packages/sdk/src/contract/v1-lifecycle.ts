@@ -76,6 +76,11 @@ export const componentHealth = z.strictObject({
   detail: z.string().max(1024).optional(),
   /** Seconds since the newest revocation data (a CRL fetched or a feed event), for gateways. */
   revocationDataAgeSeconds: z.number().nonnegative().nullable().optional(),
+  /**
+   * SHA-256 (hex) of every trust anchor the component validates peers with (a gateway: its listeners'
+   * trust bundles): what tells, during a root rotation, which components trust the new root yet.
+   */
+  trustAnchors: z.array(sha256Hex).max(64).optional(),
 });
 
 /**

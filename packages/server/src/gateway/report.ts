@@ -138,6 +138,22 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
   events.on('peer', onPeer);
   events.on('revocation', onRevocation);
 
+  /** The trust anchors of every listener's trust bundles (read now, so a reloaded bundle shows). */
+  async function trustAnchors(): Promise<string[]> {
+    const out = new Set<string>();
+    for (const l of loaded.config.listeners) {
+      for (const file of l.clientAuth.trustBundles) {
+        try {
+          const ders = readDerObjects(await readFileCapped(loaded.resolve(file), 8 * 1024 * 1024), ['CERTIFICATE']);
+          for (const der of ders) out.add(sha256Fingerprint(der));
+        } catch (err) {
+          log('warn', 'report: cannot read a trust bundle', { listener: l.name, file, error: String(err) });
+        }
+      }
+    }
+    return [...out].slice(0, 64);
+  }
+
   async function serverSightings(at: string): Promise<SightingEvent[]> {
     const out: SightingEvent[] = [];
     for (const l of loaded.config.listeners) {
@@ -183,6 +199,7 @@ export function startGatewayReporter(options: GatewayReporterOptions): GatewayRe
         lastRevocationOk === undefined
           ? null
           : Math.max(0, Math.floor((now.getTime() - lastRevocationOk.getTime()) / 1000)),
+      trustAnchors: await trustAnchors(),
     };
     const sightings = [...(await serverSightings(at)), ...seen.values()];
     let sent = 0;

@@ -2,7 +2,9 @@
 // certificates it accepted show in GET /v1/sightings, a refused handshake in GET /v1/auth-failures,
 // and the gateway in GET /v1/components. A CA that cannot be reached costs nothing but a log line.
 import 'reflect-metadata';
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { decodeOnePem } from '@mutual/sdk';
 import { request } from 'node:https';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +119,11 @@ describe('gateway: reports to the CA', () => {
     expect(components.items).toEqual([
       expect.objectContaining({ kind: 'gateway', name: 'edge', reportedBy: 'localhost', stale: false }),
     ]);
+    // It says which roots it trusts (its listener's trust bundle): what a root rotation waits for.
+    const rootFp = createHash('sha256')
+      .update(decodeOnePem(readFileSync(ca.files.root, 'utf8'), 'CERTIFICATE'))
+      .digest('hex');
+    expect(components.items[0]?.health.trustAnchors).toEqual([rootFp]);
     // Reported once: the next report carries no old events.
     expect(await h.gw.reporter?.flush()).toBe(true);
     const again = authFailuresResponse.parse((await call(ca, { path: '/v1/auth-failures', ...admin(ca) })).json());
