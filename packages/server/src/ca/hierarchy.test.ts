@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,20 @@ import { createCaHierarchy, createIntermediate, createRoot, crossCertify } from 
 
 const NOW = new Date();
 const random = (n: number): Uint8Array => randomBytes(n);
+
+/** A client certificate for an hour under `issuer`. */
+function leafUnder(issuer: { der: Uint8Array; privateKey: KeyObject }) {
+  return issueCertificate({
+    profile: 'client',
+    subject: {},
+    names: { dns: [], ip: [], uri: ['spiffe://roll.test/svc'], email: [] },
+    publicKey: generateKeyPair('p256').publicKey,
+    issuer: { certificateDer: issuer.der, privateKey: issuer.privateKey },
+    serial: generateSerial(random),
+    notBefore: new Date(NOW.getTime() - 60_000),
+    notAfter: new Date(NOW.getTime() + 3_600_000),
+  });
+}
 
 /** R1 with I1; R2 (new key) cross-certified by R1; I2 under R2; a client leaf under I2. */
 function rolledOver() {
@@ -29,17 +43,7 @@ function rolledOver() {
     now: NOW,
     random,
   });
-  const keys = generateKeyPair('p256');
-  const leaf = issueCertificate({
-    profile: 'client',
-    subject: {},
-    names: { dns: [], ip: [], uri: ['spiffe://roll.test/svc'], email: [] },
-    publicKey: keys.publicKey,
-    issuer: { certificateDer: i2.der, privateKey: i2.privateKey },
-    serial: generateSerial(random),
-    notBefore: new Date(NOW.getTime() - 60_000),
-    notAfter: new Date(NOW.getTime() + 3_600_000),
-  });
+  const leaf = leafUnder(i2);
   return { r1: first.root, r2, cross, i2, leaf };
 }
 
@@ -115,17 +119,7 @@ describe('root rollover by cross-certificate', () => {
       now: NOW,
       random,
     });
-    const keys = generateKeyPair('p256');
-    const leaf3 = issueCertificate({
-      profile: 'client',
-      subject: {},
-      names: { dns: [], ip: [], uri: ['spiffe://roll.test/svc'], email: [] },
-      publicKey: keys.publicKey,
-      issuer: { certificateDer: i3.der, privateKey: i3.privateKey },
-      serial: generateSerial(random),
-      notBefore: new Date(NOW.getTime() - 60_000),
-      notAfter: new Date(NOW.getTime() + 3_600_000),
-    });
+    const leaf3 = leafUnder(i3);
     for (const [anchor, length] of [
       [r1.der, 5],
       [r2.der, 4],

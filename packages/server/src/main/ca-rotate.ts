@@ -229,20 +229,25 @@ async function generation(store: Store, now: Date, profile: 'root' | 'intermedia
 
 const filesNode = (f: Files): Files => ({ certificate: f.certificate, key: f.key });
 
+/** What both rotations take: the CA directory, where secrets come from, who runs it and when. */
+export interface RotationOptions {
+  readonly dir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Recorded as the audit record's actor. */
+  readonly actor: string;
+  readonly now: Date;
+  /** Default: that of the current intermediate. */
+  readonly keyType?: KeyType;
+  readonly random?: RandomBytes;
+}
+
 /**
  * `mutual ca rotate-intermediate`: a new intermediate with a new key, signed by the root, becomes
  * the one that signs; the one it replaces moves to `previousIntermediates`, where its certificates
  * stay valid, renewable and revocable (its CRL and OCSP answers go on) until it expires. Nothing
  * that trusts the root changes. A running `ca serve` picks the new intermediate up when it restarts.
  */
-export async function rotateIntermediate(options: {
-  dir: string;
-  env: Readonly<Record<string, string | undefined>>;
-  actor: string;
-  now: Date;
-  keyType?: KeyType;
-  random?: RandomBytes;
-}): Promise<RotatedIntermediate> {
+export async function rotateIntermediate(options: RotationOptions): Promise<RotatedIntermediate> {
   const opened = await openForRotation(options);
   const { config } = opened.loaded;
   const { kept, dropped } = opened.split(config.previousIntermediates);
@@ -324,14 +329,7 @@ export async function rotateIntermediate(options: {
  * bundles at the fleet's pace, then remove the cross-certificate from ca.yaml (and later the
  * previous root). The previous root and intermediate keep signing their CRLs and OCSP answers.
  */
-export async function rotateRoot(options: {
-  dir: string;
-  env: Readonly<Record<string, string | undefined>>;
-  actor: string;
-  now: Date;
-  keyType?: KeyType;
-  random?: RandomBytes;
-}): Promise<RotatedRoot> {
+export async function rotateRoot(options: RotationOptions): Promise<RotatedRoot> {
   const opened = await openForRotation(options);
   const { config } = opened.loaded;
   const random = options.random ?? cryptoRandom;

@@ -18,6 +18,12 @@ export { CA_FILES } from './ca-files.js';
 export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-server.js';
 export { startGateway, checkGateway, type StartGatewayOptions, type RunningGateway } from './gateway.js';
 export { openCaStore, moveCaStoreToPostgres, type MovedCaStore } from './ca-store.js';
-export { rotateIntermediate, rotateRoot, type RotatedIntermediate, type RotatedRoot } from './ca-rotate.js';
+export {
+  rotateIntermediate,
+  rotateRoot,
+  type RotatedIntermediate,
+  type RotatedRoot,
+  type RotationOptions,
+} from './ca-rotate.js';
 export { runGateway, resolveWorkers, type RunGatewayOptions, type RunningGatewayProcesses } from './gateway-cluster.js';
 export { startTunnel, type StartTunnelOptions, type RunningTunnel, type TunnelFromCa } from './tunnel.js';
