@@ -15,7 +15,7 @@ import { request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
 import { CaClient, MutualError, readDerObjects, readFileCapped, type VerifyResult } from '@mutual/sdk';
 import type { LoadedGatewayConfig } from '../config/index.js';
-import { parseCrlInSlices, verifyCrlSignature, type ParsedCrl } from '../pki/index.js';
+import { crlIssuerOf, parseCrlInSlices, verifyCrlSignature, type ParsedCrl } from '../pki/index.js';
 
 export interface Revocation {
   /** undefined when the path may be used at `at`; else a reason code and detail. */
@@ -79,7 +79,22 @@ interface LoadedCrl {
   readonly parsed: ParsedCrl;
   readonly fingerprint: string;
   readonly revoked: ReadonlySet<string>;
+  /**
+   * What the issuer certificates met on handshake paths say of its signature: `unknown` while none
+   * is known for the issuer it names, `authentic` once one verified it, `forged` while the known
+   * ones do not (judged again when more become known).
+   */
+  verdict: 'unknown' | 'authentic' | 'forged';
 }
+
+/**
+ * Issuer certificates met on validated paths, by the issuer a CRL of theirs names (issuerKey, with
+ * and without the key identifier): what a polled CRL is checked against before it replaces anything.
+ */
+type KnownIssuers = Map<string, Uint8Array[]>;
+/** At most this many issuers are remembered, and this many certificates (keys) for each. */
+const MAX_KNOWN_ISSUERS = 256;
+const MAX_KEYS_PER_ISSUER = 4;
 
 /** Every CRL of one source (a file or a URL's answer), and the SHA-256 of the bytes they were read from. */
 interface CrlBundle {
@@ -157,7 +172,7 @@ async function loadCrlInSlices(der: Uint8Array, unchanged?: LoadedCrl): Promise<
     }
     for (const e of parsed.revoked.slice(i, i + SLICE)) revoked.add(stripZeros(e.serialHex));
   }
-  return { parsed, fingerprint, revoked };
+  return { parsed, fingerprint, revoked, verdict: 'unknown' };
 }
 
 /**
@@ -203,13 +218,16 @@ const issuerKey = (crl: ParsedCrl): string =>
   `${Buffer.from(crl.issuerDer).toString('hex')}/${crl.authorityKeyId ? Buffer.from(crl.authorityKeyId).toString('hex') : ''}`;
 
 /**
- * Why `next` may not replace `prev`: for an issuer both hold, its highest CRL number went down (an
- * older CRL served again). An issuer appearing in or leaving the bundle is fine.
+ * Why `next` may not replace `prev`: for an issuer both hold CRLs of, its highest CRL number went
+ * down (an older CRL served again). A CRL the issuer's known key does not verify counts for
+ * nothing, so a forged CRL with a high number cannot make the genuine ones look old afterwards. An
+ * issuer appearing in or leaving the bundle is fine.
  */
 function crlNumberWentBack(prev: CrlBundle, next: CrlBundle): string | undefined {
   const highest = (b: CrlBundle): Map<string, bigint> => {
     const out = new Map<string, bigint>();
-    for (const { parsed } of b.crls) {
+    for (const { parsed, verdict } of b.crls) {
+      if (verdict === 'forged') continue;
       const key = issuerKey(parsed);
       const held = out.get(key);
       if (held === undefined || parsed.crlNumber > held) out.set(key, parsed.crlNumber);
@@ -218,13 +236,52 @@ function crlNumberWentBack(prev: CrlBundle, next: CrlBundle): string | undefined
   };
   const before = highest(prev);
   const after = highest(next);
-  for (const [i, { parsed }] of next.crls.entries()) {
+  for (const [i, { parsed, verdict }] of next.crls.entries()) {
+    if (verdict === 'forged') continue;
     const key = issuerKey(parsed);
     const old = before.get(key);
     if (old !== undefined && parsed.crlNumber === after.get(key) && parsed.crlNumber < old)
       return `CRL ${i + 1} of ${next.crls.length}: CRL number went backwards for its issuer (${old} to ${parsed.crlNumber})`;
   }
   return undefined;
+}
+
+/** Judges a CRL's signature against the issuer certificates known for the issuer it names. */
+function judge(crl: LoadedCrl, known: KnownIssuers): void {
+  if (crl.verdict === 'authentic') return;
+  const issuers = known.get(issuerKey(crl.parsed));
+  if (issuers === undefined) return;
+  crl.verdict = issuers.some((der) => verifyCrlSignature(crl.parsed, der)) ? 'authentic' : 'forged';
+}
+
+/**
+ * Why a polled answer is refused outright: a CRL naming a known issuer by its key identifier whose
+ * signature that issuer's key does not verify is forged (or corrupt), and the source keeps its
+ * previous CRLs. (Without a key identifier the issuer may have a new key: such a CRL is taken, and
+ * counts for nothing until a certificate met on a path verifies it.)
+ */
+function forgery(bundle: CrlBundle): string | undefined {
+  const i = bundle.crls.findIndex((c) => c.verdict === 'forged' && c.parsed.authorityKeyId !== undefined);
+  return i < 0
+    ? undefined
+    : `CRL ${i + 1} of ${bundle.crls.length}: its signature does not verify with the key of the issuer it names`;
+}
+
+/** Remembers an issuer certificate met on a validated path, under the names its CRLs would carry. */
+function learnIssuer(known: KnownIssuers, issuerDer: Uint8Array): void {
+  const named = crlIssuerOf(issuerDer);
+  if (named === undefined) return;
+  const name = Buffer.from(named.nameDer).toString('hex');
+  const keys = [`${name}/`, ...(named.keyId ? [`${name}/${Buffer.from(named.keyId).toString('hex')}`] : [])];
+  for (const key of keys) {
+    const held = known.get(key);
+    if (held?.some((d) => Buffer.from(d).equals(issuerDer))) continue;
+    if (held === undefined && known.size >= MAX_KNOWN_ISSUERS) {
+      const oldest = known.keys().next().value;
+      if (oldest !== undefined) known.delete(oldest);
+    }
+    known.set(key, [issuerDer, ...(held ?? [])].slice(0, MAX_KEYS_PER_ISSUER));
+  }
 }
 
 function fetchCrl(
@@ -286,6 +343,7 @@ export async function createRevocation(
   const sources: Source[] = [];
   const previous = (prev as { sources?: readonly Source[] } | undefined)?.sources ?? [];
   const previousFeeds = (prev as { feeds?: readonly Feed[] } | undefined)?.feeds ?? [];
+  const known: KnownIssuers = new Map((prev as { known?: KnownIssuers } | undefined)?.known ?? []);
   const feeds: Feed[] = [];
   let closed = false;
   /** Read after an await (a closed revocation ignores what arrives late). */
@@ -345,6 +403,10 @@ export async function createRevocation(
         const bundle = await loadCrlBundle(r.body, source.bundle);
         if (isClosed()) return;
         const changed = !sameCrls(source.bundle, bundle);
+        for (const c of bundle.crls) judge(c, known);
+        for (const c of source.bundle?.crls ?? []) judge(c, known);
+        const forged = forgery(bundle);
+        if (forged !== undefined) throw new Error(forged);
         const back = source.bundle ? crlNumberWentBack(source.bundle, bundle) : undefined;
         if (back !== undefined) throw new Error(back);
         source.bundle = bundle;
@@ -461,6 +523,8 @@ export async function createRevocation(
   };
 
   const verified = new Map<string, boolean>();
+  /** Fingerprints of the issuer certificates already in `known`. */
+  const learnt = new Set<string>();
   const crlsFor = (issuerFp: string, issuerDer: Uint8Array): LoadedCrl[] => {
     const out: LoadedCrl[] = [];
     for (const s of sources) {
@@ -471,6 +535,7 @@ export async function createRevocation(
           ok = verifyCrlSignature(crl.parsed, issuerDer);
           if (verified.size > 4096) verified.clear();
           verified.set(key, ok);
+          if (ok) crl.verdict = 'authentic';
         }
         if (ok) out.push(crl);
       }
@@ -478,9 +543,10 @@ export async function createRevocation(
     return out;
   };
 
-  const revocation: Revocation & { sources: readonly Source[]; feeds: readonly Feed[] } = {
+  const revocation: Revocation & { sources: readonly Source[]; feeds: readonly Feed[]; known: KnownIssuers } = {
     sources,
     feeds,
+    known,
     check(result, chain, anchors, at) {
       if (sources.length === 0) return undefined;
       for (let i = 0; i + 1 < result.path.length; i++) {
@@ -501,6 +567,11 @@ export async function createRevocation(
         const issuer = path[i + 1];
         if (!cert || !issuer) break;
         const issuerDer = derByFp.get(issuer.fingerprint);
+        if (issuerDer && !learnt.has(issuer.fingerprint)) {
+          if (learnt.size > 4096) learnt.clear();
+          learnt.add(issuer.fingerprint);
+          learnIssuer(known, issuerDer);
+        }
         const required = cfg.require === 'all' || i === 0;
         const open = failOpen.has(issuer.subject);
         const crls = issuerDer ? crlsFor(issuer.fingerprint, issuerDer) : [];

@@ -757,6 +757,21 @@ function readCrl(der: Uint8Array, opts: ParseCrlOptions): { crl: ParsedCrl; list
 }
 
 /**
+ * What a CRL signed with this certificate's key names as its issuer: the certificate's subject (DER)
+ * and its subjectKeyIdentifier (the CRL's authorityKeyIdentifier), or undefined when the certificate
+ * cannot be read.
+ */
+export function crlIssuerOf(certDer: Uint8Array): { nameDer: Uint8Array; keyId: Uint8Array | undefined } | undefined {
+  try {
+    const cert = parseCertificate(certDer);
+    const ski = findExtension(cert, OID.subjectKeyIdentifier);
+    return { nameDer: cert.subject.bytes, keyId: ski ? decodeSubjectKeyIdentifier(ski.value) : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * True when `crl` was issued by the certificate `issuerCertDer`: the issuer name matches its
  * subject byte for byte and the signature verifies with its key under an algorithm mutual accepts.
  */

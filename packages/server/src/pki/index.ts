@@ -43,6 +43,7 @@ export {
   parseCrl,
   parseCrlInSlices,
   verifyCrlSignature,
+  crlIssuerOf,
   CRL_REASON_CODES,
   DEFAULT_MAX_CRL_BYTES,
   type BuildCrlInput,

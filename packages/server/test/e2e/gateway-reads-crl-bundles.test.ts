@@ -3,12 +3,12 @@
  * reads them: each CRL counts for the issuer whose key verifies it, CRL numbers are compared per
  * issuer, and an unreadable CRL or more than 64 refuse the file.
  */
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate, sign, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MutualError } from '@mutual/sdk';
 import { startGateway, type GatewayReloadResult } from '../../src/index.js';
-import { buildCrl } from '../../src/pki/index.js';
+import { buildCrl, parseCrl } from '../../src/pki/index.js';
 import {
   CERTIFICATE_REFUSED,
   WEB,
@@ -44,6 +44,39 @@ function crl(issuer: Ca, serials: string[], number: bigint): string {
     nextUpdate: new Date(now + 60 * MIN),
     crlNumber: number,
   }).pem;
+}
+
+/** One DER TLV (short or long length form). */
+function tlv(tag: number, content: Uint8Array): Buffer {
+  const n = content.length;
+  const len =
+    n < 0x80
+      ? [n]
+      : n < 0x100
+        ? [0x81, n]
+        : n < 0x10000
+          ? [0x82, n >> 8, n & 0xff]
+          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), content]);
+}
+
+/**
+ * `issuer`'s CRL — its name and key identifier — with the signature replaced by one made with
+ * `key`: what someone without the issuer's key can put on the wire.
+ */
+function forgedCrl(issuer: Ca, key: KeyObject, serials: string[], number: bigint): string {
+  const genuine = parseCrl(Buffer.from(crl(issuer, serials, number).replace(/-----[A-Z0-9 ]+-----|\s/g, ''), 'base64'));
+  const signature = sign('sha256', genuine.tbs, key);
+  const der = tlv(
+    0x30,
+    Buffer.concat([
+      genuine.tbs,
+      genuine.signatureAlgorithm.bytes,
+      tlv(0x03, Buffer.concat([Buffer.from([0]), signature])),
+    ]),
+  );
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN X509 CRL-----\n${lines.join('\n')}\n-----END X509 CRL-----\n`;
 }
 
 const serialOf = (der: Uint8Array): string => new X509Certificate(der).serialNumber.toLowerCase();
@@ -239,5 +272,55 @@ describe('gateway CRL bundles', () => {
     // Refused for the intermediate's serial, listed by the root's CRL.
     const inter = serialOf(second.der).replace(/^0+/, '');
     expect(rec.detail?.toLowerCase()).toMatch(new RegExp(`^serial 0*${inter} is revoked by .*root`));
+  });
+
+  it('a polled CRL naming a known issuer but signed with another key is refused, and the genuine CRL that follows is taken', async () => {
+    const { pki, first } = setup();
+    const impostor = makeIntermediate(pki, 'mutual test intermediate impostor');
+    const one = pki.client('one', { profile: 'client', names: { uri: [WEB] } });
+    const other = pki.client('other', { profile: 'client', names: { uri: [WEB] } });
+    const server = await startCrlServer(crl(first, [], 5n));
+    cleanup.push(() => server.close());
+    const url = server.url;
+    const h = await start(pki, { sources: [{ url, interval: '100ms' }] });
+    // A handshake through `first` makes its certificate the key its CRLs are checked against.
+    expect((await get(h, '/a', { client: one })).status).toBe(200);
+
+    // `first`'s name and key identifier, the impostor's signature, a far higher number: refused, the old CRL kept.
+    const failed = nextRevocationUpdate(h, (e) => e.source === url && !e.ok);
+    server.body = forgedCrl(first, impostor.privateKey, [serialOf(other.cert.der)], 99n);
+    server.etag = '"2"';
+    await failed;
+    expect(
+      h.logs.some((l) => l.includes('CRL 1 of 1: its signature does not verify with the key of the issuer it names')),
+    ).toBe(true);
+    expect((await get(h, '/a', { client: one })).status).toBe(200);
+    expect((await get(h, '/a', { client: other })).status).toBe(200);
+
+    // The genuine next CRL (number 6, below the forged 99) is taken: the forgery left nothing behind.
+    const taken = nextRevocationUpdate(h, (e) => e.source === url && e.ok && e.changed);
+    server.body = crl(first, [serialOf(one.cert.der)], 6n);
+    server.etag = '"3"';
+    await taken;
+    await refused(h, one, 'REVOKED');
+    expect((await get(h, '/a', { client: other })).status).toBe(200);
+  });
+
+  it('a forged CRL taken before any handshake counts for nothing once the issuer is known: the genuine lower-numbered CRL replaces it', async () => {
+    const { pki, first } = setup();
+    const impostor = makeIntermediate(pki, 'mutual test intermediate impostor');
+    const one = pki.client('one', { profile: 'client', names: { uri: [WEB] } });
+    const server = await startCrlServer(forgedCrl(first, impostor.privateKey, [], 99n));
+    cleanup.push(() => server.close());
+    const url = server.url;
+    // No handshake yet: nothing to check the CRL against, so it is taken — and verifies for nobody.
+    const h = await start(pki, { sources: [{ url, interval: '100ms' }] });
+    await refused(h, one, 'CRL_MISSING');
+
+    const taken = nextRevocationUpdate(h, (e) => e.source === url && e.ok && e.changed);
+    server.body = crl(first, [], 3n);
+    server.etag = '"2"';
+    await taken;
+    expect((await get(h, '/a', { client: one })).status).toBe(200);
   });
 });
