@@ -65,6 +65,8 @@ export interface AgentDeps {
    * (`<dir>/<name>/{cert,key,ca}.pem`); absent: not published.
    */
   readonly identities?: { readonly dir: string; readonly rootPem: string | Uint8Array };
+  /** SHA-256 (hex) of the roots this agent trusts (its CA root file), sent with every report. */
+  readonly trustAnchors?: readonly string[];
 }
 
 /** One certificate as the agent sees it now (for status, metrics and reports). */
@@ -536,11 +538,14 @@ export class RenewalAgent {
     return {
       component: { kind: 'agent', name: this.#d.config.config.name },
       at: now.toISOString(),
-      health: anyOverdue
-        ? { status: 'failing', detail: 'a certificate renewal is overdue' }
-        : anyFailing
-          ? { status: 'degraded', detail: 'renewal attempts are failing; retrying with backoff' }
-          : { status: 'ok' },
+      health: {
+        ...(anyOverdue
+          ? { status: 'failing', detail: 'a certificate renewal is overdue' }
+          : anyFailing
+            ? { status: 'degraded', detail: 'renewal attempts are failing; retrying with backoff' }
+            : { status: 'ok' }),
+        ...(this.#d.trustAnchors === undefined ? {} : { trustAnchors: this.#d.trustAnchors.slice(0, 64) }),
+      },
       certificates: this.#views.map((v) => ({
         name: v.name,
         path: v.path,

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { MutualError, parseDuration } from '@mutual/sdk';
+import { MutualError, parseDuration, readDerObjects } from '@mutual/sdk';
 import type { CliContext } from '../context.js';
 import { contextDir } from '../client-context.js';
 import { parseListen, waitForStop } from '../process.js';
@@ -73,6 +74,11 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
           log,
           env: ctx.env,
           pid: process.pid,
+          // The roots the agent checks the CA with and publishes as identities' ca.pem: reported, so that
+          // `mutual ca finish-root-rotation` knows whether this host trusts the new root yet.
+          trustAnchors: readDerObjects(endpoint.rootPem, ['CERTIFICATE']).map((der) =>
+            createHash('sha256').update(der).digest('hex'),
+          ),
           ...(loaded.config.publishIdentities
             ? { identities: { dir: path.join(ctxDir, 'identities'), rootPem: endpoint.rootPem } }
             : {}),

@@ -192,8 +192,9 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     keyTypeOf: 'the new root and intermediate',
     after:
       'Restart every `mutual ca serve` instance. Chains handed out then end with the cross-certificate, so relying\n' +
-      'parties that trust only the previous root keep validating. Add the new root to every trust bundle, then remove\n' +
-      'the entry from crossCertificates in ca.yaml (and, once its certificates have expired, the previous root).',
+      'parties that trust only the previous root keep validating. Add the new root to every trust bundle (`mutual ca\n' +
+      'trust` shows which components have it), then run `mutual ca finish-root-rotation` (and, once its certificates\n' +
+      'have expired, remove the previous root from ca.yaml).',
     run: async (args) => (await loadServer()).rotateRoot(args),
     print: (r) => [
       `New root ${r.root.subject}`,
@@ -253,6 +254,57 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           `${String(yes)} of ${String(components.length)} components trust the current root ${roots.fingerprint.slice(0, 16)}…` +
           (unknown > 0 ? `; ${String(unknown)} do not report their roots` : '') +
           '.\n',
+      );
+    });
+
+  ca.command('finish-root-rotation')
+    .description(
+      'End a root rotation: chains stop carrying the cross-certificate — refused while a reporting component lacks the new root or does not say',
+    )
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option('--force', 'finish even though some components lack the new root or do not report their roots (audited)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nComponents report the roots they trust (gateways: their trust bundles; agents: their CA root file). Those\n' +
+        'that have not reported within reports.staleAfter are listed but not judged. Restart every `mutual ca serve`\n' +
+        'instance afterwards: chains then end at the intermediate, under the new root.',
+    )
+    .action(async (opts: { dir?: string; force?: boolean; json?: boolean }) => {
+      const r = await (
+        await loadServer()
+      ).finishRootRotation({
+        dir: caDir(ctx, opts.dir),
+        env: ctx.env,
+        actor: `cli:${userInfo().username}`,
+        now: ctx.now(),
+        ...(opts.force === true ? { force: true } : {}),
+      });
+      if (opts.json === true) {
+        ctx.stdout(json(r));
+        return;
+      }
+      const standing = { trusts: 'yes', lacks: 'NO', unreported: 'not reported', stale: 'stale (not judged)' };
+      ctx.stdout(
+        (r.components.length === 0
+          ? 'No component has reported to this CA.\n'
+          : table(
+              ['KIND', 'NAME', 'LAST SEEN', 'TRUSTS CURRENT ROOT'],
+              r.components.map((c) => [
+                c.kind,
+                c.name,
+                c.lastSeen.toISOString().slice(0, 16).replace('T', ' '),
+                standing[c.standing],
+              ]),
+            )) +
+          [
+            `Root rotation finished${r.forced ? ' (forced: some components lack the new root or do not say)' : ''}.`,
+            `  chains end at the root ${r.rootFingerprint}`,
+            `  no longer sent:  ${r.crossCertificates.join(', ')}`,
+            `  audit record:    ${r.auditSeq.toString()}`,
+            'Restart every `mutual ca serve` instance to hand out the shorter chains.',
+            '',
+          ].join('\n'),
       );
     });
 

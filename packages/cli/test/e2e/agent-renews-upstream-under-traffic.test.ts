@@ -331,6 +331,19 @@ describe('agent-managed gateway certificate under continuous traffic', () => {
     );
     expect(found, `no inventory item for the served certificate at ${where}:\n${last}`).toBeDefined();
     expect(found?.source).toBe('issued');
+
+    // Both report the roots they trust (the agent: its CA root file), which `mutual ca trust` compares with the CA's.
+    type Trust = { kind: string; trustsCurrentRoot: boolean | null };
+    let kinds: Record<string, boolean | null> = {};
+    while (!(kinds['agent'] === true && kinds['gateway'] === true) && Date.now() < deadline) {
+      const r = await mutual(['ca', 'trust', '--json'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      last = r.stdout;
+      kinds = Object.fromEntries(
+        (JSON.parse(r.stdout) as { components: Trust[] }).components.map((c) => [c.kind, c.trustsCurrentRoot]),
+      );
+    }
+    expect(kinds, last).toMatchObject({ agent: true, gateway: true });
   }, 60_000);
 
   it('raises an alert at the webhook when the certificate is left to near expiry', async () => {

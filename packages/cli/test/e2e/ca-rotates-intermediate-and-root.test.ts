@@ -225,7 +225,7 @@ describe('mutual ca rotate-intermediate', () => {
 });
 
 describe('mutual ca rotate-root', () => {
-  it('signs under a new root after a restart; chains end with the cross-certificate, so either root validates them', async () => {
+  it('signs under a new root after a restart; chains end with the cross-certificate, so either root validates them, until finish-root-rotation once every component trusts the new root', async () => {
     const dir = path.join(work, 'ca-root');
     const ctx = { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-root') };
     expect((await mutual(['ca', 'init', '--dir', dir])).code).toBe(0);
@@ -301,7 +301,7 @@ describe('mutual ca rotate-root', () => {
         expect(checked.code, checked.stdout + checked.stderr).toBe(0);
       }
       // Components report the roots they trust; `ca trust` says who still lacks the new one.
-      const report = (name: string, anchors: string[]): Promise<number> =>
+      const report = (name: string, anchors: string[] | undefined, kind = 'gateway'): Promise<number> =>
         new Promise((resolve, reject) => {
           const req = request(
             `${caUrl}/v1/reports`,
@@ -322,9 +322,9 @@ describe('mutual ca rotate-root', () => {
           req.on('error', reject);
           req.end(
             JSON.stringify({
-              component: { kind: 'gateway', name },
+              component: { kind, name },
               at: new Date().toISOString(),
-              health: { status: 'ok', trustAnchors: anchors },
+              health: { status: 'ok', ...(anchors === undefined ? {} : { trustAnchors: anchors }) },
             }),
           );
         });
@@ -347,9 +347,97 @@ describe('mutual ca rotate-root', () => {
         env: { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-new') },
       });
       expect(fresh.code, fresh.stderr).toBe(0);
+
+      // Finishing the rotation is refused while a reporting component lacks the new root; nothing changes.
+      const caYaml = path.join(dir, 'ca.yaml');
+      const yamlBefore = readFileSync(caYaml, 'utf8');
+      const finish = (extra: string[] = []) => mutual(['ca', 'finish-root-rotation', '--dir', dir, ...extra]);
+      const lacking = await finish();
+      expect(lacking.code).not.toBe(0);
+      expect(lacking.stderr).toContain('ERR_CA_ROOT_NOT_TRUSTED_YET');
+      expect(lacking.stderr).toContain('1 of 2 components do not trust the new root');
+      expect(lacking.stderr).toContain('gateway edge-old (lacks it)');
+      expect(readFileSync(caYaml, 'utf8')).toBe(yamlBefore);
+      // So is it while one does not say which roots it trusts.
+      expect(await report('edge-old', [r1Fp, result.root.fingerprint])).toBe(200);
+      expect(await report('host-a', undefined, 'agent')).toBe(200);
+      const unsaid = await finish();
+      expect(unsaid.code).not.toBe(0);
+      expect(unsaid.stderr).toContain('agent host-a (does not report its roots)');
+      expect(readFileSync(caYaml, 'utf8')).toBe(yamlBefore);
+
+      // Once every component trusts the new root, the cross-certificate goes: ca.yaml and the audit trail say so.
+      expect(await report('host-a', [result.root.fingerprint], 'agent')).toBe(200);
+      const auditBefore = Number(
+        /Audit chain intact: (\d+) records/.exec((await mutual(['audit', 'verify', '--dir', dir])).stdout)?.[1],
+      );
+      const finished = await finish(['--json']);
+      expect(finished.code, finished.stderr).toBe(0);
+      const done = JSON.parse(finished.stdout) as {
+        rootFingerprint: string;
+        crossCertificates: string[];
+        forced: boolean;
+        components: { name: string; standing: string }[];
+      };
+      expect(done).toMatchObject({
+        rootFingerprint: result.root.fingerprint,
+        crossCertificates: [result.cross.fingerprint],
+        forced: false,
+      });
+      expect(Object.fromEntries(done.components.map((c) => [c.name, c.standing]))).toEqual({
+        'edge-old': 'trusts',
+        'edge-new': 'trusts',
+        'host-a': 'trusts',
+      });
+      expect(readFileSync(caYaml, 'utf8')).not.toContain('crossCertificates');
+      expect((await mutual(['audit', 'verify', '--dir', dir])).stdout).toContain(
+        `Audit chain intact: ${String(auditBefore + 1)} records`,
+      );
+      expect((await finish()).stderr).toContain('ERR_CA_NO_ROOT_ROTATION');
+
+      // After a restart chains end at the intermediate: the new root validates them, the previous one no longer does.
+      served.child.kill('SIGTERM');
+      expect(await waitExit(served.child)).toBe(0);
+      served = await start();
+      const ctxNew = { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-new') };
+      expect((await bootstrapAdmin(caUrl, result.root.fingerprint, dir, ctxNew)).code).toBe(0);
+      const token = await mutual(['token', 'create', 'final.internal', '--profile', 'server'], { env: ctxNew });
+      expect(token.code, token.stderr).toBe(0);
+      const got = await mutual(['cert', 'request', 'final.internal', '--token', token.stdout.trim(), '--out', out], {
+        env: ctxNew,
+      });
+      expect(got.code, got.stderr).toBe(0);
+      const final = path.join(out, 'final.internal.crt');
+      expect(pemBlocks(readFileSync(final, 'utf8')).map(fp).slice(1)).toEqual([result.intermediate.fingerprint]);
+      expect((await verifyWith(result.root.file, final)).code).toBe(0);
+      expect((await verifyWith(r1File, final)).code).not.toBe(0);
     } finally {
       served.child.kill('SIGTERM');
       await waitExit(served.child);
     }
+  });
+
+  it('finish-root-rotation refuses when no component reports (nothing tells), and --force finishes it, audited as forced', async () => {
+    const dir = path.join(work, 'ca-forced');
+    expect((await mutual(['ca', 'init', '--dir', dir])).code).toBe(0);
+    expect((await mutual(['ca', 'rotate-root', '--dir', dir])).code).toBe(0);
+    const caYaml = path.join(dir, 'ca.yaml');
+    const before = readFileSync(caYaml, 'utf8');
+    expect(before).toContain('crossCertificates');
+    const refused = await mutual(['ca', 'finish-root-rotation', '--dir', dir]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('ERR_CA_ROOT_NOT_TRUSTED_YET');
+    expect(refused.stderr).toContain('No component has reported to this CA');
+    expect(readFileSync(caYaml, 'utf8')).toBe(before);
+
+    const forced = await mutual(['ca', 'finish-root-rotation', '--dir', dir, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stdout).toContain('No component has reported to this CA.');
+    expect(forced.stdout).toContain('Root rotation finished (forced');
+    expect(readFileSync(caYaml, 'utf8')).not.toContain('crossCertificates');
+    const tail = await mutual(['audit', 'tail', '--dir', dir, '--json', '-n', '1']);
+    expect(tail.code, tail.stderr).toBe(0);
+    expect(tail.stdout).toContain('"ca.finish-root-rotation"');
+    expect(tail.stdout).toContain('"forced":true');
   });
 });

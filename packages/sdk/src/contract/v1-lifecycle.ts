@@ -78,7 +78,8 @@ export const componentHealth = z.strictObject({
   revocationDataAgeSeconds: z.number().nonnegative().nullable().optional(),
   /**
    * SHA-256 (hex) of every trust anchor the component validates peers with (a gateway: its listeners'
-   * trust bundles): what tells, during a root rotation, which components trust the new root yet.
+   * trust bundles; an agent: its CA root file): what tells, during a root rotation, which components
+   * trust the new root yet.
    */
   trustAnchors: z.array(sha256Hex).max(64).optional(),
 });

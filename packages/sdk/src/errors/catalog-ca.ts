@@ -86,6 +86,18 @@ export const caErrors = {
     message: 'The issuing CA cannot sign now.',
     doc: 'The intermediate is expired, not yet valid or too close to expiry for any lifetime. Rotate the intermediate (`mutual ca rotate-intermediate`, then restart `mutual ca serve`).',
   },
+  ERR_CA_NO_ROOT_ROTATION: {
+    kind: 'usage',
+    status: 400,
+    message: 'No root rotation is in progress.',
+    doc: 'ca.yaml lists no cross-certificate: there is nothing to finish. `mutual ca rotate-root` starts a root rotation.',
+  },
+  ERR_CA_ROOT_NOT_TRUSTED_YET: {
+    kind: 'refused',
+    status: 409,
+    message: 'Some components do not trust the new root yet.',
+    doc: 'Finishing a root rotation stops sending the cross-certificate, after which a relying party that trusts only the previous root refuses every new chain. details.components lists the components whose last report lacks the new root, or that do not report their roots; with no component reporting at all the CA cannot tell, and refuses too. Add the new root to their trust bundles (`mutual ca trust` shows the progress), or pass `--force` to finish anyway (recorded in the audit trail).',
+  },
   ERR_TOKEN_MALFORMED: {
     kind: 'refused',
     status: 401,

@@ -141,7 +141,7 @@ interface Made {
  * one rename. A failure before that removes the new files and leaves the CA as it was.
  */
 async function applyRotation(
-  opened: Opened,
+  opened: Pick<Opened, 'dir' | 'configFile' | 'passphrase' | 'keyType' | 'loaded'>,
   options: { actor: string; now: Date; env: Readonly<Record<string, string | undefined>> },
   store: Store,
   made: readonly Made[],
@@ -454,6 +454,124 @@ export async function rotateRoot(options: RotationOptions): Promise<RotatedRoot>
       dropped,
       auditSeq: seq,
     };
+  } finally {
+    await store.close();
+  }
+}
+
+/** How one reporting component stands towards the current root, as its last report says. */
+export interface ComponentTrust {
+  readonly kind: string;
+  readonly name: string;
+  readonly lastSeen: Date;
+  /**
+   * `trusts`: its trust anchors include the current root; `lacks`: they do not; `unreported`: its
+   * reports do not list trust anchors; `stale`: no report within `reports.staleAfter` (not judged).
+   */
+  readonly standing: 'trusts' | 'lacks' | 'unreported' | 'stale';
+}
+
+export interface FinishedRootRotation {
+  /** SHA-256 of the current root, at which every chain now ends. */
+  readonly rootFingerprint: string;
+  /** SHA-256 of each cross-certificate no longer sent. */
+  readonly crossCertificates: readonly string[];
+  readonly components: readonly ComponentTrust[];
+  /** Finished with `force` while some components lacked the current root or did not say. */
+  readonly forced: boolean;
+  readonly auditSeq: bigint;
+}
+
+const certificateFingerprint = (file: string): string => {
+  const x = new X509Certificate(readFileSync(file));
+  return sha256(x.raw);
+};
+
+/**
+ * `mutual ca finish-root-rotation`: the last step of a root rotation. Chains stop carrying the
+ * cross-certificate (ca.yaml's `crossCertificates` is emptied; `ca serve` instances send the shorter
+ * chain after a restart), so from then on only relying parties that trust the current root
+ * validate new certificates. Gated on what components report (ADR 0029): refused with
+ * ERR_CA_ROOT_NOT_TRUSTED_YET while a component that reported within `reports.staleAfter` lacks
+ * the current root or does not say which roots it trusts, or when none reported at all, unless
+ * `force` (recorded in the audit record, with every component's standing). The previous roots stay: their CRLs and OCSP answers go
+ * on for the certificates still under them.
+ */
+export async function finishRootRotation(options: {
+  readonly dir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly actor: string;
+  readonly now: Date;
+  readonly force?: boolean;
+}): Promise<FinishedRootRotation> {
+  const dir = path.resolve(options.dir);
+  const configFile = path.join(dir, CA_FILES.config);
+  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
+  const loaded = loadCaConfig(configFile);
+  const { config } = loaded;
+  if (config.crossCertificates.length === 0)
+    throw new MutualError('ERR_CA_NO_ROOT_ROTATION', { details: { configFile } });
+  const rootFingerprint = certificateFingerprint(loaded.resolve(config.root.certificate));
+  const crossCertificates = config.crossCertificates.map((f) => certificateFingerprint(loaded.resolve(f)));
+  const store = await openCaStore({ dir, env: options.env });
+  try {
+    const components: ComponentTrust[] = (await store.listComponents()).map((c) => {
+      const anchors = c.health['trustAnchors'];
+      const standing =
+        options.now.getTime() - c.lastSeen.getTime() > config.reports.staleAfter
+          ? 'stale'
+          : !Array.isArray(anchors)
+            ? 'unreported'
+            : anchors.includes(rootFingerprint)
+              ? 'trusts'
+              : 'lacks';
+      return { kind: c.kind, name: c.name, lastSeen: c.lastSeen, standing };
+    });
+    const blocking = components.filter((c) => c.standing === 'lacks' || c.standing === 'unreported');
+    const judged = components.filter((c) => c.standing !== 'stale');
+    // Fail closed: with no component reporting, nothing says the relying parties have the new root.
+    if (judged.length === 0 && options.force !== true) {
+      throw new MutualError('ERR_CA_ROOT_NOT_TRUSTED_YET', {
+        message: `No component has reported to this CA within reports.staleAfter: nothing tells whether the relying parties trust the new root ${rootFingerprint.slice(0, 16)}… yet.`,
+        details: { rootFingerprint, components: [] },
+      });
+    }
+    if (blocking.length > 0 && options.force !== true) {
+      throw new MutualError('ERR_CA_ROOT_NOT_TRUSTED_YET', {
+        message: `${String(blocking.length)} of ${String(components.length)} components do not trust the new root ${rootFingerprint.slice(0, 16)}… yet: ${blocking
+          .slice(0, 10)
+          .map((c) => `${c.kind} ${c.name} (${c.standing === 'lacks' ? 'lacks it' : 'does not report its roots'})`)
+          .join(', ')}${blocking.length > 10 ? ', …' : ''}.`,
+        details: {
+          rootFingerprint,
+          components: blocking.slice(0, 100).map((c) => ({ kind: c.kind, name: c.name, standing: c.standing })),
+        },
+      });
+    }
+    const forced = blocking.length > 0 || judged.length === 0;
+    const seq = await applyRotation(
+      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded },
+      options,
+      store,
+      [],
+      (doc) => {
+        doc.delete('crossCertificates');
+      },
+      (c) => c.crossCertificates.length === 0,
+      {
+        action: 'ca.finish-root-rotation',
+        subject: rootFingerprint,
+        details: {
+          rootFingerprint,
+          crossCertificates,
+          forced,
+          components: components
+            .slice(0, 100)
+            .map((c) => ({ kind: c.kind, name: c.name, standing: c.standing, lastSeen: c.lastSeen.toISOString() })),
+        },
+      },
+    );
+    return { rootFingerprint, crossCertificates, components, forced, auditSeq: seq };
   } finally {
     await store.close();
   }

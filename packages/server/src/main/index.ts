@@ -19,8 +19,11 @@ export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-se
 export { startGateway, checkGateway, type StartGatewayOptions, type RunningGateway } from './gateway.js';
 export { openCaStore, moveCaStoreToPostgres, type MovedCaStore } from './ca-store.js';
 export {
+  finishRootRotation,
   rotateIntermediate,
   rotateRoot,
+  type ComponentTrust,
+  type FinishedRootRotation,
   type RotatedIntermediate,
   type RotatedRoot,
   type RotationOptions,
