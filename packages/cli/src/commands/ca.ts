@@ -308,6 +308,47 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
+  ca.command('retire-root')
+    .description(
+      'After finish-root-rotation: drop a previous root and the intermediates under it from ca.yaml — refused while certificates still chain to it',
+    )
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option(
+      '--fingerprint <hex>',
+      'leading hex digits (8 or more) of the root to retire (default: the only previous root)',
+    )
+    .option('--force', 'retire it although unexpired certificates still chain to it (audited)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nRestart every `mutual ca serve` instance afterwards: /v1/roots then lists the current root only, and the\n' +
+        "retired root's CRLs and OCSP answers end. Remove it from trust bundles once no certificate under it is in use.",
+    )
+    .action(async (opts: { dir?: string; fingerprint?: string; force?: boolean; json?: boolean }) => {
+      const r = await (
+        await loadServer()
+      ).retireRoot({
+        dir: caDir(ctx, opts.dir),
+        env: ctx.env,
+        actor: `cli:${userInfo().username}`,
+        now: ctx.now(),
+        ...(opts.fingerprint === undefined ? {} : { fingerprint: opts.fingerprint }),
+        ...(opts.force === true ? { force: true } : {}),
+      });
+      ctx.stdout(
+        opts.json === true
+          ? json(r)
+          : [
+              `Retired the root ${r.subject}${r.forced ? ` (forced: ${String(r.certificates)} unexpired certificates still chained to it)` : ''}`,
+              `  fingerprint:    ${r.fingerprint}`,
+              `  intermediates:  ${r.intermediates.length === 0 ? 'none' : r.intermediates.join(', ')}`,
+              `  audit record:   ${r.auditSeq.toString()}`,
+              'Restart every `mutual ca serve` instance; then remove it from trust bundles.',
+              '',
+            ].join('\n'),
+      );
+    });
+
   ca.command('serve')
     .description('Run the online CA: HTTPS API for sign (token), renew (mTLS), revoke, CRL, OCSP, tokens, inventory')
     .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')

@@ -225,7 +225,7 @@ describe('mutual ca rotate-intermediate', () => {
 });
 
 describe('mutual ca rotate-root', () => {
-  it('signs under a new root after a restart; chains end with the cross-certificate, so either root validates them, until finish-root-rotation once every component trusts the new root', async () => {
+  it('signs under a new root after a restart; chains end with the cross-certificate, so either root validates them, until finish-root-rotation once every component trusts the new root; retire-root then drops the previous root', async () => {
     const dir = path.join(work, 'ca-root');
     const ctx = { MUTUAL_CONTEXT_DIR: path.join(work, 'ctx-root') };
     expect((await mutual(['ca', 'init', '--dir', dir])).code).toBe(0);
@@ -411,6 +411,36 @@ describe('mutual ca rotate-root', () => {
       expect(pemBlocks(readFileSync(final, 'utf8')).map(fp).slice(1)).toEqual([result.intermediate.fingerprint]);
       expect((await verifyWith(result.root.file, final)).code).toBe(0);
       expect((await verifyWith(r1File, final)).code).not.toBe(0);
+
+      // Retiring R1 is refused while certificates under it are unexpired: `early` (renewed, but not revoked) and the
+      // admin certificate of `ca init`. The CA's own TLS, OCSP and CA certificates do not count.
+      const retire = (extra: string[] = []) => mutual(['ca', 'retire-root', '--dir', dir, ...extra]);
+      const yamlFinished = readFileSync(caYaml, 'utf8');
+      const needed = await retire();
+      expect(needed.code).not.toBe(0);
+      expect(needed.stderr).toContain('ERR_CA_ROOT_STILL_NEEDED');
+      expect(needed.stderr).toContain(`2 unexpired certificates still chain to the root ${r1Fp.slice(0, 16)}`);
+      expect(readFileSync(caYaml, 'utf8')).toBe(yamlFinished);
+      expect((await retire(['--fingerprint', 'f00'])).stderr).toContain('ERR_CA_NO_PREVIOUS_ROOT');
+      const retired = await retire(['--fingerprint', r1Fp.slice(0, 12), '--force', '--json']);
+      expect(retired.code, retired.stderr).toBe(0);
+      expect(JSON.parse(retired.stdout)).toMatchObject({ fingerprint: r1Fp, certificates: 2, forced: true });
+      const yamlRetired = readFileSync(caYaml, 'utf8');
+      expect(yamlRetired).not.toContain(path.basename(r1File));
+      expect(yamlRetired).not.toMatch(/previousIntermediates: \[\s*\{/);
+      served.child.kill('SIGTERM');
+      expect(await waitExit(served.child)).toBe(0);
+      served = await start();
+      const listed = JSON.parse(
+        (await get('/v1/roots', { url: caUrl, rootFile: result.root.file })).body.toString(),
+      ) as {
+        roots: string[];
+      };
+      expect(listed.roots.map(fp)).toEqual([result.root.fingerprint]);
+      expect(
+        pemBlocks((await get('/v1/crl/all', { url: caUrl, rootFile: result.root.file })).body.toString()),
+      ).toHaveLength(2);
+      expect((await retire()).stderr).toContain('ERR_CA_NO_PREVIOUS_ROOT');
     } finally {
       served.child.kill('SIGTERM');
       await waitExit(served.child);

@@ -98,6 +98,18 @@ export const caErrors = {
     message: 'Some components do not trust the new root yet.',
     doc: 'Finishing a root rotation stops sending the cross-certificate, after which a relying party that trusts only the previous root refuses every new chain. details.components lists the components whose last report lacks the new root, or that do not report their roots; with no component reporting at all the CA cannot tell, and refuses too. Add the new root to their trust bundles (`mutual ca trust` shows the progress), or pass `--force` to finish anyway (recorded in the audit trail).',
   },
+  ERR_CA_NO_PREVIOUS_ROOT: {
+    kind: 'usage',
+    status: 400,
+    message: 'No such previous root.',
+    doc: 'ca.yaml lists no previous root, none whose fingerprint starts with the one given, or several while none was named: pass `--fingerprint` with at least 8 hex digits of the root to retire (`mutual ca trust` and `/v1/roots` list them).',
+  },
+  ERR_CA_ROOT_STILL_NEEDED: {
+    kind: 'refused',
+    status: 409,
+    message: 'The previous root is still needed.',
+    doc: 'A cross-certificate it signed is still sent (run `mutual ca finish-root-rotation` first), the intermediate that signs is under it, or unexpired certificates — revoked ones included, whose CRL must go on listing them — chain to it (details.certificates, details.lastNotAfter). Renew them into the new hierarchy (agents do at their next renewal) or wait until they expire; `--force` retires it anyway (audited) when the certificates left are known to be unused.',
+  },
   ERR_TOKEN_MALFORMED: {
     kind: 'refused',
     status: 401,

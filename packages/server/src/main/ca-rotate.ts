@@ -229,6 +229,13 @@ async function generation(store: Store, now: Date, profile: 'root' | 'intermedia
 
 const filesNode = (f: Files): Files => ({ certificate: f.certificate, key: f.key });
 
+/** A ca.yaml list of CA files, each entry on one line (`{ certificate: …, key: … }`). */
+function filesList(doc: Document, flow: <T>(node: T) => T, items: readonly Files[]): unknown {
+  const node = doc.createNode(items.map(filesNode));
+  if (isSeq(node)) for (const item of node.items) flow(item);
+  return node;
+}
+
 /** What both rotations take: the CA directory, where secrets come from, who runs it and when. */
 export interface RotationOptions {
   readonly dir: string;
@@ -284,9 +291,7 @@ export async function rotateIntermediate(options: RotationOptions): Promise<Rota
       [made],
       (doc, flow) => {
         doc.set('intermediate', flow(doc.createNode(rel)));
-        const list = doc.createNode([filesNode(config.intermediate), ...kept.map(filesNode)]);
-        if (isSeq(list)) for (const item of list.items) flow(item);
-        doc.set('previousIntermediates', list);
+        doc.set('previousIntermediates', filesList(doc, flow, [config.intermediate, ...kept]));
       },
       (c) => c.intermediate.certificate === rel.certificate && c.previousIntermediates.length === kept.length + 1,
       {
@@ -401,11 +406,7 @@ export async function rotateRoot(options: RotationOptions): Promise<RotatedRoot>
       store,
       [madeRoot, madeCross, madeIntermediate],
       (doc, flow) => {
-        const list = (items: Files[]): unknown => {
-          const node = doc.createNode(items.map(filesNode));
-          if (isSeq(node)) for (const item of node.items) flow(item);
-          return node;
-        };
+        const list = (items: Files[]): unknown => filesList(doc, flow, items);
         doc.set('root', flow(doc.createNode(rel.root)));
         doc.set('intermediate', flow(doc.createNode(rel.intermediate)));
         doc.set('previousRoots', list([config.root, ...roots.kept]));
@@ -572,6 +573,151 @@ export async function finishRootRotation(options: {
       },
     );
     return { rootFingerprint, crossCertificates, components, forced, auditSeq: seq };
+  } finally {
+    await store.close();
+  }
+}
+
+export interface RetiredRoot {
+  readonly fingerprint: string;
+  readonly subject: string;
+  /** SHA-256 of the previous intermediates under it, dropped from ca.yaml with it. */
+  readonly intermediates: readonly string[];
+  /** Unexpired certificates (revoked ones included) that still chained to it: 0 unless forced. */
+  readonly certificates: number;
+  readonly forced: boolean;
+  readonly auditSeq: bigint;
+}
+
+const CA_OWN_PROFILES: ReadonlySet<string> = new Set([
+  'ca-server',
+  'ocsp',
+  'root',
+  'intermediate',
+  'cross-certificate',
+]);
+
+/** Whether `child` names `parent` as its issuer and its signature verifies with `parent`'s key. */
+const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean =>
+  child.checkIssued(parent) && child.verify(parent.publicKey);
+
+/**
+ * `mutual ca retire-root`: after `finish-root-rotation`, the previous root leaves ca.yaml with the
+ * previous intermediates under it — `/v1/roots` stops listing it and its CRLs and OCSP answers end
+ * after a restart. Refused (ERR_CA_ROOT_STILL_NEEDED, nothing changed) while a cross-certificate it
+ * signed is still sent or the signing intermediate is under it — never overridable — and while
+ * unexpired certificates chain to it (revoked ones included: their CRL must go on listing them),
+ * unless `force`. The files stay; the audit record (`ca.retire-root`) keeps what went and why.
+ */
+export async function retireRoot(options: {
+  readonly dir: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly actor: string;
+  readonly now: Date;
+  /** Leading hex digits (at least 8) of the root's SHA-256; default: the only previous root. */
+  readonly fingerprint?: string;
+  readonly force?: boolean;
+}): Promise<RetiredRoot> {
+  const dir = path.resolve(options.dir);
+  const configFile = path.join(dir, CA_FILES.config);
+  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
+  const loaded = loadCaConfig(configFile);
+  const { config } = loaded;
+  const read = (file: string): X509Certificate => new X509Certificate(readFileSync(loaded.resolve(file)));
+  const roots = config.previousRoots.map((f) => ({ files: f, cert: read(f.certificate) }));
+  const wanted = options.fingerprint?.toLowerCase();
+  if (wanted !== undefined && !/^[0-9a-f]{8,64}$/.test(wanted))
+    throw new MutualError('ERR_CA_NO_PREVIOUS_ROOT', {
+      message: 'Name the root by at least 8 hex digits of its SHA-256 fingerprint.',
+      details: { fingerprint: options.fingerprint },
+    });
+  const matching = roots.filter((r) => wanted === undefined || sha256(r.cert.raw).startsWith(wanted));
+  const target = matching.length === 1 ? matching[0] : undefined;
+  if (target === undefined)
+    throw new MutualError('ERR_CA_NO_PREVIOUS_ROOT', {
+      details: {
+        previousRoots: roots.map((r) => sha256(r.cert.raw)),
+        ...(wanted === undefined ? {} : { fingerprint: wanted }),
+      },
+    });
+  const fingerprint = sha256(target.cert.raw);
+  const subject = target.cert.subject.replace(/\n/g, ', ');
+  const still = (reason: string, message: string, details: Record<string, unknown> = {}): MutualError =>
+    new MutualError('ERR_CA_ROOT_STILL_NEEDED', { message, details: { fingerprint, reason, ...details } });
+
+  const signedCross = config.crossCertificates.filter((f) => issuedBy(read(f), target.cert));
+  if (signedCross.length > 0)
+    throw still(
+      'cross-certificate',
+      `The root ${fingerprint.slice(0, 16)}… signed a cross-certificate that is still sent (${signedCross.join(', ')}): run \`mutual ca finish-root-rotation\` first.`,
+    );
+  if (issuedBy(read(config.intermediate.certificate), target.cert))
+    throw still('intermediate', `The intermediate that signs is under the root ${fingerprint.slice(0, 16)}….`);
+  const under = config.previousIntermediates.filter((f) => issuedBy(read(f.certificate), target.cert));
+  const intermediates = under.map((f) => sha256(read(f.certificate).raw));
+
+  const store = await openCaStore({ dir, env: options.env });
+  try {
+    let certificates = 0;
+    let lastNotAfter: Date | undefined;
+    const sample: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.listCertificates({
+        now: options.now,
+        issuers: [fingerprint, ...intermediates],
+        expiresFrom: options.now,
+        limit: 1000,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const c of page.items) {
+        // The CA's own certificates do not count: its TLS and OCSP certificates are issued anew at each
+        // start, and the CA certificates under the root (its intermediates, the cross-certificate) go with it.
+        if (c.state === 'failed' || CA_OWN_PROFILES.has(c.profile)) continue;
+        certificates += 1;
+        if (lastNotAfter === undefined || c.notAfter > lastNotAfter) lastNotAfter = c.notAfter;
+        if (sample.length < 5) sample.push(`${c.serial} ${c.identity ?? c.commonName ?? ''}`.trim());
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    if (certificates > 0 && options.force !== true)
+      throw still(
+        'certificates',
+        `${String(certificates)} unexpired certificates still chain to the root ${fingerprint.slice(0, 16)}… (the last expires at ${lastNotAfter?.toISOString() ?? '?'}): renew them, or wait.`,
+        { certificates, lastNotAfter: lastNotAfter?.toISOString(), sample },
+      );
+    const kept = config.previousIntermediates.filter((f) => !under.includes(f));
+    const seq = await applyRotation(
+      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded },
+      options,
+      store,
+      [],
+      (doc, flow) => {
+        doc.set(
+          'previousRoots',
+          filesList(
+            doc,
+            flow,
+            config.previousRoots.filter((f) => f !== target.files),
+          ),
+        );
+        doc.set('previousIntermediates', filesList(doc, flow, kept));
+      },
+      (c) =>
+        c.previousRoots.length === config.previousRoots.length - 1 && c.previousIntermediates.length === kept.length,
+      {
+        action: 'ca.retire-root',
+        subject: fingerprint,
+        details: {
+          fingerprint,
+          intermediates,
+          certificates,
+          forced: certificates > 0,
+          ...(lastNotAfter === undefined ? {} : { lastNotAfter: lastNotAfter.toISOString() }),
+        },
+      },
+    );
+    return { fingerprint, subject, intermediates, certificates, forced: certificates > 0, auditSeq: seq };
   } finally {
     await store.close();
   }

@@ -20,10 +20,12 @@ export { startGateway, checkGateway, type StartGatewayOptions, type RunningGatew
 export { openCaStore, moveCaStoreToPostgres, type MovedCaStore } from './ca-store.js';
 export {
   finishRootRotation,
+  retireRoot,
   rotateIntermediate,
   rotateRoot,
   type ComponentTrust,
   type FinishedRootRotation,
+  type RetiredRoot,
   type RotatedIntermediate,
   type RotatedRoot,
   type RotationOptions,

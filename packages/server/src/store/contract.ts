@@ -408,6 +408,13 @@ export function describeStoreContract(
         expect(await serials({ search: '%' })).toEqual([api.serial]);
         expect(await serials({ search: 'no such name' })).toEqual([]);
         expect(await serials({ profile: 'server', states: ['valid'] })).toEqual([s.valid.serial]);
+        const other = await issue(store, { issuerFingerprint: 'b'.repeat(64) });
+        expect(await serials({ issuers: ['b'.repeat(64)] })).toEqual([other.serial]);
+        expect(await serials({ issuers: ['c'.repeat(64)] })).toEqual([]);
+        expect((await serials({ issuers: ['b'.repeat(64), api.issuerFingerprint] })).length).toBe(
+          everything.length + 1,
+        );
+        await expectCode(store.listCertificates({ now: NOW, issuers: [] }), 'ERR_USAGE_INVALID_ARGUMENT');
       });
 
       it('pages by notAfter then serial: every certificate exactly once, in order, stable under inserts', async () => {

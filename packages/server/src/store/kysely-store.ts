@@ -696,6 +696,8 @@ export class KyselyStore implements Store {
     for (const state of filter.states ?? []) {
       if (!CERTIFICATE_STATES.includes(state)) throw invalid('states', `Unknown certificate state.`);
     }
+    if (filter.issuers !== undefined && (filter.issuers.length === 0 || filter.issuers.length > 100))
+      throw invalid('issuers', 'issuers must list 1 to 100 fingerprints.');
 
     return this.#run(async () => {
       let query = this.#db.selectFrom('certificates').selectAll();
@@ -707,6 +709,7 @@ export class KyselyStore implements Store {
       if (expiresFrom !== undefined) query = query.where('not_after', '>=', expiresFrom);
       if (profile !== undefined) query = query.where('profile', '=', profile);
       if (identity !== undefined) query = query.where('identity', '=', identity);
+      if (filter.issuers !== undefined) query = query.where('issuer_fingerprint', 'in', [...filter.issuers]);
       if (search !== undefined && search !== '') {
         const pattern = `%${escapeLike(search.toLowerCase())}%`;
         query = query.where((eb) =>

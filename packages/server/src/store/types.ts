@@ -71,6 +71,8 @@ export interface ListFilter {
   readonly expiresFrom?: Date;
   readonly profile?: string;
   readonly identity?: string;
+  /** Only certificates signed by one of these issuers (SHA-256 of the issuer certificate, hex); at most 100. */
+  readonly issuers?: readonly string[];
   /** Case-insensitive substring of serial, subject, identity, names or fingerprint. */
   readonly search?: string;
   /** Default 100; values above 1000 are capped at 1000. */
