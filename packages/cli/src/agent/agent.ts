@@ -12,6 +12,7 @@ import {
   readDerObjects,
   toMutualError,
   writeCredentialPair,
+  writeFileAtomic,
   type KeyType,
   type ManagedCertificateState,
   type PlannedRenewal,
@@ -21,6 +22,7 @@ import {
 import type { CertificateResponse, ReportRequest } from '@mutual/sdk/contract';
 import type { AgentCertificateConfig, LoadedAgentConfig, ReloadAction } from './config.js';
 import type { AgentCa, PairIdentity } from './ca.js';
+import { endorsedRoots, type TrustedRoots } from './roots.js';
 import {
   emptyCertificateState,
   readAgentState,
@@ -65,8 +67,10 @@ export interface AgentDeps {
    * (`<dir>/<name>/{cert,key,ca}.pem`); absent: not published.
    */
   readonly identities?: { readonly dir: string; readonly rootPem: string | Uint8Array };
-  /** SHA-256 (hex) of the roots this agent trusts (its CA root file), sent with every report. */
-  readonly trustAnchors?: readonly string[];
+  /** The roots this agent trusts (its CA root file and trust bundle): their SHA-256 go with every report. */
+  readonly trust?: TrustedRoots;
+  /** Where the agent writes the roots it trusts when it learns one (`ca.trustBundle`): set, it follows root rotations. */
+  readonly trustBundle?: string;
 }
 
 /** One certificate as the agent sees it now (for status, metrics and reports). */
@@ -115,6 +119,7 @@ export class RenewalAgent {
   #running: Promise<unknown> | null = null;
   #stopped = false;
   #lastReportAt = 0;
+  #lastRootsAt = 0;
   #reportSilenced = false;
   #pendingReports = new Set<Promise<void>>();
   /** Resolvers waiting for the next completed tick (tests). */
@@ -398,7 +403,12 @@ export class RenewalAgent {
     const identities = this.#d.identities;
     if (identities !== undefined) {
       try {
-        await publishIdentity(identities.dir, cfg.name, { cert: r(cfg.cert), key: r(cfg.key) }, identities.rootPem);
+        await publishIdentity(
+          identities.dir,
+          cfg.name,
+          { cert: r(cfg.cert), key: r(cfg.key) },
+          this.#d.trust?.pem() ?? identities.rootPem,
+        );
       } catch (err) {
         // The pair is in place; only the client tools' shortcut to it is missing.
         this.#d.log('warn', 'could not publish the identity for the client tools', {
@@ -499,14 +509,21 @@ export class RenewalAgent {
   /** Reports to the CA (POST /v1/reports) in the background; best effort, a 404 silences it. */
   #maybeReport(now: Date, acted: boolean): void {
     const c = this.#d.config.config;
-    if (!c.report.enabled || this.#reportSilenced) return;
+    const follow = this.#d.trustBundle !== undefined && now.getTime() >= this.#lastRootsAt + c.report.interval;
+    if (follow) this.#lastRootsAt = now.getTime();
     const anyOverdue = this.#views.some((v) => v.overdue);
-    if (!acted && !anyOverdue && now.getTime() < this.#lastReportAt + c.report.interval) return;
-    this.#lastReportAt = now.getTime();
-    const body = this.reportBody(now);
+    const report =
+      c.report.enabled &&
+      !this.#reportSilenced &&
+      (acted || anyOverdue || now.getTime() >= this.#lastReportAt + c.report.interval);
+    if (report) this.#lastReportAt = now.getTime();
     const identityCert = c.certificates[0];
-    if (identityCert === undefined) return;
+    if (!follow && !(report && identityCert !== undefined)) return;
     const p = (async () => {
+      // A root learnt now is in this report's trust anchors.
+      if (follow) await this.#followRoots(now);
+      if (!report || identityCert === undefined) return;
+      const body = this.reportBody(now);
       const r = this.#d.config.resolve;
       let identity: PairIdentity;
       try {
@@ -531,6 +548,42 @@ export class RenewalAgent {
     void p.finally(() => this.#pendingReports.delete(p));
   }
 
+  /**
+   * Asks the CA for its roots and trusts those a trusted root endorsed with a cross-certificate
+   * (ADR 0030): the trust bundle file is rewritten (atomically) and the CA is reached, reports sent
+   * and identities published with the new set from then on. Best effort: retried every report
+   * interval; a root not endorsed is ignored.
+   */
+  async #followRoots(now: Date): Promise<void> {
+    const trust = this.#d.trust;
+    const file = this.#d.trustBundle;
+    if (trust === undefined || file === undefined || this.#d.ca.roots === undefined) return;
+    let offered: Awaited<ReturnType<NonNullable<AgentCa['roots']>>>;
+    try {
+      offered = await this.#d.ca.roots();
+    } catch (err) {
+      this.#d.log('debug', 'roots not fetched', { error: toMutualError(err).code });
+      return;
+    }
+    const learnt = endorsedRoots(trust.ders(), offered, now);
+    if (learnt.length === 0) return;
+    for (const r of learnt) trust.add(r.der);
+    try {
+      await writeFileAtomic(file, trust.pem(), { mode: 0o644 });
+    } catch (err) {
+      this.#d.log('error', 'trust bundle not written; the new root is trusted until restart', {
+        file,
+        error: toMutualError(err).message,
+      });
+    }
+    for (const r of learnt)
+      this.#d.log('info', 'trusts a new root, endorsed by a root it trusted', {
+        fingerprint: r.fingerprint,
+        endorsedBy: r.endorsedBy,
+        trustBundle: file,
+      });
+  }
+
   /** The body of POST /v1/reports for the current views. */
   reportBody(now: Date): ReportRequest {
     const anyOverdue = this.#views.some((v) => v.overdue);
@@ -544,7 +597,7 @@ export class RenewalAgent {
           : anyFailing
             ? { status: 'degraded', detail: 'renewal attempts are failing; retrying with backoff' }
             : { status: 'ok' }),
-        ...(this.#d.trustAnchors === undefined ? {} : { trustAnchors: this.#d.trustAnchors.slice(0, 64) }),
+        ...(this.#d.trust === undefined ? {} : { trustAnchors: this.#d.trust.fingerprints().slice(0, 64) }),
       },
       certificates: this.#views.map((v) => ({
         name: v.name,

@@ -12,15 +12,26 @@ export interface AgentCa {
   sign(request: SignRequest): Promise<CertificateResponse>;
   renew(request: RenewRequest, identity: PairIdentity): Promise<CertificateResponse>;
   report(body: ReportRequest, identity: PairIdentity): Promise<void>;
+  /** GET /v1/roots: the roots the CA publishes and, during a root rotation, its cross-certificates. */
+  roots?(): Promise<{ readonly roots: readonly string[]; readonly crossCertificates?: readonly string[] | undefined }>;
 }
 
-/** The CA over HTTPS: sign with a token, renew and report over mTLS with the current pair. */
-export function httpAgentCa(url: string, rootPem: string | Uint8Array, timeoutMs = 15_000): AgentCa {
-  const anonymous = new CaClient({ url, ca: rootPem, timeoutMs });
+/**
+ * The CA over HTTPS: sign with a token, renew and report over mTLS with the current pair. `rootPem`
+ * may be a function: the roots trusted at each call (an agent that follows a root rotation).
+ */
+export function httpAgentCa(
+  url: string,
+  rootPem: string | Uint8Array | (() => string | Uint8Array),
+  timeoutMs = 15_000,
+): AgentCa {
+  const ca = (): string | Uint8Array => (typeof rootPem === 'function' ? rootPem() : rootPem);
+  const anonymous = (): CaClient => new CaClient({ url, ca: ca(), timeoutMs });
   const as = (identity: PairIdentity): CaClient =>
-    new CaClient({ url, ca: rootPem, cert: identity.chainPem, key: identity.keyPem, timeoutMs });
+    new CaClient({ url, ca: ca(), cert: identity.chainPem, key: identity.keyPem, timeoutMs });
   return {
-    sign: (request) => anonymous.sign(request),
+    roots: () => anonymous().roots(),
+    sign: (request) => anonymous().sign(request),
     renew: (request, identity) => as(identity).renew(request),
     report: async (body, identity) => {
       await as(identity).report(body);

@@ -80,6 +80,12 @@ export const agentConfigSchema = z
         rootFile: z.string().min(1).optional(),
         /** Where `mutual ca bootstrap` saved the context (used for anything not given above). */
         contextDir: z.string().min(1).optional(),
+        /**
+         * A file the agent keeps holding every root it trusts (the root file's, then roots the CA
+         * publishes that a trusted root endorsed with a cross-certificate): set, the agent follows
+         * root rotations (ADR 0030). Read at start as trusted, like the root file.
+         */
+        trustBundle: z.string().min(1).optional(),
       })
       .default({}),
     /**

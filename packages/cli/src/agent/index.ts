@@ -18,3 +18,4 @@ export { renderMetrics, serveMetrics } from './metrics.js';
 export { readAgentState, type AgentState } from './state.js';
 export { statusRows, formatStatus, type StatusRow } from './status.js';
 export { runReloadAction } from './reload.js';
+export { TrustedRoots, endorsedRoots, type EndorsedRoot } from './roots.js';

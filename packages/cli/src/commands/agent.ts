@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { MutualError, parseDuration, readDerObjects } from '@mutual/sdk';
+import { MutualError, parseDuration } from '@mutual/sdk';
 import type { CliContext } from '../context.js';
 import { contextDir } from '../client-context.js';
 import { parseListen, waitForStop } from '../process.js';
@@ -55,8 +55,15 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
       const log = (level: string, message: string, fields: Record<string, unknown> = {}): void => {
         ctx.stdout(`${JSON.stringify({ time: clock.now().toISOString(), level, message, ...fields })}\n`);
       };
-      const { loadAgentConfig, RenewalAgent, httpAgentCa, resolveCaEndpoint, renderMetrics, serveMetrics } =
-        await import('../agent/index.js');
+      const {
+        loadAgentConfig,
+        RenewalAgent,
+        TrustedRoots,
+        httpAgentCa,
+        resolveCaEndpoint,
+        renderMetrics,
+        serveMetrics,
+      } = await import('../agent/index.js');
 
       const build = async (): Promise<InstanceType<typeof RenewalAgent>> => {
         const loaded = await loadAgentConfig(configFile);
@@ -67,18 +74,21 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
           { url: c.url, rootFile: c.rootFile === undefined ? undefined : loaded.resolve(c.rootFile) },
           saved,
         );
+        // The roots the agent trusts: its root file's and, when it keeps a trust bundle, the roots it learnt
+        // there. Checked against for the CA, reported (so `mutual ca finish-root-rotation` knows whether this
+        // host trusts the new root), and published as identities' ca.pem.
+        const trustBundle = c.trustBundle === undefined ? undefined : loaded.resolve(c.trustBundle);
+        const bundlePem = trustBundle === undefined ? undefined : await readFile(trustBundle).catch(() => undefined);
+        const trust = new TrustedRoots([endpoint.rootPem, ...(bundlePem === undefined ? [] : [bundlePem])]);
         const built = new RenewalAgent({
           config: loaded,
-          ca: httpAgentCa(endpoint.url, endpoint.rootPem),
+          ca: httpAgentCa(endpoint.url, () => trust.pem()),
           clock,
           log,
           env: ctx.env,
           pid: process.pid,
-          // The roots the agent checks the CA with and publishes as identities' ca.pem: reported, so that
-          // `mutual ca finish-root-rotation` knows whether this host trusts the new root yet.
-          trustAnchors: readDerObjects(endpoint.rootPem, ['CERTIFICATE']).map((der) =>
-            createHash('sha256').update(der).digest('hex'),
-          ),
+          trust,
+          ...(trustBundle === undefined ? {} : { trustBundle }),
           ...(loaded.config.publishIdentities
             ? { identities: { dir: path.join(ctxDir, 'identities'), rootPem: endpoint.rootPem } }
             : {}),

@@ -42,6 +42,11 @@ export const rootsResponse = z.object({
   intermediates: z.array(pem),
   /** SHA-256 of the (first) root's DER, lowercase hex — what `mutual ca bootstrap --fingerprint` pins. */
   fingerprint: hex,
+  /**
+   * During a root rotation: the current root certified by a previous one. What lets a client that
+   * trusts the previous root accept the new one (the previous root's key endorsed it).
+   */
+  crossCertificates: z.array(pem).max(8).optional(),
 });
 
 /** POST /v1/sign — a one-time enrollment token and a CSR (key made by the requester). */

@@ -277,6 +277,7 @@ export async function buildCaApp(deps: CaHttpDeps, options: CaAppOptions): Promi
       roots: [deps.roots.rootPem, ...(deps.roots.previousRootPems ?? [])],
       intermediates: (deps.roots.intermediates ?? [{ pem: deps.roots.intermediatePem }]).map((i) => i.pem),
       fingerprint: deps.roots.fingerprint,
+      ...((deps.roots.sentAfterPems ?? []).length > 0 ? { crossCertificates: deps.roots.sentAfterPems } : {}),
     }),
   );
 
