@@ -257,6 +257,60 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
+  ca.command('status')
+    .description(
+      "The CA's certificates, inventory and reporting components, and what to do next — worked out from its state (reads the CA directory; changes nothing)",
+    )
+    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dir?: string; json?: boolean }) => {
+      const s = await (await loadServer()).caStatus({ dir: caDir(ctx, opts.dir), env: ctx.env, now: ctx.now() });
+      if (opts.json === true) {
+        ctx.stdout(json(s));
+        return;
+      }
+      const row = (
+        role: string,
+        c: { subject: string; fingerprint: string; notAfter: Date; left: number },
+        extra = '',
+      ) => [
+        role,
+        c.subject,
+        c.fingerprint.slice(0, 16),
+        c.notAfter.toISOString().slice(0, 10),
+        `${String(Math.round(c.left * 100))} %${extra}`,
+      ];
+      const count = (standing: string): number => s.components.filter((c) => c.standing === standing).length;
+      ctx.stdout(
+        [
+          `CA ${s.name} at ${s.dir} (store: ${s.store})`,
+          '',
+          table(
+            ['', 'SUBJECT', 'FINGERPRINT', 'VALID UNTIL', 'LIFE LEFT'],
+            [
+              row('root', s.root),
+              row('intermediate', s.intermediate),
+              ...s.crossCertificates.map((c) => row('cross-certificate (sent)', c)),
+              ...s.previousRoots.map((r) =>
+                row('previous root', r, `, ${String(r.certificates)} certificates under it`),
+              ),
+              ...s.previousIntermediates.map((c) => row('previous intermediate', c)),
+            ],
+          ).trimEnd(),
+          '',
+          `Inventory: ${String(s.inventory.valid)} valid, ${String(s.inventory.expiring)} expiring, ${String(s.inventory.expired)} expired, ${String(s.inventory.revoked)} revoked.`,
+          s.components.length === 0
+            ? 'Components: none has reported to this CA.'
+            : `Components: ${String(s.components.length)} (${String(count('trusts'))} trust the current root, ${String(count('lacks'))} lack it, ${String(count('unreported'))} do not say, ${String(count('stale'))} stale).`,
+          '',
+          ...(s.next.length === 0
+            ? ['Nothing to do.']
+            : ['Next:', ...s.next.map((n, i) => `  ${String(i + 1)}. ${n}`)]),
+          '',
+        ].join('\n'),
+      );
+    });
+
   ca.command('finish-root-rotation')
     .description(
       'End a root rotation: chains stop carrying the cross-certificate — refused while a reporting component lacks the new root or does not say',

@@ -18,6 +18,7 @@ import type { Store } from '../store/index.js';
 import { openCaStore } from './ca-store.js';
 import { loadCaKeys } from './local-ca.js';
 import { CA_FILES } from './ca-files.js';
+import { certificatesUnder, componentStandings, issuedBy, type ComponentTrust } from './ca-status.js';
 
 export interface RotatedIntermediate {
   /** SHA-256 of the new intermediate, which signs from the next start of `mutual ca serve`. */
@@ -460,18 +461,6 @@ export async function rotateRoot(options: RotationOptions): Promise<RotatedRoot>
   }
 }
 
-/** How one reporting component stands towards the current root, as its last report says. */
-export interface ComponentTrust {
-  readonly kind: string;
-  readonly name: string;
-  readonly lastSeen: Date;
-  /**
-   * `trusts`: its trust anchors include the current root; `lacks`: they do not; `unreported`: its
-   * reports do not list trust anchors; `stale`: no report within `reports.staleAfter` (not judged).
-   */
-  readonly standing: 'trusts' | 'lacks' | 'unreported' | 'stale';
-}
-
 export interface FinishedRootRotation {
   /** SHA-256 of the current root, at which every chain now ends. */
   readonly rootFingerprint: string;
@@ -516,18 +505,12 @@ export async function finishRootRotation(options: {
   const crossCertificates = config.crossCertificates.map((f) => certificateFingerprint(loaded.resolve(f)));
   const store = await openCaStore({ dir, env: options.env });
   try {
-    const components: ComponentTrust[] = (await store.listComponents()).map((c) => {
-      const anchors = c.health['trustAnchors'];
-      const standing =
-        options.now.getTime() - c.lastSeen.getTime() > config.reports.staleAfter
-          ? 'stale'
-          : !Array.isArray(anchors)
-            ? 'unreported'
-            : anchors.includes(rootFingerprint)
-              ? 'trusts'
-              : 'lacks';
-      return { kind: c.kind, name: c.name, lastSeen: c.lastSeen, standing };
-    });
+    const components = componentStandings(
+      await store.listComponents(),
+      rootFingerprint,
+      options.now,
+      config.reports.staleAfter,
+    );
     const blocking = components.filter((c) => c.standing === 'lacks' || c.standing === 'unreported');
     const judged = components.filter((c) => c.standing !== 'stale');
     // Fail closed: with no component reporting, nothing says the relying parties have the new root.
@@ -589,18 +572,6 @@ export interface RetiredRoot {
   readonly auditSeq: bigint;
 }
 
-const CA_OWN_PROFILES: ReadonlySet<string> = new Set([
-  'ca-server',
-  'ocsp',
-  'root',
-  'intermediate',
-  'cross-certificate',
-]);
-
-/** Whether `child` names `parent` as its issuer and its signature verifies with `parent`'s key. */
-const issuedBy = (child: X509Certificate, parent: X509Certificate): boolean =>
-  child.checkIssued(parent) && child.verify(parent.publicKey);
-
 /**
  * `mutual ca retire-root`: after `finish-root-rotation`, the previous root leaves ca.yaml with the
  * previous intermediates under it — `/v1/roots` stops listing it and its CRLs and OCSP answers end
@@ -658,28 +629,8 @@ export async function retireRoot(options: {
 
   const store = await openCaStore({ dir, env: options.env });
   try {
-    let certificates = 0;
-    let lastNotAfter: Date | undefined;
-    const sample: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.listCertificates({
-        now: options.now,
-        issuers: [fingerprint, ...intermediates],
-        expiresFrom: options.now,
-        limit: 1000,
-        ...(cursor === undefined ? {} : { cursor }),
-      });
-      for (const c of page.items) {
-        // The CA's own certificates do not count: its TLS and OCSP certificates are issued anew at each
-        // start, and the CA certificates under the root (its intermediates, the cross-certificate) go with it.
-        if (c.state === 'failed' || CA_OWN_PROFILES.has(c.profile)) continue;
-        certificates += 1;
-        if (lastNotAfter === undefined || c.notAfter > lastNotAfter) lastNotAfter = c.notAfter;
-        if (sample.length < 5) sample.push(`${c.serial} ${c.identity ?? c.commonName ?? ''}`.trim());
-      }
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor !== undefined);
+    const live = await certificatesUnder(store, [fingerprint, ...intermediates], options.now);
+    const { count: certificates, lastNotAfter, sample } = live;
     if (certificates > 0 && options.force !== true)
       throw still(
         'certificates',

@@ -18,12 +18,12 @@ export { CA_FILES } from './ca-files.js';
 export { startCaServer, type StartCaServerOptions, type CaServer } from './ca-server.js';
 export { startGateway, checkGateway, type StartGatewayOptions, type RunningGateway } from './gateway.js';
 export { openCaStore, moveCaStoreToPostgres, type MovedCaStore } from './ca-store.js';
+export { caStatus, type CaStatus, type CaCertificateStatus, type ComponentTrust } from './ca-status.js';
 export {
   finishRootRotation,
   retireRoot,
   rotateIntermediate,
   rotateRoot,
-  type ComponentTrust,
   type FinishedRootRotation,
   type RetiredRoot,
   type RotatedIntermediate,
