@@ -21,6 +21,8 @@ interface TunnelCliOptions {
   fingerprint?: string;
   lifetime?: string;
   keyType?: KeyType;
+  name?: string;
+  report?: boolean;
 }
 
 export function registerTunnelCommand(program: Command, ctx: CliContext): void {
@@ -44,6 +46,11 @@ export function registerTunnelCommand(program: Command, ctx: CliContext): void {
     .option('--fingerprint <sha256>', 'with --from-ca and no --ca: SHA-256 of the CA root to pin')
     .option('--lifetime <duration>', 'with --from-ca: requested certificate lifetime (the CA caps it)')
     .option('--key-type <type>', 'with --from-ca: p256, p384, rsa2048, rsa3072, rsa4096, ed25519', keyTypeArg)
+    .option(
+      '--name <name>',
+      'with --from-ca: how the tunnel names itself in reports to the CA (default: tunnel <listen> to <target>)',
+    )
+    .option('--no-report', 'with --from-ca: do not report to the CA (health, certificate, trusted roots) every minute')
     .addHelpText(
       'after',
       '\nEach connection is accepted only when OpenSSL and mutual’s verifier both accept the server chain and its identity.\nOne JSON line per connection on stderr. See docs/reference/gateway.md (Tunnel).',
@@ -94,6 +101,16 @@ export function registerTunnelCommand(program: Command, ctx: CliContext): void {
                 onError: (error: MutualError) => {
                   line('warn', 'certificate renewal failed; keeping the current certificate', { code: error.code });
                 },
+                ...(opts.report === false
+                  ? {}
+                  : {
+                      report: {
+                        name: (opts.name ?? `tunnel ${opts.listen ?? ''} to ${opts.target ?? ''}`).slice(0, 128),
+                        onError: (error: MutualError) => {
+                          line('warn', 'report to the CA not delivered', { code: error.code });
+                        },
+                      },
+                    }),
               },
               ...(opts.ca === undefined ? {} : { caFile: resolve(opts.ca) }),
             }

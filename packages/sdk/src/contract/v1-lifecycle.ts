@@ -20,7 +20,7 @@ const count = z.number().int().nonnegative();
 
 // --- POST /v1/reports ------------------------------------------------------------------------
 
-export const componentKinds = ['gateway', 'agent', 'tunnel', 'discover'] as const;
+export const componentKinds = ['gateway', 'agent', 'tunnel', 'discover', 'service'] as const;
 export const componentKindSchema = z.enum(componentKinds);
 export type ComponentKind = z.infer<typeof componentKindSchema>;
 

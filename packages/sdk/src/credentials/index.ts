@@ -15,3 +15,4 @@ export {
   type OverdueEvent,
 } from './credentials.js';
 export { createCsr, newKeyAndCsr } from './csr.js';
+export { startReporting, type Reporting, type ReportingOptions } from './report.js';

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { startTunnelServer, type Tunnel, type TunnelOptions } from '../tunnel/index.js';
 import {
   MutualError,
   createCredentials,
   readFileCapped,
+  startReporting,
+  type Reporting,
   type Credentials,
   type CredentialsTimers,
   type KeyType,
@@ -23,6 +26,15 @@ export interface TunnelFromCa {
   /** Timers of the renewal schedule (tests move time by hand). */
   readonly timers?: CredentialsTimers;
   readonly onError?: (error: MutualError) => void;
+  /**
+   * Report to the CA under this name (component kind `tunnel`): health, the certificate and the
+   * roots the tunnel checks the server with. Absent: no reports.
+   */
+  readonly report?: {
+    readonly name: string;
+    readonly intervalMs?: number;
+    readonly onError?: (e: MutualError) => void;
+  };
 }
 
 export type StartTunnelOptions = Omit<TunnelOptions, 'listen' | 'target' | 'credentials'> & {
@@ -37,6 +49,8 @@ export type StartTunnelOptions = Omit<TunnelOptions, 'listen' | 'target' | 'cred
 export type RunningTunnel = Tunnel & {
   /** The self-renewing client certificate when started with `fromCa`. */
   readonly credentials: Credentials | undefined;
+  /** Reports to the CA when started with `fromCa.report`. */
+  readonly reporting: Reporting | undefined;
 };
 
 function hostPort(text: string, what: string): { host: string; port: number } {
@@ -97,10 +111,27 @@ export async function startTunnel(options: StartTunnelOptions): Promise<RunningT
       ...addresses,
       ...(credentials === undefined ? {} : { credentials }),
     });
+    const report = fromCa?.report;
+    // The roots the tunnel checks the server with: --ca when given, else the CA's root.
+    const trustFile = rest.caFile;
+    const reporting =
+      credentials === undefined || report === undefined
+        ? undefined
+        : startReporting(credentials, {
+            caUrl: fromCa?.url ?? '',
+            name: report.name,
+            kind: 'tunnel',
+            ...(report.intervalMs === undefined ? {} : { intervalMs: report.intervalMs }),
+            ...(fromCa?.timers === undefined ? {} : { timers: fromCa.timers }),
+            ...(report.onError === undefined ? {} : { onError: report.onError }),
+            ...(trustFile === undefined ? {} : { trustPem: () => readFileSync(trustFile) }),
+          });
     return {
       ...tunnel,
       credentials,
+      reporting,
       close: async () => {
+        reporting?.stop();
         credentials?.stop();
         await tunnel.close();
       },

@@ -4,13 +4,14 @@
 // relayed connection keeps working.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { X509Certificate, createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { authorizeID, createCredentials, createMtlsServer, type MtlsDecision } from '@mutual/sdk';
 import { startTunnel } from '../../src/index.js';
-import { cleanupDirs, mintToken, startTestCa } from './support/ca-server.js';
+import { admin, call, cleanupDirs, mintToken, startTestCa } from './support/ca-server.js';
 
 const BIN = fileURLToPath(new URL('../../../cli/dist/bin.js', import.meta.url));
 const API = 'spiffe://example.test/api';
@@ -96,12 +97,33 @@ describe('tunnel with a certificate from the CA', () => {
     const tunnel = await startTunnel({
       listen: '127.0.0.1:0',
       target: `127.0.0.1:${(mtls.address() as AddressInfo).port}`,
-      fromCa: { url: ca.server.url, rootFile: ca.files.root, tokenFile, lifetime: '1h' },
+      fromCa: {
+        url: ca.server.url,
+        rootFile: ca.files.root,
+        tokenFile,
+        lifetime: '1h',
+        report: { name: 'db tunnel' },
+      },
       expectSpiffeId: API,
     });
     cleanups.push(() => tunnel.close());
     const first = tunnel.credentials?.current();
     expect(first?.identity.spiffeId).toBe(CLIENT);
+
+    // It reports to the CA: its certificate and the root it checks the server with, which `ca trust` compares.
+    const component = async (): Promise<unknown> => {
+      await tunnel.reporting?.reportNow();
+      const r = await call(ca, { path: '/v1/components', ...admin(ca) });
+      expect(r.status).toBe(200);
+      return r.json<{ items: { kind: string }[] }>().items.find((c) => c.kind === 'tunnel');
+    };
+    const rootFp = createHash('sha256').update(new X509Certificate(ca.server.rootPem).raw).digest('hex');
+    expect(await component()).toMatchObject({
+      name: 'db tunnel',
+      reportedBy: CLIENT,
+      health: { status: 'ok', trustAnchors: [rootFp] },
+      certificates: [{ name: 'db tunnel', serial: first?.serial, overdue: false }],
+    });
 
     const a = await greet(tunnel.port);
     expect(a.line).toBe(`hello ${CLIENT} ${first?.serial ?? ''}`);
@@ -119,6 +141,8 @@ describe('tunnel with a certificate from the CA', () => {
       ['allow', first?.serial],
       ['allow', renewed?.serial],
     ]);
+    // Reported with the renewed certificate (and authenticated by it).
+    expect(await component()).toMatchObject({ certificates: [{ serial: renewed?.serial }] });
   });
 
   it('mutual tunnel --from-ca enrolls from the built CLI and is admitted; missing flags are usage errors', async () => {
