@@ -3,6 +3,7 @@ import {
   alertsResponse,
   auditResponse,
   authFailuresResponse,
+  caStatusResponse,
   certificateDetail,
   certificatesResponse,
   componentsResponse,
@@ -13,6 +14,7 @@ import {
   type AlertEvent,
   type AuditResponse,
   type AuthFailuresResponse,
+  type CaStatusResponse,
   type CertificateDetail,
   type ComponentSummary,
   type RevocationReason,
@@ -128,6 +130,8 @@ export const api = {
     (await optional(json(componentsResponse, 'GET', '/v1/components')))?.items,
   authFailures: (params: { since?: string } = {}): Promise<AuthFailuresResponse | undefined> =>
     optional(json(authFailuresResponse, 'GET', `/v1/auth-failures${query(params)}`)),
+  /** The CA's certificates and the steps due now (what `mutual ca status` prints). */
+  status: (): Promise<CaStatusResponse | undefined> => optional(json(caStatusResponse, 'GET', '/v1/status')),
   alerts: async (): Promise<AlertEvent[] | undefined> =>
     (await optional(json(alertsResponse, 'GET', '/v1/alerts')))?.items,
   /** The CA's readiness checks (store, CRL freshness). */

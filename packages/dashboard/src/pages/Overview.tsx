@@ -10,9 +10,28 @@ export function Overview() {
   const failures = useLoad(() => api.authFailures(), [], 30_000);
   const ready = useLoad(() => api.readiness(), [], 30_000);
   const components = useLoad(() => api.components(), [], 30_000);
+  const status = useLoad(() => api.status(), [], 30_000);
+  const standing = new Map((status.data?.components ?? []).map((c) => [`${c.kind}/${c.name}`, c.standing]));
+  const trusts = { trusts: 'yes', lacks: 'NO', unreported: 'not reported', stale: '—' } as const;
   return (
     <div className="page">
       <h1>Overview</h1>
+      <Section title="Next steps">
+        <ErrorBox error={status.error} />
+        {status.data === undefined ? null : status.data.next.length === 0 ? (
+          <Empty title="Nothing to do.">
+            No rotation is due or in progress; root {status.data.root.fingerprint.slice(0, 16)}…, intermediate{' '}
+            {status.data.intermediate.fingerprint.slice(0, 16)}… valid until{' '}
+            {formatTime(status.data.intermediate.notAfter)}.
+          </Empty>
+        ) : (
+          <ol className="next-steps">
+            {status.data.next.map((step) => (
+              <li key={step}>{step}</li>
+            ))}
+          </ol>
+        )}
+      </Section>
       <Section title="Certificates by state">
         <ErrorBox error={counts.error} />
         <div className="counts">
@@ -88,6 +107,7 @@ export function Overview() {
               <th>Status</th>
               <th>Last seen</th>
               <th>Revocation data age</th>
+              <th>Trusts current root</th>
               <th>Detail</th>
             </tr>
           </thead>
@@ -99,6 +119,7 @@ export function Overview() {
               </td>
               <td>now</td>
               <td>{ready.data?.checks['crl'] === 'ok' ? 'CRL current' : (ready.data?.checks['crl'] ?? '—')}</td>
+              <td>—</td>
               <td>
                 {Object.entries(ready.data?.checks ?? {})
                   .map(([k, v]) => `${k}: ${v}`)
@@ -115,6 +136,7 @@ export function Overview() {
                 </td>
                 <td title={formatTime(c.lastSeen)}>{relative(c.lastSeen)}</td>
                 <td>{seconds(c.health.revocationDataAgeSeconds)}</td>
+                <td>{trusts[standing.get(`${c.kind}/${c.name}`) ?? 'stale']}</td>
                 <td>{c.health.detail ?? ''}</td>
               </tr>
             ))}

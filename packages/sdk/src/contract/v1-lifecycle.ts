@@ -117,6 +117,37 @@ export const componentSummary = z.object({
   certificates: z.array(managedCertificate),
 });
 export const componentsResponse = z.object({ items: z.array(componentSummary) });
+
+// --- GET /v1/status (admin): the CA's certificates and the steps due now ------------------------
+
+const caCertificateStatus = z.object({
+  subject: z.string(),
+  fingerprint: sha256Hex,
+  notBefore: isoTime,
+  notAfter: isoTime,
+  /** Fraction of its lifetime left (0 once expired). */
+  left: z.number().min(0).max(1),
+});
+export const componentStandings = ['trusts', 'lacks', 'unreported', 'stale'] as const;
+export const caStatusResponse = z.object({
+  name: z.string(),
+  store: z.enum(['sqlite', 'postgres']),
+  root: caCertificateStatus,
+  intermediate: caCertificateStatus,
+  previousRoots: z.array(
+    caCertificateStatus.extend({ certificates: z.number().int().nonnegative(), lastNotAfter: isoTime.nullable() }),
+  ),
+  previousIntermediates: z.array(caCertificateStatus),
+  crossCertificates: z.array(caCertificateStatus),
+  inventory: z.record(z.string(), z.number().int().nonnegative()),
+  /** Each reporting component's standing towards the current root. */
+  components: z.array(
+    z.object({ kind: z.string(), name: z.string(), lastSeen: isoTime, standing: z.enum(componentStandings) }),
+  ),
+  /** The steps due now, in order, each with its command (what `mutual ca status` prints). */
+  next: z.array(z.string()),
+});
+export type CaStatusResponse = z.infer<typeof caStatusResponse>;
 export type ComponentSummary = z.infer<typeof componentSummary>;
 
 // --- GET /v1/sightings (admin): certificates discovered in use ---------------------------------

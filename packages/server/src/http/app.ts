@@ -97,6 +97,7 @@ const AUDITED = new Map([
   ['/v1/certificates', 'inventory'],
   ['/v1/reports', 'report'],
   ['/v1/components', 'components'],
+  ['/v1/status', 'status'],
   ['/v1/sightings', 'sightings'],
   ['/v1/auth-failures', 'auth-failures'],
   ['/v1/alerts', 'alerts'],

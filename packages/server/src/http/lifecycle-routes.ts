@@ -8,6 +8,7 @@ import {
   reportRequest,
   type AlertEvent,
   type AuthFailuresResponse,
+  type CaStatusResponse,
   type ComponentSummary,
   type DiscoveredCertificate,
   type ReportResponse,
@@ -44,6 +45,8 @@ export interface LifecycleHttpDeps {
   readonly expiringWithinMs?: number;
   /** Called after a stored report that could raise an alert (failed authentications or sightings). */
   readonly onReport: () => void;
+  /** GET /v1/status: the CA's certificates and the steps due at `now` (what `mutual ca status` prints). */
+  readonly status?: (now: Date) => Promise<CaStatusResponse>;
 }
 
 /** Largest body of POST /v1/reports (a report carries chains and many events; other routes keep server.bodyLimit). */
@@ -182,6 +185,14 @@ export function registerLifecycleRoutes(app: FastifyInstance, deps: CaHttpDeps, 
         certificates: body.certificates.length,
       },
     };
+  });
+
+  app.get('/v1/status', async (request, reply) => {
+    await admin(request);
+    parseWith(emptyQuery, request.query);
+    if (lifecycle.status === undefined)
+      return reply.code(404).send({ error: new MutualError('ERR_HTTP_NOT_FOUND').toPublic() });
+    return lifecycle.status(deps.clock.now());
   });
 
   app.get('/v1/components', async (request) => {

@@ -35,6 +35,7 @@ import { resolveSecret } from '../keys/index.js';
 import { buildCaApp, createCaMetrics, createDashboardSessions } from '../http/index.js';
 import { createCrlEncoder } from '../pki/index.js';
 import { openLocalCa, type LocalCa } from './local-ca.js';
+import { describeCaStatus, type CaCertificateStatus } from './ca-status.js';
 
 export interface StartCaServerOptions {
   /** The CA directory (ca.yaml inside), or… */
@@ -568,6 +569,32 @@ async function serve(
         staleAfterMs: config.reports.staleAfter,
         ...(alertsCfg.expiring === undefined ? {} : { expiringWithinMs: alertsCfg.expiring.within }),
         onReport: evaluateAlerts,
+        status: async (now) => {
+          const s = await describeCaStatus({ loaded: ca.loaded, store, now, dir: ca.loaded.baseDir });
+          const cert = (c: CaCertificateStatus) => ({
+            subject: c.subject,
+            fingerprint: c.fingerprint,
+            notBefore: c.notBefore.toISOString(),
+            notAfter: c.notAfter.toISOString(),
+            left: c.left,
+          });
+          return {
+            name: s.name,
+            store: s.store,
+            root: cert(s.root),
+            intermediate: cert(s.intermediate),
+            previousRoots: s.previousRoots.map((r) => ({
+              ...cert(r),
+              certificates: r.certificates,
+              lastNotAfter: r.lastNotAfter?.toISOString() ?? null,
+            })),
+            previousIntermediates: s.previousIntermediates.map(cert),
+            crossCertificates: s.crossCertificates.map(cert),
+            inventory: s.inventory,
+            components: s.components.map((c) => ({ ...c, lastSeen: c.lastSeen.toISOString() })),
+            next: [...s.next],
+          };
+        },
       },
       adminReads: {
         audit: (o) => store.listAudit(o),

@@ -57,7 +57,7 @@ const CA_OWN_PROFILES: ReadonlySet<string> = new Set([
 
 /** Unexpired certificates (revoked ones included) issued by one of `issuers`, the CA's own left out. */
 export async function certificatesUnder(
-  store: Store,
+  store: Pick<Store, 'listCertificates'>,
   issuers: readonly string[],
   now: Date,
 ): Promise<{ count: number; lastNotAfter: Date | undefined; sample: string[] }> {
@@ -135,6 +135,22 @@ export async function caStatus(options: {
   const configFile = path.join(dir, CA_FILES.config);
   if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
   const loaded: LoadedCaConfig = loadCaConfig(configFile);
+  const store = await openCaStore({ dir, env: options.env });
+  try {
+    return await describeCaStatus({ loaded, store, now: options.now, dir });
+  } finally {
+    await store.close();
+  }
+}
+
+/** What `caStatus` works out, from a loaded configuration and an open store (`GET /v1/status` too). */
+export async function describeCaStatus(options: {
+  readonly loaded: LoadedCaConfig;
+  readonly store: Pick<Store, 'listCertificates' | 'listComponents' | 'countByState'>;
+  readonly now: Date;
+  readonly dir: string;
+}): Promise<CaStatus> {
+  const { loaded, store, dir } = options;
   const { config } = loaded;
   const now = options.now;
   const describe = (file: string): CaCertificateStatus & { x: X509Certificate } => {
@@ -156,95 +172,85 @@ export async function caStatus(options: {
   const intermediate = describe(config.intermediate.certificate);
   const previousIntermediates = config.previousIntermediates.map((f) => describe(f.certificate));
   const crossCertificates = config.crossCertificates.map(describe);
-  const store = await openCaStore({ dir, env: options.env });
-  try {
-    const previousRoots = [];
-    for (const f of config.previousRoots) {
-      const r = describe(f.certificate);
-      const under = previousIntermediates.filter((i) => issuedBy(i.x, r.x));
-      const live = await certificatesUnder(store, [r.fingerprint, ...under.map((i) => i.fingerprint)], now);
-      previousRoots.push({ ...strip(r), certificates: live.count, lastNotAfter: live.lastNotAfter ?? null });
-    }
-    const components = componentStandings(
-      await store.listComponents(),
-      root.fingerprint,
-      now,
-      config.reports.staleAfter,
-    );
-    const inventory = await store.countByState(now);
+  const previousRoots = [];
+  for (const f of config.previousRoots) {
+    const r = describe(f.certificate);
+    const under = previousIntermediates.filter((i) => issuedBy(i.x, r.x));
+    const live = await certificatesUnder(store, [r.fingerprint, ...under.map((i) => i.fingerprint)], now);
+    previousRoots.push({ ...strip(r), certificates: live.count, lastNotAfter: live.lastNotAfter ?? null });
+  }
+  const components = componentStandings(await store.listComponents(), root.fingerprint, now, config.reports.staleAfter);
+  const inventory = await store.countByState(now);
 
-    const next: string[] = [];
-    const short = (fp: string): string => `${fp.slice(0, 16)}…`;
-    const until = (d: Date): string =>
-      `${d.toISOString().slice(0, 10)} (${String(Math.max(0, Math.floor((d.getTime() - now.getTime()) / DAY)))} days)`;
-    if (crossCertificates.length > 0) {
-      const blocking = components.filter((c) => c.standing === 'lacks' || c.standing === 'unreported');
-      const judged = components.filter((c) => c.standing !== 'stale');
-      if (judged.length === 0)
-        next.push(
-          `Root rotation in progress, and no component reports which roots it trusts: make sure every relying party trusts the new root ${short(root.fingerprint)} (${loaded.resolve(config.root.certificate)}), then run \`mutual ca finish-root-rotation --force\` and restart every \`mutual ca serve\`.`,
-        );
-      else if (blocking.length > 0)
-        next.push(
-          `Root rotation in progress: ${String(blocking.length)} of ${String(judged.length)} reporting components do not trust the new root ${short(root.fingerprint)} yet (${blocking
-            .slice(0, 5)
-            .map((c) => `${c.kind} ${c.name}`)
-            .join(
-              ', ',
-            )}${blocking.length > 5 ? ', …' : ''}): add ${loaded.resolve(config.root.certificate)} to their trust bundles (agents with ca.trustBundle learn it by themselves), then \`mutual ca finish-root-rotation\`.`,
-        );
-      else
-        next.push(
-          `Root rotation in progress, and every reporting component trusts the new root: run \`mutual ca finish-root-rotation\`, then restart every \`mutual ca serve\`.`,
-        );
-    } else {
-      for (const r of previousRoots) {
-        next.push(
-          r.certificates > 0
-            ? `The previous root ${short(r.fingerprint)} still has ${String(r.certificates)} unexpired certificates under it (the last until ${until(r.lastNotAfter ?? now)}): renew them into the new hierarchy (agents do at their next renewal) or wait, then \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`.`
-            : `Nothing valid is left under the previous root ${short(r.fingerprint)}: run \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`, restart every \`mutual ca serve\`, then remove it from trust bundles.`,
-        );
-      }
-    }
-    if (root.left < ROTATE_AT_LEFT && crossCertificates.length === 0)
+  const next: string[] = [];
+  const short = (fp: string): string => `${fp.slice(0, 16)}…`;
+  const until = (d: Date): string =>
+    `${d.toISOString().slice(0, 10)} (${String(Math.max(0, Math.floor((d.getTime() - now.getTime()) / DAY)))} days)`;
+  if (crossCertificates.length > 0) {
+    const blocking = components.filter((c) => c.standing === 'lacks' || c.standing === 'unreported');
+    const judged = components.filter((c) => c.standing !== 'stale');
+    if (judged.length === 0)
       next.push(
-        `The root ${short(root.fingerprint)} is in the last third of its life (until ${until(root.notAfter)}): start a root rotation with \`mutual ca rotate-root\` early — relying parties need time to take the new root.`,
+        `Root rotation in progress, and no component reports which roots it trusts: make sure every relying party trusts the new root ${short(root.fingerprint)} (${loaded.resolve(config.root.certificate)}), then run \`mutual ca finish-root-rotation --force\` and restart every \`mutual ca serve\`.`,
       );
-    if (intermediate.left < ROTATE_AT_LEFT)
+    else if (blocking.length > 0)
       next.push(
-        `The signing intermediate ${short(intermediate.fingerprint)} is in the last third of its life (until ${until(intermediate.notAfter)}): run \`mutual ca rotate-intermediate\` and restart every \`mutual ca serve\`.`,
-      );
-    const expired = previousIntermediates.filter((i) => i.notAfter <= now).length;
-    if (expired > 0)
-      next.push(
-        `${String(expired)} previous intermediate(s) have expired: the next rotation drops them from ca.yaml (or remove them now).`,
-      );
-    if (inventory.expiring > 0)
-      next.push(
-        `${String(inventory.expiring)} certificate(s) expire within 7 days: \`mutual inventory --state expiring\` lists them.`,
-      );
-    const stale = components.filter((c) => c.standing === 'stale');
-    if (stale.length > 0)
-      next.push(
-        `${String(stale.length)} component(s) have not reported within reports.staleAfter (${stale
+        `Root rotation in progress: ${String(blocking.length)} of ${String(judged.length)} reporting components do not trust the new root ${short(root.fingerprint)} yet (${blocking
           .slice(0, 5)
           .map((c) => `${c.kind} ${c.name}`)
-          .join(', ')}${stale.length > 5 ? ', …' : ''}): check that they run.`,
+          .join(
+            ', ',
+          )}${blocking.length > 5 ? ', …' : ''}): add ${loaded.resolve(config.root.certificate)} to their trust bundles (agents with ca.trustBundle learn it by themselves), then \`mutual ca finish-root-rotation\`.`,
       );
-    return {
-      name: config.name,
-      dir,
-      store: 'sqlite' in config.store ? 'sqlite' : 'postgres',
-      root: strip(root),
-      intermediate: strip(intermediate),
-      previousRoots,
-      previousIntermediates: previousIntermediates.map(strip),
-      crossCertificates: crossCertificates.map(strip),
-      inventory,
-      components,
-      next,
-    };
-  } finally {
-    await store.close();
+    else
+      next.push(
+        `Root rotation in progress, and every reporting component trusts the new root: run \`mutual ca finish-root-rotation\`, then restart every \`mutual ca serve\`.`,
+      );
+  } else {
+    for (const r of previousRoots) {
+      next.push(
+        r.certificates > 0
+          ? `The previous root ${short(r.fingerprint)} still has ${String(r.certificates)} unexpired certificates under it (the last until ${until(r.lastNotAfter ?? now)}): renew them into the new hierarchy (agents do at their next renewal) or wait, then \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`.`
+          : `Nothing valid is left under the previous root ${short(r.fingerprint)}: run \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`, restart every \`mutual ca serve\`, then remove it from trust bundles.`,
+      );
+    }
   }
+  if (root.left < ROTATE_AT_LEFT && crossCertificates.length === 0)
+    next.push(
+      `The root ${short(root.fingerprint)} is in the last third of its life (until ${until(root.notAfter)}): start a root rotation with \`mutual ca rotate-root\` early — relying parties need time to take the new root.`,
+    );
+  if (intermediate.left < ROTATE_AT_LEFT)
+    next.push(
+      `The signing intermediate ${short(intermediate.fingerprint)} is in the last third of its life (until ${until(intermediate.notAfter)}): run \`mutual ca rotate-intermediate\` and restart every \`mutual ca serve\`.`,
+    );
+  const expired = previousIntermediates.filter((i) => i.notAfter <= now).length;
+  if (expired > 0)
+    next.push(
+      `${String(expired)} previous intermediate(s) have expired: the next rotation drops them from ca.yaml (or remove them now).`,
+    );
+  if (inventory.expiring > 0)
+    next.push(
+      `${String(inventory.expiring)} certificate(s) expire within 7 days: \`mutual inventory --state expiring\` lists them.`,
+    );
+  const stale = components.filter((c) => c.standing === 'stale');
+  if (stale.length > 0)
+    next.push(
+      `${String(stale.length)} component(s) have not reported within reports.staleAfter (${stale
+        .slice(0, 5)
+        .map((c) => `${c.kind} ${c.name}`)
+        .join(', ')}${stale.length > 5 ? ', …' : ''}): check that they run.`,
+    );
+  return {
+    name: config.name,
+    dir,
+    store: 'sqlite' in config.store ? 'sqlite' : 'postgres',
+    root: strip(root),
+    intermediate: strip(intermediate),
+    previousRoots,
+    previousIntermediates: previousIntermediates.map(strip),
+    crossCertificates: crossCertificates.map(strip),
+    inventory,
+    components,
+    next,
+  };
 }
