@@ -8,13 +8,14 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   createCredentials,
+  startReporting,
   type CreateCredentialsOptions,
   type Credentials,
   type CurrentCredentials,
   type MutualError,
   type OverdueEvent,
 } from '@mutual/sdk';
-import { cleanupDirs, mintToken, startTestCa, TestClock, type TestCa } from './support/ca-server.js';
+import { admin, call, cleanupDirs, mintToken, startTestCa, TestClock, type TestCa } from './support/ca-server.js';
 import { ManualTimers } from './support/manual-time.js';
 
 const MIN = 60_000;
@@ -218,6 +219,67 @@ describe('sdk credentials with a real CA', () => {
     expect(next.serial).not.toBe(first.serial);
     expect(c.status()).toMatchObject({ state: 'fresh', failures: 0, lastError: null });
     expect(overdue).toHaveLength(1);
+  });
+
+  it('reports to the CA as a service: degraded while renewals fail, failing once overdue, ok again after renewing', async () => {
+    const { ca, timers } = await setup();
+    const link = new Link(ca.server.port);
+    links.push(link);
+    await link.up();
+    // Renewals go through the link (which fails); reports go straight to the CA.
+    const c = credentials(
+      ca,
+      timers,
+      { token: await mintToken(ca, { uri: [SVC] }, 'both') },
+      `https://127.0.0.1:${link.port}`,
+    );
+    const first = await c.ready();
+    const errors: string[] = [];
+    const reporting = startReporting(c, {
+      caUrl: ca.server.url,
+      name: 'billing-worker',
+      timers,
+      onError: (e) => errors.push(e.code),
+    });
+    const seen = async (): Promise<Record<string, unknown> | undefined> => {
+      await reporting.reportNow();
+      const r = await call(ca, { path: '/v1/components', ...admin(ca) });
+      return r.json<{ items: Record<string, unknown>[] }>().items.find((x) => x['name'] === 'billing-worker');
+    };
+    try {
+      expect(await seen()).toMatchObject({
+        kind: 'service',
+        reportedBy: SVC,
+        health: { status: 'ok' },
+        certificates: [{ name: 'billing-worker', serial: first.serial, overdue: false }],
+      });
+      const { renewAt, overdueAt } = c.status();
+      await link.down();
+      const failed = nextError(c);
+      timers.advanceTo(renewAt as Date);
+      await failed;
+      const degraded = await seen();
+      expect(degraded).toMatchObject({ health: { status: 'degraded' }, certificates: [{ serial: first.serial }] });
+      const held = (degraded?.['certificates'] as { lastError: string | null }[] | undefined)?.[0];
+      expect(held?.lastError).toContain('ERR_CA_CLIENT_UNREACHABLE');
+      timers.advanceTo(overdueAt as Date);
+      expect(await seen()).toMatchObject({ health: { status: 'failing' }, certificates: [{ overdue: true }] });
+
+      await link.up();
+      const rotated = nextRotation(c);
+      timers.advanceTo(c.status().nextAttemptAt as Date);
+      const next = await rotated;
+      const recovered = await seen();
+      expect(recovered).toMatchObject({
+        health: { status: 'ok' },
+        certificates: [{ serial: next.serial, overdue: false }],
+      });
+      const renewed = (recovered?.['certificates'] as { lastRenewalAt: string | null }[] | undefined)?.[0];
+      expect(Date.parse(renewed?.lastRenewalAt ?? '')).toBe(ca.clock.now().getTime());
+      expect(errors).toEqual([]);
+    } finally {
+      reporting.stop();
+    }
   });
 
   it('starts from an existing certificate and key (root pinned by fingerprint) and renews it on demand', async () => {
