@@ -1,5 +1,5 @@
 import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
   MutualError,
@@ -15,9 +15,8 @@ import { createIntermediate, createRoot, crossCertify, type CaMaterial, type Ran
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
 import type { LoadedIssuer } from '../keys/index.js';
 import type { Store } from '../store/index.js';
-import { openCaStore } from './ca-store.js';
+import { loadCaDir, openCaStore } from './ca-store.js';
 import { loadCaKeys } from './local-ca.js';
-import { CA_FILES } from './ca-files.js';
 import { certificatesUnder, componentStandings, issuedBy, type ComponentTrust } from './ca-status.js';
 
 export interface RotatedIntermediate {
@@ -88,9 +87,7 @@ async function openForRotation(options: {
   keyType?: KeyType;
 }): Promise<Opened> {
   const dir = path.resolve(options.dir);
-  const configFile = path.join(dir, CA_FILES.config);
-  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
-  const loaded = loadCaConfig(configFile);
+  const { configFile, loaded } = loadCaDir(dir);
   const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
   const keyType =
     options.keyType ?? describePublicKey(createPublicKey(current.privateKey)).type ?? loaded.config.defaults.keyType;
@@ -495,9 +492,7 @@ export async function finishRootRotation(options: {
   readonly force?: boolean;
 }): Promise<FinishedRootRotation> {
   const dir = path.resolve(options.dir);
-  const configFile = path.join(dir, CA_FILES.config);
-  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
-  const loaded = loadCaConfig(configFile);
+  const { configFile, loaded } = loadCaDir(dir);
   const { config } = loaded;
   if (config.crossCertificates.length === 0)
     throw new MutualError('ERR_CA_NO_ROOT_ROTATION', { details: { configFile } });
@@ -590,9 +585,7 @@ export async function retireRoot(options: {
   readonly force?: boolean;
 }): Promise<RetiredRoot> {
   const dir = path.resolve(options.dir);
-  const configFile = path.join(dir, CA_FILES.config);
-  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
-  const loaded = loadCaConfig(configFile);
+  const { configFile, loaded } = loadCaDir(dir);
   const { config } = loaded;
   const read = (file: string): X509Certificate => new X509Certificate(readFileSync(loaded.resolve(file)));
   const roots = config.previousRoots.map((f) => ({ files: f, cert: read(f.certificate) }));

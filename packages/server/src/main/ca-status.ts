@@ -1,11 +1,9 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { MutualError } from '@mutual/sdk';
-import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
+import type { LoadedCaConfig } from '../config/index.js';
 import type { CertificateState, ComponentRecord, Store } from '../store/index.js';
-import { openCaStore } from './ca-store.js';
-import { CA_FILES } from './ca-files.js';
+import { loadCaDir, openCaStore } from './ca-store.js';
 
 const sha256 = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
 const DAY = 86_400_000;
@@ -132,9 +130,7 @@ export async function caStatus(options: {
   readonly now: Date;
 }): Promise<CaStatus> {
   const dir = path.resolve(options.dir);
-  const configFile = path.join(dir, CA_FILES.config);
-  if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir } });
-  const loaded: LoadedCaConfig = loadCaConfig(configFile);
+  const { loaded } = loadCaDir(dir);
   const store = await openCaStore({ dir, env: options.env });
   try {
     return await describeCaStatus({ loaded, store, now: options.now, dir });

@@ -14,7 +14,7 @@ import {
 import { CA_FILES } from './ca-files.js';
 
 /** The CA directory's ca.yaml, loaded and validated; ERR_CA_NOT_INITIALIZED when there is none. */
-function loadCaDir(dir: string): { configFile: string; loaded: ReturnType<typeof loadCaConfig> } {
+export function loadCaDir(dir: string): { configFile: string; loaded: ReturnType<typeof loadCaConfig> } {
   const configFile = path.join(path.resolve(dir), CA_FILES.config);
   if (!existsSync(configFile)) throw new MutualError('ERR_CA_NOT_INITIALIZED', { details: { dir: path.resolve(dir) } });
   return { configFile, loaded: loadCaConfig(configFile) };

@@ -91,6 +91,21 @@ function credentials(
   return c;
 }
 
+/** A CA, and credentials that reach it through a link the test can cut. */
+async function behindLink(): Promise<{ ca: TestCa; timers: ManualTimers; link: Link; c: Credentials }> {
+  const { ca, timers } = await setup();
+  const link = new Link(ca.server.port);
+  links.push(link);
+  await link.up();
+  const c = credentials(
+    ca,
+    timers,
+    { token: await mintToken(ca, { uri: [SVC] }, 'both') },
+    `https://127.0.0.1:${link.port}`,
+  );
+  return { ca, timers, link, c };
+}
+
 const nextRotation = (c: Credentials): Promise<CurrentCredentials> =>
   new Promise((resolve) =>
     c.once('rotated', (next) => {
@@ -168,16 +183,7 @@ describe('sdk credentials with a real CA', () => {
   });
 
   it('keeps its certificate while the CA is down, backs off exponentially, says overdue at 90 %, and recovers', async () => {
-    const { ca, timers } = await setup();
-    const link = new Link(ca.server.port);
-    links.push(link);
-    await link.up();
-    const c = credentials(
-      ca,
-      timers,
-      { token: await mintToken(ca, { uri: [SVC] }, 'both') },
-      `https://127.0.0.1:${link.port}`,
-    );
+    const { ca, timers, link, c } = await behindLink();
     const first = await c.ready();
     const { renewAt, overdueAt } = c.status();
     await link.down();
@@ -222,17 +228,8 @@ describe('sdk credentials with a real CA', () => {
   });
 
   it('reports to the CA as a service: degraded while renewals fail, failing once overdue, ok again after renewing', async () => {
-    const { ca, timers } = await setup();
-    const link = new Link(ca.server.port);
-    links.push(link);
-    await link.up();
     // Renewals go through the link (which fails); reports go straight to the CA.
-    const c = credentials(
-      ca,
-      timers,
-      { token: await mintToken(ca, { uri: [SVC] }, 'both') },
-      `https://127.0.0.1:${link.port}`,
-    );
+    const { ca, timers, link, c } = await behindLink();
     const first = await c.ready();
     const errors: string[] = [];
     const reporting = startReporting(c, {
