@@ -292,7 +292,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
               row('intermediate', s.intermediate),
               ...s.crossCertificates.map((c) => row('cross-certificate (sent)', c)),
               ...s.previousRoots.map((r) =>
-                row('previous root', r, `, ${String(r.certificates)} certificates under it`),
+                row('previous root', r, `, ${String(r.certificates)}${r.atLeast ? '+' : ''} certificates under it`),
               ),
               ...s.previousIntermediates.map((c) => row('previous intermediate', c)),
             ],

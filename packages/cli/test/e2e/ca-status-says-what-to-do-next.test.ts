@@ -22,6 +22,22 @@ describe('mutual ca status', () => {
     expect(fresh).toContain('Components: none has reported to this CA.');
     expect(fresh).toContain('Nothing to do.');
 
+    // A certificate under the first root, besides the admin certificate of `ca init`.
+    expect(
+      (
+        await mutual([
+          'cert',
+          'issue',
+          'early.internal',
+          '--profile',
+          'server',
+          '--dir',
+          dir,
+          '--out',
+          path.join(work, 'early'),
+        ])
+      ).code,
+    ).toBe(0);
     const rotated = await mutual(['ca', 'rotate-root', '--dir', dir, '--json']);
     expect(rotated.code, rotated.stderr).toBe(0);
     const r2 = (JSON.parse(rotated.stdout) as { root: { fingerprint: string } }).root.fingerprint;
@@ -35,11 +51,19 @@ describe('mutual ca status', () => {
     expect((await mutual(['ca', 'finish-root-rotation', '--dir', dir, '--force'])).code).toBe(0);
     const after = await status(dir);
     expect(after).not.toContain('cross-certificate (sent)');
-    // The admin certificate of `ca init` is still under the previous root.
-    expect(after).toMatch(/^previous root .* 100 %, 1 certificates under it$/m);
+    // The admin certificate of `ca init` and `early` are still under the previous root.
+    expect(after).toMatch(/^previous root .* 100 %, 2 certificates under it$/m);
     const r1 = /previous root +\S.*? ([0-9a-f]{16}) /.exec(after)?.[1] ?? '';
-    expect(after).toContain(`1. The previous root ${r1}… still has 1 unexpired certificates under it`);
+    expect(after).toContain(`1. The previous root ${r1}… still has 2 unexpired certificates under it`);
     expect(after).toContain(`\`mutual ca retire-root --fingerprint ${r1}\``);
+    // Counting stops at a cap (10,000 by default: the dashboard polls this): then the status says "or more".
+    const capped = await caStatus({ dir, env: {}, now: new Date(), countCap: 1 });
+    expect(capped.previousRoots[0]).toMatchObject({ certificates: 1, atLeast: true, lastNotAfter: null });
+    expect(capped.next[0]).toContain(
+      'still has 1 or more unexpired certificates under it (`mutual ca retire-root` counts them all)',
+    );
+    const counted = await caStatus({ dir, env: {}, now: new Date() });
+    expect(counted.previousRoots[0]).toMatchObject({ certificates: 2, atLeast: false });
 
     expect((await mutual(['ca', 'retire-root', '--dir', dir, '--fingerprint', r1, '--force'])).code).toBe(0);
     const done = await status(dir);

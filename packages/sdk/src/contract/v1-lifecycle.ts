@@ -135,7 +135,12 @@ export const caStatusResponse = z.object({
   root: caCertificateStatus,
   intermediate: caCertificateStatus,
   previousRoots: z.array(
-    caCertificateStatus.extend({ certificates: z.number().int().nonnegative(), lastNotAfter: isoTime.nullable() }),
+    caCertificateStatus.extend({
+      certificates: z.number().int().nonnegative(),
+      /** Counting stopped at 10,000: there are at least `certificates`. */
+      atLeast: z.boolean(),
+      lastNotAfter: isoTime.nullable(),
+    }),
   ),
   previousIntermediates: z.array(caCertificateStatus),
   crossCertificates: z.array(caCertificateStatus),

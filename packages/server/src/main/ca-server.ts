@@ -586,6 +586,7 @@ async function serve(
             previousRoots: s.previousRoots.map((r) => ({
               ...cert(r),
               certificates: r.certificates,
+              atLeast: r.atLeast,
               lastNotAfter: r.lastNotAfter?.toISOString() ?? null,
             })),
             previousIntermediates: s.previousIntermediates.map(cert),

@@ -53,12 +53,17 @@ const CA_OWN_PROFILES: ReadonlySet<string> = new Set([
   'cross-certificate',
 ]);
 
-/** Unexpired certificates (revoked ones included) issued by one of `issuers`, the CA's own left out. */
+/**
+ * Unexpired certificates (revoked ones included) issued by one of `issuers`, the CA's own left out.
+ * With `max`, counting stops there (`capped`; `lastNotAfter` is then only of those counted): what a
+ * status polled by the dashboard can afford on a CA with millions of certificates.
+ */
 export async function certificatesUnder(
   store: Pick<Store, 'listCertificates'>,
   issuers: readonly string[],
   now: Date,
-): Promise<{ count: number; lastNotAfter: Date | undefined; sample: string[] }> {
+  max = Infinity,
+): Promise<{ count: number; capped: boolean; lastNotAfter: Date | undefined; sample: string[] }> {
   let count = 0;
   let lastNotAfter: Date | undefined;
   const sample: string[] = [];
@@ -68,7 +73,7 @@ export async function certificatesUnder(
       now,
       issuers,
       expiresFrom: now,
-      limit: 1000,
+      limit: Math.min(1000, Math.max(1, max - count)),
       ...(cursor === undefined ? {} : { cursor }),
     });
     for (const c of page.items) {
@@ -78,8 +83,8 @@ export async function certificatesUnder(
       if (sample.length < 5) sample.push(`${c.serial} ${c.identity ?? c.commonName ?? ''}`.trim());
     }
     cursor = page.nextCursor ?? undefined;
-  } while (cursor !== undefined);
-  return { count, lastNotAfter, sample };
+  } while (cursor !== undefined && count < max);
+  return { count, capped: cursor !== undefined, lastNotAfter, sample };
 }
 
 /** Whether `child` names `parent` as its issuer and its signature verifies with `parent`'s key. */
@@ -105,6 +110,8 @@ export interface CaStatus {
   readonly previousRoots: readonly (CaCertificateStatus & {
     /** Unexpired certificates still issued under it (by it or its previous intermediates). */
     readonly certificates: number;
+    /** Counting stopped at STATUS_COUNT_CAP: there are at least `certificates`. */
+    readonly atLeast: boolean;
     readonly lastNotAfter: Date | null;
   })[];
   readonly previousIntermediates: readonly CaCertificateStatus[];
@@ -114,6 +121,9 @@ export interface CaStatus {
   /** What to do next, in order, worked out from the state above: the runbook of this CA today. */
   readonly next: readonly string[];
 }
+
+/** Certificates counted under a previous root by a status (ten pages of the inventory at most). */
+const STATUS_COUNT_CAP = 10_000;
 
 /** Below this fraction of its lifetime, a CA certificate is due for rotation. */
 const ROTATE_AT_LEFT = 1 / 3;
@@ -128,12 +138,20 @@ export async function caStatus(options: {
   readonly dir: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now: Date;
+  /** How many certificates to count under each previous root at most (default 10,000). */
+  readonly countCap?: number;
 }): Promise<CaStatus> {
   const dir = path.resolve(options.dir);
   const { loaded } = loadCaDir(dir);
   const store = await openCaStore({ dir, env: options.env });
   try {
-    return await describeCaStatus({ loaded, store, now: options.now, dir });
+    return await describeCaStatus({
+      loaded,
+      store,
+      now: options.now,
+      dir,
+      ...(options.countCap === undefined ? {} : { countCap: options.countCap }),
+    });
   } finally {
     await store.close();
   }
@@ -145,6 +163,7 @@ export async function describeCaStatus(options: {
   readonly store: Pick<Store, 'listCertificates' | 'listComponents' | 'countByState'>;
   readonly now: Date;
   readonly dir: string;
+  readonly countCap?: number;
 }): Promise<CaStatus> {
   const { loaded, store, dir } = options;
   const { config } = loaded;
@@ -172,8 +191,18 @@ export async function describeCaStatus(options: {
   for (const f of config.previousRoots) {
     const r = describe(f.certificate);
     const under = previousIntermediates.filter((i) => issuedBy(i.x, r.x));
-    const live = await certificatesUnder(store, [r.fingerprint, ...under.map((i) => i.fingerprint)], now);
-    previousRoots.push({ ...strip(r), certificates: live.count, lastNotAfter: live.lastNotAfter ?? null });
+    const live = await certificatesUnder(
+      store,
+      [r.fingerprint, ...under.map((i) => i.fingerprint)],
+      now,
+      options.countCap ?? STATUS_COUNT_CAP,
+    );
+    previousRoots.push({
+      ...strip(r),
+      certificates: live.count,
+      atLeast: live.capped,
+      lastNotAfter: live.capped ? null : (live.lastNotAfter ?? null),
+    });
   }
   const components = componentStandings(await store.listComponents(), root.fingerprint, now, config.reports.staleAfter);
   const inventory = await store.countByState(now);
@@ -206,7 +235,7 @@ export async function describeCaStatus(options: {
     for (const r of previousRoots) {
       next.push(
         r.certificates > 0
-          ? `The previous root ${short(r.fingerprint)} still has ${String(r.certificates)} unexpired certificates under it (the last until ${until(r.lastNotAfter ?? now)}): renew them into the new hierarchy (agents do at their next renewal) or wait, then \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`.`
+          ? `The previous root ${short(r.fingerprint)} still has ${String(r.certificates)}${r.atLeast ? ' or more' : ''} unexpired certificates under it (${r.lastNotAfter === null ? '`mutual ca retire-root` counts them all' : `the last until ${until(r.lastNotAfter)}`}): renew them into the new hierarchy (agents do at their next renewal) or wait, then \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`.`
           : `Nothing valid is left under the previous root ${short(r.fingerprint)}: run \`mutual ca retire-root --fingerprint ${r.fingerprint.slice(0, 16)}\`, restart every \`mutual ca serve\`, then remove it from trust bundles.`,
       );
     }
