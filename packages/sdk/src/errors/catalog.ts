@@ -4,6 +4,7 @@ import { cliErrors } from './catalog-cli.js';
 import { coreErrors } from './catalog-core.js';
 import { credentialsErrors } from './catalog-credentials.js';
 import { gatewayErrors } from './catalog-gateway.js';
+import { keysErrors } from './catalog-keys.js';
 import { pkiErrors } from './catalog-pki.js';
 import { storeErrors } from './catalog-store.js';
 import { verifyErrors } from './catalog-verify.js';
@@ -26,6 +27,7 @@ export const errorCatalog = {
   ...gatewayErrors,
   ...agentErrors,
   ...credentialsErrors,
+  ...keysErrors,
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -1,4 +1,5 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import type { SigningKey } from '../pki/index.js';
 import type { CaStore, Clock } from './ports.js';
 import { entryOf, REASON_CODES, type RevokedEntry, type RevocationReasonName } from './revoke.js';
 
@@ -24,7 +25,7 @@ export interface CrlList {
 }
 
 /** Makes the CRL list of one level from its certificate and key. */
-export type CrlBuilder = (issuer: { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject }) => CrlList;
+export type CrlBuilder = (issuer: { readonly certificateDer: Uint8Array; readonly privateKey: SigningKey }) => CrlList;
 
 /**
  * A CA level that publishes a CRL: the root (listing revoked intermediates), the issuing
@@ -33,7 +34,7 @@ export type CrlBuilder = (issuer: { readonly certificateDer: Uint8Array; readonl
 export interface CrlLevel {
   readonly name: 'root' | 'intermediate' | 'previous';
   readonly certificateDer: Uint8Array;
-  readonly privateKey: KeyObject;
+  readonly privateKey: SigningKey;
 }
 
 export interface PublishedCrl {

@@ -1,12 +1,11 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { generateKeyPair, type KeyType } from '@mutual/sdk';
-import { computeValidity, generateSerial, issueCertificate } from '../pki/index.js';
+import { computeValidity, generateSerial, issueCertificate, publicKeyOf, type SigningKey } from '../pki/index.js';
 import type { RandomBytes } from './ports.js';
 
 export interface CaMaterial {
   readonly der: Uint8Array;
   readonly pem: string;
-  readonly privateKey: KeyObject;
+  readonly privateKey: SigningKey;
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
@@ -141,7 +140,7 @@ export function crossCertify(input: {
     profile: 'intermediate',
     subject: { commonName: input.root.commonName, organization: input.root.organization },
     names: { dns: [], ip: [], uri: [], email: [] },
-    publicKey: createPublicKey(input.root.privateKey),
+    publicKey: publicKeyOf(input.root.privateKey),
     issuer: { certificateDer: input.by.der, privateKey: input.by.privateKey },
     serial,
     notBefore: validity.notBefore,

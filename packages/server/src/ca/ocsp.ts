@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { isMutualError } from '@mutual/sdk';
 import {
   buildOcspResponse,
@@ -7,6 +6,7 @@ import {
   parseOcspRequest,
   type OcspRequestInfo,
   type OcspSingleResponseInput,
+  type SigningKey,
 } from '../pki/index.js';
 import type { CaStore, Clock } from './ports.js';
 import { isRevocationReason } from './revoke.js';
@@ -17,7 +17,7 @@ export interface OcspLevel {
   readonly issuerDer: Uint8Array;
   readonly issuerFingerprint: string;
   /** Signs the answers: a delegated responder certificate issued by this CA (profile `ocsp`), or the CA itself. */
-  readonly signer: () => { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject };
+  readonly signer: () => { readonly certificateDer: Uint8Array; readonly privateKey: SigningKey };
 }
 
 export interface OcspResponderDeps {

@@ -1,5 +1,4 @@
-import type { KeyObject } from 'node:crypto';
-import type { BuildCertificateInput, BuiltCertificate, ParseCsrOptions, ParsedCsr } from '../pki/index.js';
+import type { BuildCertificateInput, BuiltCertificate, ParseCsrOptions, ParsedCsr, SigningKey } from '../pki/index.js';
 
 /** What the CA records before signing (the serial reserved) — written before any certificate exists. */
 export interface IssuanceIntent {
@@ -116,7 +115,7 @@ export interface IssuerSigner {
    * relying parties that trust only the previous root still validate (`mutual ca rotate-root`).
    */
   readonly sentAfterDer?: readonly Uint8Array[];
-  readonly privateKey: KeyObject;
+  readonly privateKey: SigningKey;
 }
 
 /**

@@ -3,4 +3,4 @@
  * come) — and resolution of secret references. Never logs or returns a passphrase or key bytes.
  */
 export { resolveSecret } from './secrets.js';
-export { loadIssuerFiles, type LoadedIssuer } from './issuer-files.js';
+export { inMemoryKey, loadIssuerFiles, type LoadedIssuer } from './issuer-files.js';

@@ -1,9 +1,10 @@
 import type { KeyObject } from 'node:crypto';
+import { isExternalKey, type SigningKey } from '../pki/index.js';
 import { MutualError, decodeOnePem, importPrivateKey, publicKeyMatches, readFileCapped } from '@mutual/sdk';
 
 export interface LoadedIssuer {
   readonly certificateDer: Uint8Array;
-  readonly privateKey: KeyObject;
+  readonly privateKey: SigningKey;
 }
 
 /**
@@ -24,4 +25,12 @@ export async function loadIssuerFiles(
     throw new MutualError('ERR_CA_KEY_MISMATCH', { details: { certificate: files.certificate, key: files.key } });
   }
   return { certificateDer, privateKey };
+}
+
+/** A key about to be written to a file: only a key this process holds can be. */
+export function inMemoryKey(key: SigningKey): KeyObject {
+  if (isExternalKey(key)) {
+    throw new MutualError('ERR_INTERNAL_UNEXPECTED', { message: 'A key on a token cannot be written to a file.' });
+  }
+  return key;
 }

@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -13,7 +13,8 @@ import {
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { createIntermediate, createRoot, crossCertify, type CaMaterial, type RandomBytes } from '../ca/index.js';
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
-import type { LoadedIssuer } from '../keys/index.js';
+import { inMemoryKey, type LoadedIssuer } from '../keys/index.js';
+import { publicKeyOf } from '../pki/index.js';
 import type { Store } from '../store/index.js';
 import { loadCaDir, openCaStore } from './ca-store.js';
 import { loadCaKeys } from './local-ca.js';
@@ -90,7 +91,7 @@ async function openForRotation(options: {
   const { configFile, loaded } = loadCaDir(dir);
   const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
   const keyType =
-    options.keyType ?? describePublicKey(createPublicKey(current.privateKey)).type ?? loaded.config.defaults.keyType;
+    options.keyType ?? describePublicKey(publicKeyOf(current.privateKey)).type ?? loaded.config.defaults.keyType;
   const expired = (f: { certificate: string }): boolean => {
     try {
       return (
@@ -156,10 +157,14 @@ async function applyRotation(
       await fs.mkdir(path.join(dir, m.folder), { recursive: true, mode: 0o700 });
       if (m.withKey) {
         const keyFile = path.join(dir, rel.key);
-        await writeFileAtomic(keyFile, exportPrivateKeyPem(m.material.privateKey, passphrase ?? undefined), {
-          mode: 0o600,
-          exclusive: true,
-        });
+        await writeFileAtomic(
+          keyFile,
+          exportPrivateKeyPem(inMemoryKey(m.material.privateKey), passphrase ?? undefined),
+          {
+            mode: 0o600,
+            exclusive: true,
+          },
+        );
         written.push(keyFile);
       }
       const certificateFile = path.join(dir, rel.certificate);
@@ -201,7 +206,7 @@ async function applyRotation(
         await tx.completeIssuance(m.material.serial, {
           pem: m.material.pem,
           fingerprintSha256: sha256(m.material.der),
-          spkiSha256: spkiSha256(createPublicKey(m.material.privateKey)),
+          spkiSha256: spkiSha256(publicKeyOf(m.material.privateKey)),
           issuedAt: options.now,
         });
       }

@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -30,7 +30,8 @@ import {
   type RandomBytes,
 } from '../ca/index.js';
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
-import { loadIssuerFiles, resolveSecret, type LoadedIssuer } from '../keys/index.js';
+import { inMemoryKey, loadIssuerFiles, resolveSecret, type LoadedIssuer } from '../keys/index.js';
+import { publicKeyOf } from '../pki/index.js';
 import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
 import { CA_FILES, renderCaConfig } from './ca-files.js';
 
@@ -122,7 +123,8 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const staging = await fs.mkdtemp(path.join(parent, `.${path.basename(dir)}.init-`));
   try {
     await fs.chmod(staging, 0o700);
-    const key = (material: CaMaterial): string => exportPrivateKeyPem(material.privateKey, passphrase ?? undefined);
+    const key = (material: CaMaterial): string =>
+      exportPrivateKeyPem(inMemoryKey(material.privateKey), passphrase ?? undefined);
     let passphraseRef: { file: string } | { env: string } | null = null;
     if (options.passphrase.mode === 'generate' && passphrase !== null) {
       await fs.mkdir(path.join(staging, CA_FILES.secretsDir), { mode: 0o700 });
@@ -212,7 +214,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         await store.completeIssuance(material.serial, {
           pem: material.pem,
           fingerprintSha256: sha256(material.der),
-          spkiSha256: spkiSha256(createPublicKey(material.privateKey)),
+          spkiSha256: spkiSha256(publicKeyOf(material.privateKey)),
           issuedAt: options.now,
         });
       }

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { errorCatalog, MutualError, type ErrorCode } from '@mutual/sdk';
 import { inlinePkiWork, type PkiWork } from '../ca/index.js';
 import {
+  isExternalKey,
   rememberSpki,
   spkiBytes,
   type BuildCertificateInput,
@@ -197,8 +198,16 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   };
 
   const issue: PkiWork['issue'] = async (input) => {
-    if (fallback || 'selfSigned' in input.issuer) return (fallback ?? inlinePkiWork).issue(input);
-    const { issuer, ...rest } = input;
+    // A key on a token signs only where its session is: here.
+    if (fallback || 'selfSigned' in input.issuer || isExternalKey(input.issuer.privateKey)) {
+      return (fallback ?? inlinePkiWork).issue(input);
+    }
+    const {
+      issuer: { certificateDer, privateKey },
+      ...rest
+    } = input;
+    if (isExternalKey(privateKey)) throw new MutualError('ERR_INTERNAL_UNEXPECTED');
+    const issuer = { certificateDer, privateKey };
     const issuerId = issuerIdFor(issuer);
     const slot = pick();
     if (!slot.issuers.has(issuerId)) {

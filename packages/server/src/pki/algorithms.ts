@@ -185,38 +185,63 @@ export interface Signer {
   sign(data: Uint8Array): Uint8Array;
 }
 
-const signers = new WeakMap<KeyObject, Signer>();
+/**
+ * A private key that never enters this process — on a PKCS#11 token — and signs through a call.
+ * `sign` receives the data to be signed and signs it with the algorithm `signerFor` picks for
+ * `publicKey` (P-256 → ECDSA with SHA-256, P-384 → with SHA-384, RSA → PKCS#1 v1.5 with SHA-256),
+ * returning the signature as X.509 carries it (ECDSA as a DER SEQUENCE of r and s).
+ */
+export interface ExternalPrivateKey {
+  readonly type: 'external';
+  readonly publicKey: KeyObject;
+  /** Where the key lives, for messages: a PKCS#11 URI without secrets. */
+  readonly description: string;
+  sign(data: Uint8Array): Uint8Array;
+}
+
+/** An issuer's private key: in memory (a KeyObject) or held by a token. */
+export type SigningKey = KeyObject | ExternalPrivateKey;
+
+export const isExternalKey = (key: SigningKey): key is ExternalPrivateKey => key.type === 'external';
+
+const signers = new WeakMap<SigningKey, Signer>();
 
 /**
  * The signer for an issuer private key: P-256 → ecdsa-with-SHA256, P-384 → ecdsa-with-SHA384,
  * RSA → sha256WithRSAEncryption (NULL parameters), Ed25519 → id-Ed25519 (no parameters).
  */
-export function signerFor(privateKey: KeyObject): Signer {
+export function signerFor(privateKey: SigningKey): Signer {
   const cached = signers.get(privateKey);
   if (cached) return cached;
-  if (privateKey.type !== 'private') {
+  if (privateKey.type !== 'private' && privateKey.type !== 'external') {
     throw new MutualError('ERR_PKI_ISSUER_INVALID', { message: 'The issuer key is not a private key.' });
   }
-  const d = describePublicKey(privateKey);
+  const external = isExternalKey(privateKey) ? privateKey : null;
+  const d = describePublicKey(external?.publicKey ?? (privateKey as KeyObject));
   let s: Signer;
   if (d.algorithm === 'ec') {
     const hash: Hash = d.curve === 'P-384' ? 'sha384' : 'sha256';
     s = {
       algorithm: { name: `ecdsa-with-${HASH_NAME[hash]}`, kind: 'ecdsa', hash },
       algorithmIdentifier: sequence([oid(hash === 'sha384' ? OID.ecdsaWithSha384 : OID.ecdsaWithSha256)]),
-      sign: (data) => sign(hash, data, { key: privateKey, dsaEncoding: 'der' }),
+      sign: (data) => external?.sign(data) ?? sign(hash, data, { key: privateKey as KeyObject, dsaEncoding: 'der' }),
     };
   } else if (d.algorithm === 'rsa') {
     s = {
       algorithm: { name: 'sha256WithRSAEncryption', kind: 'rsa-pkcs1', hash: 'sha256' },
       algorithmIdentifier: sequence([oid(OID.sha256WithRsa), nullValue()]),
-      sign: (data) => sign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PADDING }),
+      sign: (data) =>
+        external?.sign(data) ??
+        sign('sha256', data, { key: privateKey as KeyObject, padding: constants.RSA_PKCS1_PADDING }),
     };
   } else {
+    if (external !== null) {
+      throw new MutualError('ERR_PKI_ISSUER_INVALID', { message: 'An Ed25519 key on a token cannot sign here.' });
+    }
     s = {
       algorithm: { name: 'ed25519', kind: 'ed25519', hash: null },
       algorithmIdentifier: sequence([oid(OID.ed25519)]),
-      sign: (data) => sign(null, data, privateKey),
+      sign: (data) => sign(null, data, privateKey as KeyObject),
     };
   }
   signers.set(privateKey, s);

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { assertAcceptableKey, describePublicKey, encodePem, MutualError } from '@mutual/sdk';
-import { signerFor } from './algorithms.js';
+import { isExternalKey, signerFor, type SigningKey } from './algorithms.js';
 import { cachedSigner, spkiBytes } from './keycache.js';
 import {
   bitString,
@@ -58,7 +58,7 @@ export const needsNames = (p: Profile): boolean => p === 'server' || p === 'clie
 /** The issuing CA: its certificate and private key. */
 export interface Issuer {
   certificateDer: Uint8Array;
-  privateKey: KeyObject;
+  privateKey: SigningKey;
 }
 
 export interface BuildCertificateInput {
@@ -72,7 +72,7 @@ export interface BuildCertificateInput {
   names: SubjectNames;
   publicKey: KeyObject;
   /** The issuing CA, or `{ selfSigned: privateKey }` for a root. */
-  issuer: Issuer | { selfSigned: KeyObject };
+  issuer: Issuer | { selfSigned: SigningKey };
   /** Content octets of the serial INTEGER (see generateSerial). */
   serial: Uint8Array;
   /** Whole seconds (see computeValidity); sub-second parts are truncated. */
@@ -132,7 +132,7 @@ interface IssuerInfo {
   notBefore: Date;
   notAfter: Date;
   /** Private keys already checked to match this certificate. */
-  matchedKeys: WeakSet<KeyObject>;
+  matchedKeys: WeakSet<SigningKey>;
 }
 
 const issuerCache = new WeakMap<Uint8Array, IssuerInfo>();
@@ -242,14 +242,14 @@ export function buildCertificate(input: BuildCertificateInput): BuiltCertificate
   // Issuer.
   let issuerName: Uint8Array;
   let authorityKeyId: Uint8Array;
-  let signingKey: KeyObject;
+  let signingKey: SigningKey;
   const notBefore = wholeSeconds(input.notBefore, 'notBefore');
   const notAfter = wholeSeconds(input.notAfter, 'notAfter');
   if (notBefore.getTime() >= notAfter.getTime())
     throw new MutualError('ERR_PKI_LIFETIME_INVALID', { message: 'notBefore must be before notAfter.' });
   if ('selfSigned' in input.issuer) {
     signingKey = input.issuer.selfSigned;
-    if (signingKey.type !== 'private' || !bytesEqual(spkiOf(signingKey), subjectSpki))
+    if ((signingKey.type !== 'private' && !isExternalKey(signingKey)) || !bytesEqual(spkiOf(signingKey), subjectSpki))
       throw issuerInvalid('A self-signed root must be signed with the private key of its own public key.');
     issuerName = subjectDer;
     authorityKeyId = subjectKeyId;

@@ -1,7 +1,13 @@
 import type { KeyObject } from 'node:crypto';
 import { encodePem, MutualError } from '@mutual/sdk';
 import type { RevocationReason } from '@mutual/sdk/contract';
-import { decodeSignatureAlgorithm, signerFor, verifySignature, type SignatureAlgorithm } from './algorithms.js';
+import {
+  decodeSignatureAlgorithm,
+  signerFor,
+  verifySignature,
+  type SignatureAlgorithm,
+  type SigningKey,
+} from './algorithms.js';
 import type { Issuer } from './certificate.js';
 import {
   DerError,
@@ -140,7 +146,7 @@ interface CrlIssuerInfo {
   subject: Uint8Array;
   keyId: Uint8Array;
   spki: Uint8Array;
-  matchedKeys: WeakSet<KeyObject>;
+  matchedKeys: WeakSet<SigningKey>;
 }
 
 const crlIssuers = new WeakMap<Uint8Array, CrlIssuerInfo>();

@@ -20,7 +20,8 @@ export { issueCertificate, sha256Hex, type IssueOptions } from './issue.js';
 export { lintCertificate, type LintFinding, type LintInput } from './lint.js';
 export { parseCsr, DEFAULT_MAX_CSR_BYTES, type ParsedCsr, type ParseCsrOptions } from './csr.js';
 export { generateSerial } from './serial.js';
-export { rememberSpki, spkiBytes, spkiSha256Hex } from './keycache.js';
+export { publicKeyOf, rememberSpki, spkiBytes, spkiSha256Hex } from './keycache.js';
+export { isExternalKey, type ExternalPrivateKey, type SigningKey } from './algorithms.js';
 export {
   computeValidity,
   DEFAULT_BACKDATE_MS,

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { MutualError } from '@mutual/sdk';
+import { isExternalKey, type SigningKey } from './algorithms.js';
 
 /**
  * SubjectPublicKeyInfo DER per KeyObject. OpenSSL 3's key encoders and decoders cost far more than
@@ -12,8 +13,9 @@ export function rememberSpki(key: KeyObject, spki: Uint8Array): void {
   spkiOfKey.set(key, spki);
 }
 
-/** The SPKI DER of a public key (or of a private key's public half). */
-export function spkiBytes(key: KeyObject): Uint8Array {
+/** The SPKI DER of a public key (or of a private key's public half, in memory or on a token). */
+export function spkiBytes(signingOrPublic: SigningKey): Uint8Array {
+  const key = isExternalKey(signingOrPublic) ? signingOrPublic.publicKey : signingOrPublic;
   let spki = spkiOfKey.get(key);
   if (!spki) {
     const pub = key.type === 'private' ? createPublicKey(key) : key;
@@ -21,6 +23,12 @@ export function spkiBytes(key: KeyObject): Uint8Array {
     spkiOfKey.set(key, spki);
   }
   return spki;
+}
+
+/** The public half of an issuer key, in memory or on a token. */
+export function publicKeyOf(key: SigningKey): KeyObject {
+  if (isExternalKey(key)) return key.publicKey;
+  return key.type === 'private' ? createPublicKey(key) : key;
 }
 
 /** Lowercase hex SHA-256 of a key's SPKI DER (the usual public-key pin), from the remembered bytes. */
@@ -90,7 +98,7 @@ export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
 /** What every signer cache entry keeps: the certificate's SPKI and the private keys already matched to it. */
 export interface SignerInfo {
   readonly spki: Uint8Array;
-  readonly matchedKeys: WeakSet<KeyObject>;
+  readonly matchedKeys: WeakSet<SigningKey>;
 }
 
 /**
@@ -100,7 +108,7 @@ export interface SignerInfo {
  */
 export function cachedSigner<T extends SignerInfo>(
   cache: WeakMap<Uint8Array, T>,
-  signer: { readonly certificateDer: Uint8Array; readonly privateKey: KeyObject },
+  signer: { readonly certificateDer: Uint8Array; readonly privateKey: SigningKey },
   what: string,
   read: (der: Uint8Array) => T,
   invalid: (message: string, cause?: unknown) => Error,
@@ -117,7 +125,8 @@ export function cachedSigner<T extends SignerInfo>(
   }
   const known = info;
   if (!known.matchedKeys.has(signer.privateKey)) {
-    if (signer.privateKey.type !== 'private') throw invalid(`The ${what} key is not a private key.`);
+    if (signer.privateKey.type !== 'private' && !isExternalKey(signer.privateKey))
+      throw invalid(`The ${what} key is not a private key.`);
     const spki = spkiBytes(signer.privateKey);
     if (spki.length !== known.spki.length || !spki.every((b, i) => b === known.spki[i])) {
       throw invalid(`The ${what} private key does not match its certificate.`);
