@@ -5,6 +5,7 @@
  * through its own index.ts.
  */
 export * from './main/index.js';
+export { resolveSecret } from './keys/index.js';
 export {
   loadCaConfig,
   parseDuration,

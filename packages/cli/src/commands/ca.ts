@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { PassphraseChoice } from '@mutual/server';
 import { loadServer } from '../server.js';
+import { registerCaHsmCommands } from './ca-hsm.js';
 import { MutualError, bootstrapCa, decodeOnePem, type KeyType } from '@mutual/sdk';
 import { caClientFrom, saveContext, withClientOptions, type ClientOptions } from '../client-context.js';
 import { parseListen, waitForStop } from '../process.js';
@@ -21,11 +22,41 @@ interface InitOptions {
   trustDomain: string;
   allowDns?: string[];
   postgresEnv?: string;
+  pkcs11Module?: string;
+  pkcs11Token?: string;
+  pkcs11PinFile?: string;
+  pkcs11PinEnv?: string;
   json?: boolean;
+}
+
+/** `--pkcs11-*` of `ca init`: all of module, token and one PIN source, or none. */
+function pkcs11Choice(
+  opts: InitOptions,
+): { module: string; token: string; pin: { file: string } | { env: string } } | undefined {
+  const given = [opts.pkcs11Module, opts.pkcs11Token, opts.pkcs11PinFile, opts.pkcs11PinEnv].some(
+    (x) => x !== undefined,
+  );
+  if (!given) return undefined;
+  if (opts.pkcs11Module === undefined || opts.pkcs11Token === undefined) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+      message: 'Keys on a token need --pkcs11-module and --pkcs11-token.',
+    });
+  }
+  if ((opts.pkcs11PinFile === undefined) === (opts.pkcs11PinEnv === undefined)) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+      message: 'Give the token PIN with one of --pkcs11-pin-file and --pkcs11-pin-env.',
+    });
+  }
+  return {
+    module: opts.pkcs11Module,
+    token: opts.pkcs11Token,
+    pin: opts.pkcs11PinFile !== undefined ? { file: opts.pkcs11PinFile } : { env: opts.pkcs11PinEnv ?? '' },
+  };
 }
 
 export function registerCaCommands(program: Command, ctx: CliContext): void {
   const ca = program.command('ca').description('Create and inspect the certificate authority');
+  registerCaHsmCommands(ca, ctx);
 
   ca.command('init')
     .description('Create a root and an intermediate CA, their encrypted keys, ca.yaml and the inventory database')
@@ -41,12 +72,20 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       '--postgres-env <var>',
       'keep the inventory and audit trail in the PostgreSQL database whose connection string is in this environment variable (default: SQLite in the CA directory)',
     )
+    .option('--pkcs11-module <path>', 'make the root and intermediate keys on a PKCS#11 token: the vendor library')
+    .option('--pkcs11-token <label>', 'the label of the token to make the keys on')
+    .option('--pkcs11-pin-file <file>', "the token's user PIN is in this file")
+    .option('--pkcs11-pin-env <var>', "the token's user PIN is in this environment variable")
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nWithout --passphrase-file/--passphrase-env a random passphrase is generated into <dir>/secrets/ca-passphrase (mode 0600).',
+      '\nWithout --passphrase-file/--passphrase-env a random passphrase is generated into <dir>/secrets/ca-passphrase (mode 0600).' +
+        '\nWith --pkcs11-*, the root and intermediate keys are made on the token (sensitive, never extractable) and' +
+        '\nca.yaml names them by pkcs11: URIs; the passphrase then encrypts only the token-signing key. Check a token' +
+        '\nfirst with `mutual ca hsm check`.',
     )
     .action(async (opts: InitOptions) => {
+      const pkcs11 = pkcs11Choice(opts);
       const chosen = [opts.passphraseFile, opts.passphraseEnv, opts.insecureNoPassphrase].filter(
         (x) => x !== undefined,
       );
@@ -80,6 +119,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         env: ctx.env,
         now: ctx.now(),
         ...(opts.postgresEnv === undefined ? {} : { store: { postgresEnv: opts.postgresEnv } }),
+        ...(pkcs11 === undefined ? {} : { pkcs11 }),
       });
       if (opts.json === true) {
         ctx.stdout(json(result));
@@ -91,6 +131,10 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         `  root fingerprint:  SHA256 ${colonHex(result.rootFingerprint)}`,
         `  configuration:     ${result.configFile}`,
       ];
+      if (result.tokenKeys !== undefined) {
+        lines.push(`  root key:          ${result.tokenKeys.root}`);
+        lines.push(`  intermediate key:  ${result.tokenKeys.intermediate}`);
+      }
       if (result.passphraseFile !== null) {
         lines.push(`  key passphrase:    ${result.passphraseFile} (generated; keep it off this disk in production)`);
       }

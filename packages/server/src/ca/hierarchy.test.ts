@@ -1,18 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { encodePem, generateKeyPair, verifyChain } from '@mutual/sdk';
 import { describe, expect, it } from 'vitest';
-import { generateSerial, issueCertificate } from '../pki/index.js';
+import { generateSerial, issueCertificate, type SigningKey } from '../pki/index.js';
 import { createCaHierarchy, createIntermediate, createRoot, crossCertify } from './hierarchy.js';
 
 const NOW = new Date();
 const random = (n: number): Uint8Array => randomBytes(n);
 
 /** A client certificate for an hour under `issuer`. */
-function leafUnder(issuer: { der: Uint8Array; privateKey: KeyObject }) {
+function leafUnder(issuer: { der: Uint8Array; privateKey: SigningKey }) {
   return issueCertificate({
     profile: 'client',
     subject: {},

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { generateKeyPair, type KeyType } from '@mutual/sdk';
 import { computeValidity, generateSerial, issueCertificate, publicKeyOf, type SigningKey } from '../pki/index.js';
 import type { RandomBytes } from './ports.js';
@@ -30,6 +31,8 @@ export function createCaHierarchy(input: {
   keyType: KeyType;
   now: Date;
   random: RandomBytes;
+  /** Keys made elsewhere (on a PKCS#11 token) instead of new ones in memory. */
+  keys?: { readonly root: CaKeyPair; readonly intermediate: CaKeyPair };
 }): CaHierarchy {
   const rootMaterial = createRoot({
     commonName: `${input.name} Root CA`,
@@ -37,6 +40,7 @@ export function createCaHierarchy(input: {
     keyType: input.keyType,
     now: input.now,
     random: input.random,
+    ...(input.keys === undefined ? {} : { keys: input.keys.root }),
   });
   return {
     root: rootMaterial,
@@ -47,8 +51,15 @@ export function createCaHierarchy(input: {
       keyType: input.keyType,
       now: input.now,
       random: input.random,
+      ...(input.keys === undefined ? {} : { keys: input.keys.intermediate }),
     }),
   };
+}
+
+/** A CA key pair: made here, or held by a token (its private half a signer only). */
+export interface CaKeyPair {
+  readonly publicKey: KeyObject;
+  readonly privateKey: SigningKey;
 }
 
 /**
@@ -63,8 +74,9 @@ export function createIntermediate(input: {
   keyType: KeyType;
   now: Date;
   random: RandomBytes;
+  keys?: CaKeyPair;
 }): CaMaterial {
-  const keys = generateKeyPair(input.keyType);
+  const keys: CaKeyPair = input.keys ?? generateKeyPair(input.keyType);
   const validity = computeValidity({
     now: input.now,
     lifetimeMs: INTERMEDIATE_LIFETIME_MS,
@@ -96,8 +108,9 @@ export function createRoot(input: {
   keyType: KeyType;
   now: Date;
   random: RandomBytes;
+  keys?: CaKeyPair;
 }): CaMaterial {
-  const keys = generateKeyPair(input.keyType);
+  const keys: CaKeyPair = input.keys ?? generateKeyPair(input.keyType);
   const validity = computeValidity({ now: input.now, lifetimeMs: ROOT_LIFETIME_MS });
   const serial = generateSerial(input.random);
   const built = issueCertificate({

@@ -89,5 +89,6 @@ export {
   ROOT_LIFETIME_MS,
   INTERMEDIATE_LIFETIME_MS,
   type CaHierarchy,
+  type CaKeyPair,
   type CaMaterial,
 } from './hierarchy.js';

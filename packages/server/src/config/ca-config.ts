@@ -7,6 +7,7 @@ import {
   trustDomainProblem,
 } from '../ca/index.js';
 import { parseDuration } from '@mutual/sdk';
+import { isPkcs11Uri, parsePkcs11Uri } from '../keys/index.js';
 
 export const KEY_TYPES = ['p256', 'p384', 'rsa2048', 'rsa3072', 'rsa4096', 'ed25519'] as const;
 
@@ -200,6 +201,11 @@ export const caConfigSchema = z
     keys: z.strictObject({
       /** null means the CA keys are stored unencrypted (created with --insecure-no-passphrase). */
       passphrase: secretRefSchema.nullable(),
+      /**
+       * CA keys on a PKCS#11 token (an HSM, or SoftHSM): the vendor's module and where the user PIN
+       * comes from. A root or intermediate whose `key` is a `pkcs11:` URI (RFC 7512) is used there.
+       */
+      pkcs11: z.strictObject({ module: z.string().min(1), pin: secretRefSchema }).optional(),
     }),
     root: issuerFilesSchema,
     /** The intermediate that signs new certificates. */
@@ -241,6 +247,34 @@ export const caConfigSchema = z
     reports: reportsSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
+    const issuers: [(string | number)[], { key: string }][] = [
+      [['root'], config.root],
+      [['intermediate'], config.intermediate],
+      ...config.previousIntermediates.map((f, i): [(string | number)[], { key: string }] => [
+        ['previousIntermediates', i],
+        f,
+      ]),
+      ...config.previousRoots.map((f, i): [(string | number)[], { key: string }] => [['previousRoots', i], f]),
+    ];
+    for (const [at, files] of issuers) {
+      if (!isPkcs11Uri(files.key)) continue;
+      try {
+        parsePkcs11Uri(files.key);
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'key'],
+          message: err instanceof Error ? err.message : String(err),
+        });
+      }
+      if (config.keys.pkcs11 === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keys', 'pkcs11'],
+          message: `${at.join('.')}.key is on a PKCS#11 token: set keys.pkcs11.module and keys.pkcs11.pin`,
+        });
+      }
+    }
     for (const profile of ['server', 'client', 'both'] as const) {
       const p = config.policy[profile];
       if (config.defaults.lifetime > p.maxLifetime) {

@@ -89,6 +89,38 @@ describe('CA configuration', () => {
     expect(thrown(() => loadCaConfig('/nonexistent/ca.yaml'))).toMatchObject({ code: 'ERR_CONFIG_NOT_FOUND' });
   });
 
+  it('takes CA keys named by pkcs11: URIs only with keys.pkcs11, and refuses a bad URI or a PIN in it', () => {
+    const uri = 'pkcs11:token=ca;object=mutual-intermediate;id=%01%02;type=private';
+    const onToken = good
+      .replace('intermediate.key', `"${uri}"`)
+      .replace(
+        'passphrase: { file: secrets/ca-passphrase }',
+        'passphrase: { file: secrets/ca-passphrase }\n  pkcs11: { module: /usr/lib/softhsm/libsofthsm2.so, pin: { env: HSM_PIN } }',
+      );
+    const loaded = loadCaConfig(write(onToken));
+    expect(loaded.config.intermediate.key).toBe(uri);
+    expect(loaded.config.keys.pkcs11).toEqual({ module: '/usr/lib/softhsm/libsofthsm2.so', pin: { env: 'HSM_PIN' } });
+
+    const issuesOf = (text: string): { path: string; message: string }[] =>
+      (thrown(() => loadCaConfig(write(text))) as { details: { issues: { path: string; message: string }[] } }).details
+        .issues;
+    expect(issuesOf(good.replace('intermediate.key', `"${uri}"`))).toEqual([
+      expect.objectContaining({
+        path: 'keys.pkcs11',
+        message: expect.stringContaining('intermediate.key is on a PKCS#11 token') as string,
+      }),
+    ]);
+    expect(issuesOf(onToken.replace(uri, 'pkcs11:token=ca;object=x?pin-value=1234'))).toEqual([
+      expect.objectContaining({
+        path: 'intermediate.key',
+        message: expect.stringContaining('query attributes') as string,
+      }),
+    ]);
+    expect(JSON.stringify(issuesOf(onToken.replace(uri, 'pkcs11:token=ca;object=x?pin-value=1234')))).not.toContain(
+      '1234',
+    );
+  });
+
   it('docs/reference/ca-config.schema.json matches the schema (UPDATE_DOCS=1 regenerates it)', () => {
     const file = new URL('../../../../docs/reference/ca-config.schema.json', import.meta.url);
     const expected = JSON.stringify(caConfigJsonSchema(), null, 2) + '\n';

@@ -67,7 +67,7 @@ export interface Pkcs11KeySeen {
   readonly keyType: string;
 }
 
-export type TokenKeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa3072';
+export type TokenKeyType = 'p256' | 'p384' | 'rsa2048' | 'rsa3072' | 'rsa4096';
 
 export interface Pkcs11Token {
   readonly label: string;
@@ -82,6 +82,8 @@ export interface Pkcs11Token {
   key(ref: Pkcs11KeyRef, publicKey?: KeyObject): Pkcs11Key;
   /** A new key pair on the token: private half sensitive and never extractable. */
   generate(label: string, id: Uint8Array, type: TokenKeyType): Pkcs11Key;
+  /** Destroys the key pair (private and public objects) a reference names; how many objects went. */
+  destroy(ref: Pkcs11KeyRef): number;
 }
 
 export interface Pkcs11Key extends ExternalPrivateKey {
@@ -191,7 +193,7 @@ const EC_PARAMS: Record<string, string> = {
 const EC_OID: Record<'P-256' | 'P-384', string> = { 'P-256': '06082a8648ce3d030107', 'P-384': '06052b81040022' };
 
 function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'serial'>, pin: string): Pkcs11Token {
-  const seen = listTokens(b, p);
+  const seen = listTokens(b, p).filter((t) => t.initialized);
   const match = seen.find(
     (t) => (ref.token === undefined || t.label === ref.token) && (ref.serial === undefined || t.serial === ref.serial),
   );
@@ -472,7 +474,7 @@ function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'ser
             message: `Token "${match.label}" already holds a key labelled "${label}" with that id.`,
           });
         }
-        const rsaBits = type === 'rsa3072' ? 3072 : 2048;
+        const rsaBits = type === 'rsa4096' ? 4096 : type === 'rsa3072' ? 3072 : 2048;
         const mechanism = type === 'p256' || type === 'p384' ? b.CKM_EC_KEY_PAIR_GEN : b.CKM_RSA_PKCS_KEY_PAIR_GEN;
         const publicTemplate =
           type === 'p256' || type === 'p384'
@@ -498,6 +500,15 @@ function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'ser
       });
       return token.key(ref);
     },
+    destroy: (ref) =>
+      withSession('destroy a key', (s) => {
+        const objects = [
+          ...find(s, refTemplate(b.CKO_PRIVATE_KEY, ref)),
+          ...find(s, refTemplate(b.CKO_PUBLIC_KEY, ref)),
+        ];
+        for (const h of objects) p.C_DestroyObject(s, h);
+        return objects.length;
+      }),
   };
   return token;
 }

@@ -23,6 +23,13 @@ export function renderCaConfig(input: {
   allowDns: readonly string[];
   /** Default: the SQLite file in the CA directory. */
   store?: { postgresEnv: string };
+  /** Root and intermediate keys on a PKCS#11 token (`ca init --pkcs11-token`). */
+  pkcs11?: {
+    module: string;
+    pin: { file: string } | { env: string };
+    rootKey: string;
+    intermediateKey: string;
+  };
 }): string {
   const pass =
     input.passphrase === null
@@ -30,6 +37,22 @@ export function renderCaConfig(input: {
       : 'file' in input.passphrase
         ? `{ file: ${JSON.stringify(input.passphrase.file)} }`
         : `{ env: ${JSON.stringify(input.passphrase.env)} }`;
+  const ref = (r: { file: string } | { env: string }): string =>
+    'file' in r ? `{ file: ${JSON.stringify(r.file)} }` : `{ env: ${JSON.stringify(r.env)} }`;
+  const keys =
+    input.pkcs11 === undefined
+      ? `keys:
+  # Where the passphrase that encrypts root.key and intermediate.key comes from: { file: PATH } or { env: VAR }.
+  passphrase: ${pass}
+root: { certificate: root.crt, key: root.key }
+intermediate: { certificate: intermediate.crt, key: intermediate.key }`
+      : `keys:
+  # Where the passphrase that encrypts token.key comes from: { file: PATH } or { env: VAR }.
+  passphrase: ${pass}
+  # The root and intermediate keys are on a PKCS#11 token: its module and the user PIN.
+  pkcs11: { module: ${JSON.stringify(input.pkcs11.module)}, pin: ${ref(input.pkcs11.pin)} }
+root: { certificate: root.crt, key: ${JSON.stringify(input.pkcs11.rootKey)} }
+intermediate: { certificate: intermediate.crt, key: ${JSON.stringify(input.pkcs11.intermediateKey)} }`;
   const dns = JSON.stringify(input.allowDns);
   const td = JSON.stringify(input.trustDomain);
   const profile = (maxLifetime: string, email: boolean): string =>
@@ -44,11 +67,7 @@ export function renderCaConfig(input: {
 # Relative paths are resolved against this file's directory.
 version: 1
 name: ${JSON.stringify(input.name)}
-keys:
-  # Where the passphrase that encrypts root.key and intermediate.key comes from: { file: PATH } or { env: VAR }.
-  passphrase: ${pass}
-root: { certificate: root.crt, key: root.key }
-intermediate: { certificate: intermediate.crt, key: intermediate.key }
+${keys}
 store:
   ${input.store === undefined ? 'sqlite: { file: mutual.db }' : `postgres: { connectionString: { env: ${JSON.stringify(input.store.postgresEnv)} } }`}
 defaults:

@@ -32,3 +32,11 @@ export {
 } from './ca-rotate.js';
 export { runGateway, resolveWorkers, type RunGatewayOptions, type RunningGatewayProcesses } from './gateway-cluster.js';
 export { startTunnel, type StartTunnelOptions, type RunningTunnel, type TunnelFromCa } from './tunnel.js';
+export {
+  checkCaHsm,
+  checkHsm,
+  type HsmCheckInput,
+  type HsmCheckResult,
+  type HsmCheckStep,
+  type HsmKeyToCheck,
+} from './hsm-check.js';

@@ -30,7 +30,16 @@ import {
   type RandomBytes,
 } from '../ca/index.js';
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
-import { inMemoryKey, loadIssuerFiles, resolveSecret, type LoadedIssuer } from '../keys/index.js';
+import {
+  inMemoryKey,
+  isPkcs11Uri,
+  loadIssuerFiles,
+  loadPkcs11Module,
+  parsePkcs11Uri,
+  resolveSecret,
+  type LoadedIssuer,
+  type Pkcs11Key,
+} from '../keys/index.js';
 import { publicKeyOf } from '../pki/index.js';
 import { openPostgresStore, openSqliteStore, type Store } from '../store/index.js';
 import { CA_FILES, renderCaConfig } from './ca-files.js';
@@ -57,6 +66,15 @@ export interface InitCaOptions {
    * ca.yaml as that reference, so every instance started with the variable set shares it.
    */
   readonly store?: { readonly postgresEnv: string };
+  /**
+   * Make the root and intermediate keys on a PKCS#11 token (sensitive, never extractable) instead
+   * of in files: the vendor's module, the token's label and where the user PIN is.
+   */
+  readonly pkcs11?: {
+    readonly module: string;
+    readonly token: string;
+    readonly pin: { readonly file: string } | { readonly env: string };
+  };
 }
 
 export interface InitCaResult {
@@ -70,6 +88,8 @@ export interface InitCaResult {
   readonly adminCertFile: string;
   readonly adminKeyFile: string;
   readonly adminSpiffeId: string;
+  /** The `pkcs11:` URIs of the root and intermediate keys, when they were made on a token. */
+  readonly tokenKeys?: { readonly root: string; readonly intermediate: string };
 }
 
 export const DEFAULT_ALLOW_DNS = ['localhost', '**.localhost', '**.internal', '**.local', '**.test'] as const;
@@ -116,7 +136,20 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
       ? undefined
       : await resolveSecret({ env: options.store.postgresEnv }, { env: options.env, baseDir: process.cwd() });
   const random = options.random ?? cryptoRandom;
-  const hierarchy = createCaHierarchy({ name: options.name, keyType: options.keyType, now: options.now, random });
+  const onToken = await tokenKeysForInit(options, random);
+  let hierarchy: ReturnType<typeof createCaHierarchy>;
+  try {
+    hierarchy = createCaHierarchy({
+      name: options.name,
+      keyType: options.keyType,
+      now: options.now,
+      random,
+      ...(onToken === undefined ? {} : { keys: onToken.keys }),
+    });
+  } catch (err) {
+    onToken?.destroy();
+    throw err;
+  }
 
   const parent = path.dirname(dir);
   await fs.mkdir(parent, { recursive: true });
@@ -138,11 +171,16 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     } else if (options.passphrase.mode === 'env') {
       passphraseRef = { env: options.passphrase.env };
     }
-    await writeFileAtomic(path.join(staging, CA_FILES.rootKey), key(hierarchy.root), { mode: 0o600, exclusive: true });
-    await writeFileAtomic(path.join(staging, CA_FILES.intermediateKey), key(hierarchy.intermediate), {
-      mode: 0o600,
-      exclusive: true,
-    });
+    if (onToken === undefined) {
+      await writeFileAtomic(path.join(staging, CA_FILES.rootKey), key(hierarchy.root), {
+        mode: 0o600,
+        exclusive: true,
+      });
+      await writeFileAtomic(path.join(staging, CA_FILES.intermediateKey), key(hierarchy.intermediate), {
+        mode: 0o600,
+        exclusive: true,
+      });
+    }
     await writeFileAtomic(path.join(staging, CA_FILES.rootCert), hierarchy.root.pem, { exclusive: true });
     await writeFileAtomic(path.join(staging, CA_FILES.intermediateCert), hierarchy.intermediate.pem, {
       exclusive: true,
@@ -156,6 +194,17 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         trustDomain: options.trustDomain,
         allowDns: options.allowDns,
         ...(options.store === undefined ? {} : { store: { postgresEnv: options.store.postgresEnv } }),
+        ...(onToken === undefined || options.pkcs11 === undefined
+          ? {}
+          : {
+              pkcs11: {
+                module: path.resolve(options.pkcs11.module),
+                pin:
+                  'file' in options.pkcs11.pin ? { file: path.resolve(options.pkcs11.pin.file) } : options.pkcs11.pin,
+                rootKey: onToken.keys.root.privateKey.uri,
+                intermediateKey: onToken.keys.intermediate.privateKey.uri,
+              },
+            }),
       }),
       { mode: 0o600, exclusive: true },
     );
@@ -189,6 +238,14 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
           intermediateFingerprint: sha256(hierarchy.intermediate.der),
           passphrase: options.passphrase.mode,
           store: options.store === undefined ? 'sqlite' : 'postgres',
+          ...(onToken === undefined
+            ? {}
+            : {
+                keys: {
+                  root: onToken.keys.root.privateKey.uri,
+                  intermediate: onToken.keys.intermediate.privateKey.uri,
+                },
+              }),
         },
       });
       for (const [profile, material, issuer] of [
@@ -257,6 +314,7 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     await syncDirectory(parent);
   } catch (err) {
     await fs.rm(staging, { recursive: true, force: true });
+    onToken?.destroy();
     throw err;
   }
   return {
@@ -269,7 +327,70 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     adminCertFile: path.join(dir, CA_FILES.adminCert),
     adminKeyFile: path.join(dir, CA_FILES.adminKey),
     adminSpiffeId: adminSpiffeId(options.trustDomain),
+    ...(onToken === undefined
+      ? {}
+      : {
+          tokenKeys: {
+            root: onToken.keys.root.privateKey.uri,
+            intermediate: onToken.keys.intermediate.privateKey.uri,
+          },
+        }),
   };
+}
+
+/**
+ * `ca init --pkcs11-token`: a new root and intermediate key pair on the token, labelled
+ * `mutual-root-<hex>` / `mutual-intermediate-<hex>` with random ids; `destroy` removes both again
+ * when init fails later (nothing half-made is left on the token).
+ */
+async function tokenKeysForInit(
+  options: InitCaOptions,
+  random: RandomBytes,
+): Promise<{ keys: { root: TokenPair; intermediate: TokenPair }; destroy: () => void } | undefined> {
+  if (options.pkcs11 === undefined) return undefined;
+  const keyType = options.keyType;
+  if (keyType === 'ed25519') {
+    throw new MutualError('ERR_KEYS_PKCS11_KEY_UNSUPPORTED', {
+      message: 'CA keys on a token are EC P-256/P-384 or RSA; choose --key-type p256, p384 or rsa*.',
+    });
+  }
+  const pin = await resolveSecret(
+    'file' in options.pkcs11.pin ? { file: path.resolve(options.pkcs11.pin.file) } : options.pkcs11.pin,
+    { env: options.env, baseDir: process.cwd() },
+  );
+  const token = loadPkcs11Module(path.resolve(options.pkcs11.module)).openToken({ token: options.pkcs11.token }, pin);
+  const made: Pkcs11Key[] = [];
+  const destroy = (): void => {
+    for (const k of made) {
+      try {
+        token.destroy(parsePkcs11Uri(k.uri));
+      } catch {
+        // best effort: the error that made init fail is the one to report
+      }
+    }
+  };
+  try {
+    for (const level of ['root', 'intermediate'] as const) {
+      const id = random(8);
+      made.push(token.generate(`mutual-${level}-${Buffer.from(id).toString('hex')}`, id, keyType));
+    }
+  } catch (err) {
+    destroy();
+    throw err;
+  }
+  const [root, intermediate] = made as [Pkcs11Key, Pkcs11Key];
+  return {
+    keys: {
+      root: { publicKey: root.publicKey, privateKey: root },
+      intermediate: { publicKey: intermediate.publicKey, privateKey: intermediate },
+    },
+    destroy,
+  };
+}
+
+interface TokenPair {
+  readonly publicKey: KeyObject;
+  readonly privateKey: Pkcs11Key;
 }
 
 /** The SPIFFE ID of the CA's operators: `spiffe://<trust-domain>/mutual/admin`. */
@@ -323,6 +444,8 @@ export async function loadCaKeys(
 ): Promise<{
   passphrase: string | null;
   files: (f: { certificate: string; key: string }) => { certificate: string; key: string };
+  /** Loads a root or intermediate as ca.yaml lists it (key file or `pkcs11:` URI). */
+  load: (f: { certificate: string; key: string }) => Promise<LoadedIssuer>;
   root: LoadedIssuer;
   intermediate: LoadedIssuer;
 }> {
@@ -333,11 +456,20 @@ export async function loadCaKeys(
       : await resolveSecret(config.keys.passphrase, { env, baseDir: loaded.baseDir });
   const files = (f: { certificate: string; key: string }): { certificate: string; key: string } => ({
     certificate: loaded.resolve(f.certificate),
-    key: loaded.resolve(f.key),
+    key: isPkcs11Uri(f.key) ? f.key : loaded.resolve(f.key),
   });
-  const root = await loadIssuerFiles(files(config.root), passphrase);
-  const intermediate = await loadIssuerFiles(files(config.intermediate), passphrase);
-  return { passphrase, files, root, intermediate };
+  const pkcs11 =
+    config.keys.pkcs11 === undefined
+      ? undefined
+      : {
+          module: loaded.resolve(config.keys.pkcs11.module),
+          pin: await resolveSecret(config.keys.pkcs11.pin, { env, baseDir: loaded.baseDir }),
+        };
+  const load = (f: { certificate: string; key: string }): Promise<LoadedIssuer> =>
+    loadIssuerFiles(files(f), passphrase, pkcs11);
+  const root = await load(config.root);
+  const intermediate = await load(config.intermediate);
+  return { passphrase, files, load, root, intermediate };
 }
 
 export interface LocalCa {
@@ -397,17 +529,17 @@ export async function openLocalCa(options: {
   }
   const loaded = loadCaConfig(configFile);
   const { config } = loaded;
-  const { passphrase, files, root, intermediate } = await loadCaKeys(loaded, options.env);
+  const { passphrase, load, root, intermediate } = await loadCaKeys(loaded, options.env);
   const clock = options.clock ?? { now: () => new Date() };
   const previous: LoadedIssuer[] = [];
   const unexpired = (der: Uint8Array): boolean => Date.parse(new X509Certificate(der).validTo) > clock.now().getTime();
   for (const f of config.previousIntermediates) {
-    const loadedPrevious = await loadIssuerFiles(files(f), passphrase);
+    const loadedPrevious = await load(f);
     if (unexpired(loadedPrevious.certificateDer)) previous.push(loadedPrevious);
   }
   const previousRoots: LoadedIssuer[] = [];
   for (const f of config.previousRoots) {
-    const loadedRoot = await loadIssuerFiles(files(f), passphrase);
+    const loadedRoot = await load(f);
     if (unexpired(loadedRoot.certificateDer)) previousRoots.push(loadedRoot);
   }
   const cross: Uint8Array[] = [];
