@@ -1,10 +1,10 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSoftHsmToken, type TestToken } from '../../../server/test/support/softhsm.js';
-import { BIN, bootstrapAdmin, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
 
 // An operator keeps the CA's root and intermediate keys on a PKCS#11 token (SoftHSM here, as an HSM
 // would be): `ca hsm check` says whether the token is usable, `ca init --pkcs11-*` makes the keys on
@@ -18,11 +18,12 @@ let env: Record<string, string>;
 const pinFile = path.join(work, 'pin');
 let server: Awaited<ReturnType<typeof startUntil>> | undefined;
 let url = '';
+let port = 0;
 
 const serve = async (): Promise<void> => {
   server = await startUntil(
     process.execPath,
-    [BIN, 'ca', 'serve', '--dir', ca, '--listen', '127.0.0.1:0'],
+    [BIN, 'ca', 'serve', '--dir', ca, '--listen', `127.0.0.1:${String(port)}`],
     /root fingerprint: ([0-9a-f]{64})/,
     {
       env,
@@ -51,7 +52,8 @@ function get(pathname: string): Promise<{ status: number; body: Buffer }> {
   });
 }
 
-beforeAll(() => {
+beforeAll(async () => {
+  port = await freePort();
   token = createSoftHsmToken('mutual-ca');
   env = { SOFTHSM2_CONF: token.conf, MUTUAL_CONTEXT_DIR: path.join(work, 'ctx') };
   writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
@@ -211,6 +213,43 @@ describe('CA keys on a PKCS#11 token', () => {
     } finally {
       writeFileSync(path.join(ca, 'ca.yaml'), original);
     }
+  });
+
+  it('rotations make the new keys on the same token, and the CA signs with them after a restart', async () => {
+    const ri = await mutual(['ca', 'rotate-intermediate', '--dir', ca, '--json'], { env });
+    expect(ri.code, ri.stderr).toBe(0);
+    expect((JSON.parse(ri.stdout) as { keyFile: string }).keyFile).toMatch(
+      /^pkcs11:token=mutual-ca;object=mutual-intermediate-[0-9a-f]{16};id=/,
+    );
+    const rr = await mutual(['ca', 'rotate-root', '--dir', ca, '--json'], { env });
+    expect(rr.code, rr.stderr).toBe(0);
+    const newRoot = (JSON.parse(rr.stdout) as { root: { file: string } }).root.file;
+    const keyFiles = ['intermediates', 'roots'].flatMap((d) =>
+      readdirSync(path.join(ca, d)).filter((f) => f.endsWith('.key')),
+    );
+    expect(keyFiles).toEqual([]);
+    const yaml = readFileSync(path.join(ca, 'ca.yaml'), 'utf8');
+    expect(yaml).toMatch(
+      /^root: \{ certificate: roots\/[0-9a-f]{16}\.crt, key: "?pkcs11:token=mutual-ca;object=mutual-root-/m,
+    );
+
+    // Every key ca.yaml names — current, previous intermediates, previous root — is on the token and its certificate's.
+    const check = await mutual(['ca', 'hsm', 'check', '--dir', ca], { env });
+    expect(check.code, check.stdout).toBe(0);
+    expect(check.stdout.match(/ok\s+signature/g)).toHaveLength(5);
+    expect(check.stdout).toMatch(/ok\s+key\s+previous root 1: ECDSA P-256, sensitive, never extractable/);
+
+    await serve();
+    const t = await mutual(['token', 'create', 'after.internal', '--profile', 'server'], { env });
+    expect(t.code, t.stderr).toBe(0);
+    const req = await mutual(['cert', 'request', 'after.internal', '--token', t.stdout.trim(), '--out', out], { env });
+    expect(req.code, req.stderr).toBe(0);
+    const crt = path.join(out, 'after.internal.crt');
+    for (const anchor of [newRoot, path.join(ca, 'root.crt')]) {
+      const v = await run('openssl', ['verify', '-CAfile', anchor, '-untrusted', crt, crt]);
+      expect(v.code, `${anchor}: ${v.stdout}${v.stderr}`).toBe(0);
+    }
+    await stop();
   });
 
   it('init that fails after making its keys removes them from the token again', async () => {

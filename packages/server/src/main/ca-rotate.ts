@@ -11,10 +11,17 @@ import {
   type KeyType,
 } from '@mutual/sdk';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
-import { createIntermediate, createRoot, crossCertify, type CaMaterial, type RandomBytes } from '../ca/index.js';
+import {
+  createIntermediate,
+  createRoot,
+  crossCertify,
+  type CaKeyPair,
+  type CaMaterial,
+  type RandomBytes,
+} from '../ca/index.js';
 import { loadCaConfig, type LoadedCaConfig } from '../config/index.js';
-import { inMemoryKey, type LoadedIssuer } from '../keys/index.js';
-import { publicKeyOf } from '../pki/index.js';
+import { inMemoryKey, loadPkcs11Module, parsePkcs11Uri, type LoadedIssuer, type Pkcs11Token } from '../keys/index.js';
+import { isExternalKey, publicKeyOf } from '../pki/index.js';
 import type { Store } from '../store/index.js';
 import { loadCaDir, openCaStore } from './ca-store.js';
 import { loadCaKeys } from './local-ca.js';
@@ -78,6 +85,13 @@ interface Opened {
   readonly keyType: KeyType;
   /** Entries of a ca.yaml list of CA files whose certificate has not expired at `now`, and those that have. */
   split(list: readonly Files[]): { kept: Files[]; dropped: string[] };
+  /**
+   * The key pair for a new CA certificate replacing `like`: on the same PKCS#11 token when `like`'s
+   * key is on one (undefined: make it in memory, written encrypted to a file as before).
+   */
+  newKey(like: LoadedIssuer, level: 'root' | 'intermediate'): CaKeyPair | undefined;
+  /** Destroys the keys `newKey` made on a token (the rotation failed before ca.yaml named them). */
+  discard(): void;
 }
 
 /** The CA directory, its keys decrypted and matched to their certificates before anything is made. */
@@ -89,7 +103,7 @@ async function openForRotation(options: {
 }): Promise<Opened> {
   const dir = path.resolve(options.dir);
   const { configFile, loaded } = loadCaDir(dir);
-  const { passphrase, root, intermediate: current } = await loadCaKeys(loaded, options.env);
+  const { passphrase, pkcs11, root, intermediate: current } = await loadCaKeys(loaded, options.env);
   const keyType =
     options.keyType ?? describePublicKey(publicKeyOf(current.privateKey)).type ?? loaded.config.defaults.keyType;
   const expired = (f: { certificate: string }): boolean => {
@@ -101,6 +115,7 @@ async function openForRotation(options: {
       return false; // unreadable: left in place, `ca serve` reports it
     }
   };
+  const onToken: { token: Pkcs11Token; uri: string }[] = [];
   return {
     dir,
     configFile,
@@ -109,6 +124,25 @@ async function openForRotation(options: {
     root,
     current,
     keyType,
+    newKey: (like, level) => {
+      if (!isExternalKey(like.privateKey)) return undefined;
+      if (pkcs11 === undefined) throw new MutualError('ERR_KEYS_PKCS11_NOT_CONFIGURED');
+      if (keyType === 'ed25519') throw new MutualError('ERR_KEYS_PKCS11_KEY_UNSUPPORTED');
+      const token = loadPkcs11Module(pkcs11.module).openToken(parsePkcs11Uri(like.privateKey.description), pkcs11.pin);
+      const id = randomBytes(8);
+      const key = token.generate(`mutual-${level}-${id.toString('hex')}`, id, keyType);
+      onToken.push({ token, uri: key.uri });
+      return { publicKey: key.publicKey, privateKey: key };
+    },
+    discard: () => {
+      for (const { token, uri } of onToken.splice(0)) {
+        try {
+          token.destroy(parsePkcs11Uri(uri));
+        } catch {
+          // best effort: the error that stopped the rotation is the one to report
+        }
+      }
+    },
     split: (list) => ({
       kept: list.filter((f) => !expired(f)),
       dropped: list.filter((f) => expired(f)).map((f) => f.certificate),
@@ -119,7 +153,8 @@ async function openForRotation(options: {
 /** Where a CA certificate a rotation makes is written: `<folder>/<first 16 hex digits of its SHA-256>.crt|.key`. */
 const relOf = (m: Made): Files => {
   const fp = sha256(m.material.der).slice(0, 16);
-  return { certificate: `${m.folder}/${fp}.crt`, key: `${m.folder}/${fp}.key` };
+  const key = m.material.privateKey;
+  return { certificate: `${m.folder}/${fp}.crt`, key: isExternalKey(key) ? key.description : `${m.folder}/${fp}.key` };
 };
 
 /** One CA certificate a rotation makes: written under `<folder>/<fp16>`, recorded in the inventory. */
@@ -140,7 +175,7 @@ interface Made {
  * one rename. A failure before that removes the new files and leaves the CA as it was.
  */
 async function applyRotation(
-  opened: Pick<Opened, 'dir' | 'configFile' | 'passphrase' | 'keyType' | 'loaded'>,
+  opened: Pick<Opened, 'dir' | 'configFile' | 'passphrase' | 'keyType' | 'loaded' | 'discard'>,
   options: { actor: string; now: Date; env: Readonly<Record<string, string | undefined>> },
   store: Store,
   made: readonly Made[],
@@ -155,7 +190,7 @@ async function applyRotation(
     for (const m of made) {
       const rel = relOf(m);
       await fs.mkdir(path.join(dir, m.folder), { recursive: true, mode: 0o700 });
-      if (m.withKey) {
+      if (m.withKey && !isExternalKey(m.material.privateKey)) {
         const keyFile = path.join(dir, rel.key);
         await writeFileAtomic(
           keyFile,
@@ -219,9 +254,20 @@ async function applyRotation(
   } catch (err) {
     // Nothing committed (or the rename failed): the CA stays as it was; the new files go.
     for (const f of written) await fs.rm(f, { force: true });
+    opened.discard();
     throw err;
   } finally {
     if (staged !== undefined) await fs.rm(staged, { force: true });
+  }
+}
+
+/** Makes a rotation's certificates; keys it made on a token go again if that fails. */
+function beforeApplying<T>(opened: Pick<Opened, 'discard'>, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    opened.discard();
+    throw err;
   }
 }
 
@@ -264,17 +310,21 @@ export async function rotateIntermediate(options: RotationOptions): Promise<Rota
   const store = await openCaStore({ dir: opened.dir, env: options.env });
   try {
     const commonName = `${config.name} Intermediate CA ${String(await generation(store, options.now, 'intermediate'))}`;
-    const material = createIntermediate({
-      root: {
-        der: opened.root.certificateDer,
-        privateKey: opened.root.privateKey,
-        ...validity(opened.root.certificateDer),
-      },
-      commonName,
-      organization: config.name,
-      keyType: opened.keyType,
-      now: options.now,
-      random: options.random ?? cryptoRandom,
+    const material = beforeApplying(opened, () => {
+      const keys = opened.newKey(opened.current, 'intermediate');
+      return createIntermediate({
+        root: {
+          der: opened.root.certificateDer,
+          privateKey: opened.root.privateKey,
+          ...validity(opened.root.certificateDer),
+        },
+        commonName,
+        organization: config.name,
+        keyType: opened.keyType,
+        now: options.now,
+        random: options.random ?? cryptoRandom,
+        ...(keys === undefined ? {} : { keys }),
+      });
     });
     const made: Made = {
       material,
@@ -318,7 +368,7 @@ export async function rotateIntermediate(options: RotationOptions): Promise<Rota
       notBefore: material.notBefore,
       notAfter: material.notAfter,
       certificateFile: path.join(opened.dir, rel.certificate),
-      keyFile: path.join(opened.dir, rel.key),
+      keyFile: isExternalKey(material.privateKey) ? rel.key : path.join(opened.dir, rel.key),
       previousFingerprint,
       dropped,
       auditSeq: seq,
@@ -351,31 +401,40 @@ export async function rotateRoot(options: RotationOptions): Promise<RotatedRoot>
   try {
     const rootName = `${config.name} Root CA ${String(await generation(store, options.now, 'root'))}`;
     const intermediateName = `${config.name} Intermediate CA ${String(await generation(store, options.now, 'intermediate'))}`;
-    const root = createRoot({
-      commonName: rootName,
-      organization: config.name,
-      keyType: opened.keyType,
-      now: options.now,
-      random,
-    });
-    const previous = {
-      der: opened.root.certificateDer,
-      privateKey: opened.root.privateKey,
-      ...validity(opened.root.certificateDer),
-    };
-    const cross = crossCertify({
-      root: { ...root, commonName: rootName, organization: config.name },
-      by: previous,
-      now: options.now,
-      random,
-    });
-    const intermediate = createIntermediate({
-      root,
-      commonName: intermediateName,
-      organization: config.name,
-      keyType: opened.keyType,
-      now: options.now,
-      random,
+    const { root, cross, intermediate } = beforeApplying(opened, () => {
+      const rootKeys = opened.newKey(opened.root, 'root');
+      const newRoot = createRoot({
+        commonName: rootName,
+        organization: config.name,
+        keyType: opened.keyType,
+        now: options.now,
+        random,
+        ...(rootKeys === undefined ? {} : { keys: rootKeys }),
+      });
+      const previous = {
+        der: opened.root.certificateDer,
+        privateKey: opened.root.privateKey,
+        ...validity(opened.root.certificateDer),
+      };
+      const intermediateKeys = opened.newKey(opened.current, 'intermediate');
+      return {
+        root: newRoot,
+        cross: crossCertify({
+          root: { ...newRoot, commonName: rootName, organization: config.name },
+          by: previous,
+          now: options.now,
+          random,
+        }),
+        intermediate: createIntermediate({
+          root: newRoot,
+          commonName: intermediateName,
+          organization: config.name,
+          keyType: opened.keyType,
+          now: options.now,
+          random,
+          ...(intermediateKeys === undefined ? {} : { keys: intermediateKeys }),
+        }),
+      };
     });
     const previousFingerprint = sha256(opened.root.certificateDer);
     const madeRoot: Made = {
@@ -534,7 +593,7 @@ export async function finishRootRotation(options: {
     }
     const forced = blocking.length > 0 || judged.length === 0;
     const seq = await applyRotation(
-      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded },
+      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded, discard: () => undefined },
       options,
       store,
       [],
@@ -637,7 +696,7 @@ export async function retireRoot(options: {
       );
     const kept = config.previousIntermediates.filter((f) => !under.includes(f));
     const seq = await applyRotation(
-      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded },
+      { dir, configFile, passphrase: null, keyType: config.defaults.keyType, loaded, discard: () => undefined },
       options,
       store,
       [],

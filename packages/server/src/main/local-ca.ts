@@ -38,6 +38,7 @@ import {
   parsePkcs11Uri,
   resolveSecret,
   type LoadedIssuer,
+  type Pkcs11Access,
   type Pkcs11Key,
 } from '../keys/index.js';
 import { publicKeyOf } from '../pki/index.js';
@@ -446,6 +447,8 @@ export async function loadCaKeys(
   files: (f: { certificate: string; key: string }) => { certificate: string; key: string };
   /** Loads a root or intermediate as ca.yaml lists it (key file or `pkcs11:` URI). */
   load: (f: { certificate: string; key: string }) => Promise<LoadedIssuer>;
+  /** The PKCS#11 module and PIN (resolved), when ca.yaml has keys.pkcs11. */
+  pkcs11?: Pkcs11Access;
   root: LoadedIssuer;
   intermediate: LoadedIssuer;
 }> {
@@ -469,7 +472,7 @@ export async function loadCaKeys(
     loadIssuerFiles(files(f), passphrase, pkcs11);
   const root = await load(config.root);
   const intermediate = await load(config.intermediate);
-  return { passphrase, files, load, root, intermediate };
+  return { passphrase, files, load, root, intermediate, ...(pkcs11 === undefined ? {} : { pkcs11 }) };
 }
 
 export interface LocalCa {
