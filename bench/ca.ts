@@ -8,6 +8,7 @@ import { CaClient } from '@mutual/sdk';
 import { initCa } from '@mutual/server';
 import { createKeyAndCsr } from '../packages/cli/src/csr.js';
 import { startPostgres } from '../packages/server/test/support/postgres.js';
+import { createSoftHsmToken } from '../packages/server/test/support/softhsm.js';
 
 const BIN = path.resolve(import.meta.dirname, '../packages/cli/dist/bin.js');
 
@@ -17,10 +18,17 @@ interface Options {
   concurrency: number;
   /** `server.workers` of the CA (pki threads); default the configuration's (`auto`). */
   workers?: string;
+  /** Where the root and intermediate keys are: encrypted files (default) or a SoftHSM token. */
+  keys?: 'files' | 'softhsm';
 }
 
 /** A fresh P-256 CA for a benchmark: generated passphrase, `**.internal` allowed; in PostgreSQL when `postgresEnv` is given. */
-export async function initBenchCa(dir: string, env: Record<string, string>, postgresEnv?: string): Promise<void> {
+export async function initBenchCa(
+  dir: string,
+  env: Record<string, string>,
+  postgresEnv?: string,
+  pkcs11?: { module: string; token: string; pinFile: string },
+): Promise<void> {
   await initCa({
     dir,
     name: 'bench',
@@ -31,6 +39,9 @@ export async function initBenchCa(dir: string, env: Record<string, string>, post
     env,
     now: new Date(),
     ...(postgresEnv === undefined ? {} : { store: { postgresEnv } }),
+    ...(pkcs11 === undefined
+      ? {}
+      : { pkcs11: { module: pkcs11.module, token: pkcs11.token, pin: { file: pkcs11.pinFile } } }),
   });
 }
 
@@ -93,7 +104,16 @@ export async function runCaBench(opts: Options): Promise<void> {
     pg = await startPostgres({ durable: true });
     env['MUTUAL_BENCH_DB'] = pg.connectionString;
   }
-  await initBenchCa(dir, env, pg === undefined ? undefined : 'MUTUAL_BENCH_DB');
+  let pkcs11: { module: string; token: string; pinFile: string } | undefined;
+  if (opts.keys === 'softhsm') {
+    const token = createSoftHsmToken('bench');
+    env['SOFTHSM2_CONF'] = token.conf;
+    process.env['SOFTHSM2_CONF'] = token.conf; // initCa makes the keys from this process
+    const pinFile = path.join(work, 'pin');
+    writeFileSync(pinFile, token.pin, { mode: 0o600 });
+    pkcs11 = { module: token.module, token: token.label, pinFile };
+  }
+  await initBenchCa(dir, env, pg === undefined ? undefined : 'MUTUAL_BENCH_DB', pkcs11);
   if (opts.workers !== undefined && opts.workers !== '') {
     const workers = opts.workers === 'auto' ? 'auto' : Number(opts.workers);
     writeFileSync(
@@ -206,6 +226,7 @@ export async function runCaBench(opts: Options): Promise<void> {
         failures,
         concurrency: opts.concurrency,
         workers: opts.workers ?? 'auto',
+        keys: opts.keys ?? 'files',
         perSecond: Math.round(latencies.length / seconds),
         p50ms: Number(percentile(latencies, 50).toFixed(2)),
         p99ms: Number(percentile(latencies, 99).toFixed(2)),

@@ -39,6 +39,7 @@ if (name === 'ca' || name === 'store') {
       n: Number(arg('--n', '3000')),
       concurrency: Number(arg('--concurrency', '32')),
       workers: arg('--workers', ''),
+      keys: arg('--keys', 'files') === 'softhsm' ? 'softhsm' : 'files',
       syncDelayMs: Number(arg('--sync-delay-ms', '0')),
     });
   }
