@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { PassphraseChoice } from '@mutual/server';
+import type { InitCaOptions, PassphraseChoice } from '@mutual/server';
 import { loadServer } from '../server.js';
 import { registerCaHsmCommands } from './ca-hsm.js';
 import { MutualError, bootstrapCa, decodeOnePem, type KeyType } from '@mutual/sdk';
@@ -26,20 +26,34 @@ interface InitOptions {
   pkcs11Token?: string;
   pkcs11PinFile?: string;
   pkcs11PinEnv?: string;
+  pkcs11RootKey?: string;
+  pkcs11IntermediateKey?: string;
   json?: boolean;
 }
 
 /** `--pkcs11-*` of `ca init`: all of module, token and one PIN source, or none. */
-function pkcs11Choice(
-  opts: InitOptions,
-): { module: string; token: string; pin: { file: string } | { env: string } } | undefined {
-  const given = [opts.pkcs11Module, opts.pkcs11Token, opts.pkcs11PinFile, opts.pkcs11PinEnv].some(
-    (x) => x !== undefined,
-  );
+function pkcs11Choice(opts: InitOptions): NonNullable<InitCaOptions['pkcs11']> | undefined {
+  const given = [
+    opts.pkcs11Module,
+    opts.pkcs11Token,
+    opts.pkcs11PinFile,
+    opts.pkcs11PinEnv,
+    opts.pkcs11RootKey,
+    opts.pkcs11IntermediateKey,
+  ].some((x) => x !== undefined);
   if (!given) return undefined;
-  if (opts.pkcs11Module === undefined || opts.pkcs11Token === undefined) {
+  const existing = opts.pkcs11RootKey !== undefined || opts.pkcs11IntermediateKey !== undefined;
+  if (opts.pkcs11Module === undefined) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', { message: 'Keys on a token need --pkcs11-module.' });
+  }
+  if (existing && (opts.pkcs11RootKey === undefined || opts.pkcs11IntermediateKey === undefined)) {
     throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
-      message: 'Keys on a token need --pkcs11-module and --pkcs11-token.',
+      message: 'Give both --pkcs11-root-key and --pkcs11-intermediate-key, or neither (new keys on --pkcs11-token).',
+    });
+  }
+  if (!existing && opts.pkcs11Token === undefined) {
+    throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+      message: 'Name the token to make the keys on (--pkcs11-token), or existing keys (--pkcs11-root-key and --pkcs11-intermediate-key).',
     });
   }
   if ((opts.pkcs11PinFile === undefined) === (opts.pkcs11PinEnv === undefined)) {
@@ -47,11 +61,13 @@ function pkcs11Choice(
       message: 'Give the token PIN with one of --pkcs11-pin-file and --pkcs11-pin-env.',
     });
   }
-  return {
+  const common = {
     module: opts.pkcs11Module,
-    token: opts.pkcs11Token,
     pin: opts.pkcs11PinFile !== undefined ? { file: opts.pkcs11PinFile } : { env: opts.pkcs11PinEnv ?? '' },
   };
+  return opts.pkcs11RootKey !== undefined && opts.pkcs11IntermediateKey !== undefined
+    ? { ...common, keys: { root: opts.pkcs11RootKey, intermediate: opts.pkcs11IntermediateKey } }
+    : { ...common, token: opts.pkcs11Token ?? '' };
 }
 
 export function registerCaCommands(program: Command, ctx: CliContext): void {
@@ -76,6 +92,8 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--pkcs11-token <label>', 'the label of the token to make the keys on')
     .option('--pkcs11-pin-file <file>', "the token's user PIN is in this file")
     .option('--pkcs11-pin-env <var>', "the token's user PIN is in this environment variable")
+    .option('--pkcs11-root-key <uri>', 'use this key already on the token for the root (pkcs11: URI) instead of making one')
+    .option('--pkcs11-intermediate-key <uri>', 'use this key already on the token for the intermediate')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

@@ -252,6 +252,82 @@ describe('CA keys on a PKCS#11 token', () => {
     await stop();
   });
 
+  it('init takes keys already on a token by their URIs, and never destroys them when it fails', async () => {
+    token.addToken('imported');
+    for (const [label, id] of [
+      ['hsm-root', '0a01'],
+      ['hsm-intermediate', '0a02'],
+    ] as const) {
+      const keyFile = path.join(work, `${label}.pem`);
+      expect(
+        (await run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', keyFile]))
+          .code,
+      ).toBe(0);
+      const imported = await run(
+        'softhsm2-util',
+        ['--import', keyFile, '--token', 'imported', '--label', label, '--id', id, '--pin', token.pin],
+        { env },
+      );
+      expect(imported.code, imported.stderr).toBe(0);
+    }
+    const args = (dir: string): string[] => [
+      'ca',
+      'init',
+      '--dir',
+      dir,
+      '--pkcs11-module',
+      token.module,
+      '--pkcs11-pin-file',
+      pinFile,
+      '--pkcs11-root-key',
+      'pkcs11:token=imported;object=hsm-root',
+      '--pkcs11-intermediate-key',
+      'pkcs11:token=imported;id=%0a%02',
+    ];
+    const failing = await mutual([...args(path.join(work, 'imported-failing')), '--postgres-env', 'UNREACHABLE_PG'], {
+      env: { ...env, UNREACHABLE_PG: 'postgres://nobody@127.0.0.1:1/none?connect_timeout=2' },
+    });
+    expect(failing.code).not.toBe(0);
+    const listed = await mutual(
+      ['ca', 'hsm', 'check', '--module', token.module, '--token', 'imported', '--pin-file', pinFile],
+      {
+        env,
+      },
+    );
+    expect(listed.stdout).toContain('"hsm-root" (id 0a01, EC)');
+    expect(listed.stdout).toContain('"hsm-intermediate" (id 0a02, EC)');
+
+    const dir = path.join(work, 'imported-ca');
+    const r = await mutual(args(dir), { env });
+    expect(r.code, r.stderr).toBe(0);
+    const check = await mutual(['ca', 'hsm', 'check', '--dir', dir], { env });
+    expect(check.code, check.stdout).toBe(0);
+    expect(check.stdout).toMatch(/ok\s+key\s+root: ECDSA P-384/);
+    const issued = await mutual(
+      [
+        'cert',
+        'issue',
+        'imported.internal',
+        '--profile',
+        'server',
+        '--dir',
+        dir,
+        '--out',
+        path.join(work, 'imported-out'),
+      ],
+      {
+        env,
+      },
+    );
+    expect(issued.code, issued.stderr).toBe(0);
+    const leaf = path.join(work, 'imported-out', 'imported.internal.crt');
+    const v = await run('openssl', ['verify', '-CAfile', path.join(dir, 'root.crt'), '-untrusted', leaf, leaf]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(
+      new X509Certificate(readFileSync(path.join(dir, 'intermediate.crt'))).publicKey.asymmetricKeyDetails?.namedCurve,
+    ).toBe('secp384r1');
+  });
+
   it('init that fails after making its keys removes them from the token again', async () => {
     token.addToken('scratch');
     const r = await mutual(

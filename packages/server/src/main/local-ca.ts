@@ -73,9 +73,12 @@ export interface InitCaOptions {
    */
   readonly pkcs11?: {
     readonly module: string;
-    readonly token: string;
     readonly pin: { readonly file: string } | { readonly env: string };
-  };
+  } & (
+    | { readonly token: string }
+    /** Keys already on a token (made by its own tools), by their `pkcs11:` URIs: used, never destroyed. */
+    | { readonly keys: { readonly root: string; readonly intermediate: string } }
+  );
 }
 
 export interface InitCaResult {
@@ -359,7 +362,22 @@ async function tokenKeysForInit(
     'file' in options.pkcs11.pin ? { file: path.resolve(options.pkcs11.pin.file) } : options.pkcs11.pin,
     { env: options.env, baseDir: process.cwd() },
   );
-  const token = loadPkcs11Module(path.resolve(options.pkcs11.module)).openToken({ token: options.pkcs11.token }, pin);
+  const mod = loadPkcs11Module(path.resolve(options.pkcs11.module));
+  if ('keys' in options.pkcs11) {
+    const existing = (uri: string): TokenPair => {
+      const ref = parsePkcs11Uri(uri);
+      const key = mod.openToken(ref, pin).key(ref);
+      return { publicKey: key.publicKey, privateKey: key };
+    };
+    const keys = { root: existing(options.pkcs11.keys.root), intermediate: existing(options.pkcs11.keys.intermediate) };
+    if (keys.root.privateKey.uri === keys.intermediate.privateKey.uri) {
+      throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+        message: 'The root and the intermediate need keys of their own.',
+      });
+    }
+    return { keys, destroy: () => undefined };
+  }
+  const token = mod.openToken({ token: options.pkcs11.token }, pin);
   const made: Pkcs11Key[] = [];
   const destroy = (): void => {
     for (const k of made) {
