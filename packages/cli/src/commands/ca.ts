@@ -53,7 +53,8 @@ function pkcs11Choice(opts: InitOptions): NonNullable<InitCaOptions['pkcs11']> |
   }
   if (!existing && opts.pkcs11Token === undefined) {
     throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
-      message: 'Name the token to make the keys on (--pkcs11-token), or existing keys (--pkcs11-root-key and --pkcs11-intermediate-key).',
+      message:
+        'Name the token to make the keys on (--pkcs11-token), or existing keys (--pkcs11-root-key and --pkcs11-intermediate-key).',
     });
   }
   if ((opts.pkcs11PinFile === undefined) === (opts.pkcs11PinEnv === undefined)) {
@@ -92,7 +93,10 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     .option('--pkcs11-token <label>', 'the label of the token to make the keys on')
     .option('--pkcs11-pin-file <file>', "the token's user PIN is in this file")
     .option('--pkcs11-pin-env <var>', "the token's user PIN is in this environment variable")
-    .option('--pkcs11-root-key <uri>', 'use this key already on the token for the root (pkcs11: URI) instead of making one')
+    .option(
+      '--pkcs11-root-key <uri>',
+      'use this key already on the token for the root (pkcs11: URI) instead of making one',
+    )
     .option('--pkcs11-intermediate-key <uri>', 'use this key already on the token for the intermediate')
     .option('--json', 'print the result as JSON')
     .addHelpText(
@@ -333,13 +337,14 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       }
       const row = (
         role: string,
-        c: { subject: string; fingerprint: string; notAfter: Date; left: number },
+        c: { subject: string; fingerprint: string; notAfter: Date; left: number; key?: { storage: string } },
         extra = '',
       ) => [
         role,
         c.subject,
         c.fingerprint.slice(0, 16),
         c.notAfter.toISOString().slice(0, 10),
+        c.key === undefined ? '' : c.key.storage === 'pkcs11' ? 'token' : 'file',
         `${String(Math.round(c.left * 100))} %${extra}`,
       ];
       const count = (standing: string): number => s.components.filter((c) => c.standing === standing).length;
@@ -348,7 +353,7 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
           `CA ${s.name} at ${s.dir} (store: ${s.store})`,
           '',
           table(
-            ['', 'SUBJECT', 'FINGERPRINT', 'VALID UNTIL', 'LIFE LEFT'],
+            ['', 'SUBJECT', 'FINGERPRINT', 'VALID UNTIL', 'KEY', 'LIFE LEFT'],
             [
               row('root', s.root),
               row('intermediate', s.intermediate),

@@ -239,6 +239,22 @@ describe('CA keys on a PKCS#11 token', () => {
     expect(check.stdout.match(/ok\s+signature/g)).toHaveLength(5);
     expect(check.stdout).toMatch(/ok\s+key\s+previous root 1: ECDSA P-256, sensitive, never extractable/);
 
+    const status = await mutual(['ca', 'status', '--dir', ca, '--json'], { env });
+    expect(status.code, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout) as {
+      root: { key: { storage: string; location: string } };
+      previousRoots: { key: { storage: string } }[];
+      previousIntermediates: { key: { storage: string } }[];
+    };
+    expect(s.root.key.storage).toBe('pkcs11');
+    expect(yaml).toContain(s.root.key.location);
+    expect([...s.previousRoots, ...s.previousIntermediates].map((c) => c.key.storage)).toEqual([
+      'pkcs11',
+      'pkcs11',
+      'pkcs11',
+    ]);
+    expect((await mutual(['ca', 'status', '--dir', ca], { env })).stdout).toMatch(/^root\s.*\stoken\s+\d+ %/m);
+
     await serve();
     const t = await mutual(['token', 'create', 'after.internal', '--profile', 'server'], { env });
     expect(t.code, t.stderr).toBe(0);

@@ -18,7 +18,7 @@ describe('mutual ca status', () => {
     const dir = path.join(work, 'ca');
     expect((await mutual(['ca', 'init', '--dir', dir])).code).toBe(0);
     const fresh = await status(dir);
-    expect(fresh).toMatch(/^root +O=mutual, CN=mutual Root CA +[0-9a-f]{16} +\d{4}-\d\d-\d\d +100 %$/m);
+    expect(fresh).toMatch(/^root +O=mutual, CN=mutual Root CA +[0-9a-f]{16} +\d{4}-\d\d-\d\d +file +100 %$/m);
     expect(fresh).toContain('Components: none has reported to this CA.');
     expect(fresh).toContain('Nothing to do.');
 

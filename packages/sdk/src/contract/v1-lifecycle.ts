@@ -127,6 +127,8 @@ const caCertificateStatus = z.object({
   notAfter: isoTime,
   /** Fraction of its lifetime left (0 once expired). */
   left: z.number().min(0).max(1),
+  /** Where its private key is: a file (as ca.yaml names it) or a PKCS#11 token (the key's URI). */
+  key: z.object({ storage: z.enum(['file', 'pkcs11']), location: z.string() }).optional(),
 });
 export const componentStandings = ['trusts', 'lacks', 'unreported', 'stale'] as const;
 export const caStatusResponse = z.object({

@@ -2,6 +2,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadedCaConfig } from '../config/index.js';
+import { isPkcs11Uri } from '../keys/index.js';
 import type { CertificateState, ComponentRecord, Store } from '../store/index.js';
 import { loadCaDir, openCaStore } from './ca-store.js';
 
@@ -99,6 +100,8 @@ export interface CaCertificateStatus {
   readonly notAfter: Date;
   /** Fraction of its lifetime left at `now` (0 once expired). */
   readonly left: number;
+  /** Where its private key is: a file (path as ca.yaml gives it) or a PKCS#11 token (its URI). Not for cross-certificates. */
+  readonly key?: { readonly storage: 'file' | 'pkcs11'; readonly location: string };
 }
 
 export interface CaStatus {
@@ -168,7 +171,7 @@ export async function describeCaStatus(options: {
   const { loaded, store, dir } = options;
   const { config } = loaded;
   const now = options.now;
-  const describe = (file: string): CaCertificateStatus & { x: X509Certificate } => {
+  const describe = (file: string, key?: string): CaCertificateStatus & { x: X509Certificate } => {
     const x = new X509Certificate(readFileSync(loaded.resolve(file)));
     const notBefore = new Date(x.validFrom);
     const notAfter = new Date(x.validTo);
@@ -180,16 +183,17 @@ export async function describeCaStatus(options: {
       notBefore,
       notAfter,
       left: span > 0 ? Math.max(0, Math.min(1, (notAfter.getTime() - now.getTime()) / span)) : 0,
+      ...(key === undefined ? {} : { key: { storage: isPkcs11Uri(key) ? 'pkcs11' : 'file', location: key } }),
     };
   };
   const strip = ({ x: _x, ...rest }: CaCertificateStatus & { x: X509Certificate }): CaCertificateStatus => rest;
-  const root = describe(config.root.certificate);
-  const intermediate = describe(config.intermediate.certificate);
-  const previousIntermediates = config.previousIntermediates.map((f) => describe(f.certificate));
-  const crossCertificates = config.crossCertificates.map(describe);
+  const root = describe(config.root.certificate, config.root.key);
+  const intermediate = describe(config.intermediate.certificate, config.intermediate.key);
+  const previousIntermediates = config.previousIntermediates.map((f) => describe(f.certificate, f.key));
+  const crossCertificates = config.crossCertificates.map((f) => describe(f));
   const previousRoots = [];
   for (const f of config.previousRoots) {
-    const r = describe(f.certificate);
+    const r = describe(f.certificate, f.key);
     const under = previousIntermediates.filter((i) => issuedBy(i.x, r.x));
     const live = await certificatesUnder(
       store,
