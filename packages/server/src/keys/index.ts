@@ -14,6 +14,7 @@ export {
   type Pkcs11KeySeen,
   type Pkcs11Module,
   type Pkcs11ModuleInfo,
+  type Pkcs11ThreadAccess,
   type Pkcs11Token,
   type Pkcs11TokenSeen,
   type TokenKeyType,

@@ -92,6 +92,18 @@ export interface Pkcs11Key extends ExternalPrivateKey {
   readonly keyType: string;
   readonly sensitive: boolean;
   readonly extractable: boolean;
+  /**
+   * How another thread of this process opens the same key in a session of its own: undefined when
+   * the module could not be initialised for use from several threads (CKF_OS_LOCKING_OK refused).
+   * Holds the PIN: hand it only to this process's own threads, never to a log.
+   */
+  threadAccess(): Pkcs11ThreadAccess | undefined;
+}
+
+export interface Pkcs11ThreadAccess {
+  readonly module: string;
+  readonly uri: string;
+  readonly pin: string;
 }
 
 export interface Pkcs11Module {
@@ -119,17 +131,27 @@ export function loadPkcs11Module(modulePath: string): Pkcs11Module {
       cause,
     });
   }
-  try {
-    p.C_Initialize();
-  } catch (cause) {
-    if (pkcs11ErrorName(cause) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
+  // Several threads of this process (the pki threads) may open sessions: the library must lock.
+  let threadSafe = true;
+  const initialise = (flags: number | undefined): void => {
+    try {
+      p.C_Initialize(flags === undefined ? undefined : { flags });
+    } catch (cause) {
+      const ckr = pkcs11ErrorName(cause);
+      if (ckr === 'CKR_CRYPTOKI_ALREADY_INITIALIZED') return;
+      if (ckr === 'CKR_CANT_LOCK' && flags !== undefined) {
+        threadSafe = false;
+        initialise(undefined);
+        return;
+      }
       throw new MutualError('ERR_KEYS_PKCS11_MODULE', {
-        message: `The PKCS#11 module loaded but did not initialise (${pkcs11ErrorName(cause) ?? String(cause)}).`,
-        details: { module: modulePath, ckr: pkcs11ErrorName(cause) },
+        message: `The PKCS#11 module loaded but did not initialise (${ckr ?? String(cause)}).`,
+        details: { module: modulePath, ckr },
         cause,
       });
     }
-  }
+  };
+  initialise(b.CKF_OS_LOCKING_OK);
   const tokens = new Map<string, Pkcs11Token>();
   const m: Pkcs11Module = {
     path: modulePath,
@@ -147,7 +169,7 @@ export function loadPkcs11Module(modulePath: string): Pkcs11Module {
       const cacheKey = `${ref.token ?? ''}\0${ref.serial ?? ''}`;
       let t = tokens.get(cacheKey);
       if (t === undefined) {
-        t = openToken(b, p, ref, pin);
+        t = openToken(b, p, ref, pin, threadSafe ? modulePath : null);
         tokens.set(cacheKey, t);
       }
       return t;
@@ -192,7 +214,14 @@ const EC_PARAMS: Record<string, string> = {
 };
 const EC_OID: Record<'P-256' | 'P-384', string> = { 'P-256': '06082a8648ce3d030107', 'P-384': '06052b81040022' };
 
-function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'serial'>, pin: string): Pkcs11Token {
+function openToken(
+  b: Binding,
+  p: Pkcs11,
+  ref: Pick<Pkcs11KeyRef, 'token' | 'serial'>,
+  pin: string,
+  /** The module's path when other threads may open their own sessions, else null. */
+  sharedModule: string | null,
+): Pkcs11Token {
   const seen = listTokens(b, p).filter((t) => t.initialized);
   const match = seen.find(
     (t) => (ref.token === undefined || t.label === ref.token) && (ref.serial === undefined || t.serial === ref.serial),
@@ -342,7 +371,7 @@ function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'ser
   const asKey = (
     ref: Pkcs11KeyRef,
     publicKey: KeyObject,
-    facts: Omit<Pkcs11Key, 'type' | 'publicKey' | 'description' | 'uri' | 'sign'>,
+    facts: Omit<Pkcs11Key, 'type' | 'publicKey' | 'description' | 'uri' | 'sign' | 'threadAccess'>,
   ): Pkcs11Key => {
     const d = describePublicKey(publicKey);
     const uri = formatPkcs11Uri({
@@ -385,7 +414,9 @@ function openToken(b: Binding, p: Pkcs11, ref: Pick<Pkcs11KeyRef, 'token' | 'ser
     } else {
       throw new MutualError('ERR_KEYS_PKCS11_KEY_UNSUPPORTED', { details: { uri, keyType: d.type ?? d.algorithm } });
     }
-    return { type: 'external', publicKey, description: uri, uri, sign, ...facts };
+    const threadAccess = (): Pkcs11ThreadAccess | undefined =>
+      sharedModule === null ? undefined : { module: sharedModule, uri, pin };
+    return { type: 'external', publicKey, description: uri, uri, sign, threadAccess, ...facts };
   };
 
   const keyNotFound = (ref: Pkcs11KeyRef, count: number): MutualError => {

@@ -7,10 +7,11 @@ import {
   isExternalKey,
   rememberSpki,
   spkiBytes,
-  type BuildCertificateInput,
   type BuiltCertificate,
   type ParsedCsr,
+  type SigningKey,
 } from '../pki/index.js';
+import type { Pkcs11Key, Pkcs11ThreadAccess } from '../keys/index.js';
 import type { PkiRequest, PkiResponse, WireError } from './protocol.js';
 
 export interface PkiWorkerPoolOptions {
@@ -89,10 +90,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   }
   const source = options.workerUrl === undefined ? workerSource() : { script: options.workerUrl, eval: false };
   const slots: Slot[] = [];
-  const issuerIds = new WeakMap<
-    Uint8Array,
-    { readonly id: number; readonly privateKey: BuildCertificateInput['publicKey'] }[]
-  >();
+  const issuerIds = new WeakMap<Uint8Array, { readonly id: number; readonly privateKey: SigningKey }[]>();
   let nextIssuerId = 1;
   let nextJob = 1;
   let closing = false;
@@ -173,10 +171,7 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
     });
   };
 
-  const issuerIdFor = (issuer: {
-    certificateDer: Uint8Array;
-    privateKey: BuildCertificateInput['publicKey'];
-  }): number => {
+  const issuerIdFor = (issuer: { certificateDer: Uint8Array; privateKey: SigningKey }): number => {
     let known = issuerIds.get(issuer.certificateDer);
     if (known === undefined) {
       known = [];
@@ -198,20 +193,21 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
   };
 
   const issue: PkiWork['issue'] = async (input) => {
-    // A key on a token signs only where its session is: here.
-    if (fallback || 'selfSigned' in input.issuer || isExternalKey(input.issuer.privateKey)) {
-      return (fallback ?? inlinePkiWork).issue(input);
-    }
-    const {
-      issuer: { certificateDer, privateKey },
-      ...rest
-    } = input;
-    if (isExternalKey(privateKey)) throw new MutualError('ERR_INTERNAL_UNEXPECTED');
-    const issuer = { certificateDer, privateKey };
+    if (fallback || 'selfSigned' in input.issuer) return (fallback ?? inlinePkiWork).issue(input);
+    const { issuer, ...rest } = input;
+    const key = issuer.privateKey;
+    // A key on a token signs in each pki thread's own session, when the module allows several
+    // threads; otherwise only here, where its session is.
+    const access = isExternalKey(key) ? tokenAccess(key) : undefined;
+    if (isExternalKey(key) && access === undefined) return inlinePkiWork.issue(input);
     const issuerId = issuerIdFor(issuer);
     const slot = pick();
     if (!slot.issuers.has(issuerId)) {
-      send(slot, { kind: 'issuer', issuerId, certificateDer: issuer.certificateDer, privateKey: issuer.privateKey });
+      if (access !== undefined) {
+        send(slot, { kind: 'issuer-on-token', issuerId, certificateDer: issuer.certificateDer, access });
+      } else if (!isExternalKey(key)) {
+        send(slot, { kind: 'issuer', issuerId, certificateDer: issuer.certificateDer, privateKey: key });
+      }
       slot.issuers.add(issuerId);
     }
     return run<BuiltCertificate>(slot, (job) => ({
@@ -241,4 +237,9 @@ export function createPkiWorkerPool(options: PkiWorkerPoolOptions): PkiWorkerPoo
       }
     },
   };
+}
+
+/** How a pki thread opens a token key of its own: only PKCS#11 keys whose module allows several threads. */
+function tokenAccess(key: object): Pkcs11ThreadAccess | undefined {
+  return 'threadAccess' in key ? (key as Pkcs11Key).threadAccess() : undefined;
 }

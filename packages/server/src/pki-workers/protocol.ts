@@ -1,3 +1,4 @@
+import type { Pkcs11ThreadAccess } from '../keys/index.js';
 import type { BuildCertificateInput, BuiltCertificate, ParseCsrOptions, ParsedCsr } from '../pki/index.js';
 
 /** A certificate to build, without its issuer: the worker holds issuers registered once by id. */
@@ -10,6 +11,13 @@ export type PkiRequest =
       readonly issuerId: number;
       readonly certificateDer: Uint8Array;
       readonly privateKey: BuildCertificateInput['publicKey'];
+    }
+  | {
+      /** An issuer whose key is on a PKCS#11 token: the worker opens a session of its own. */
+      readonly kind: 'issuer-on-token';
+      readonly issuerId: number;
+      readonly certificateDer: Uint8Array;
+      readonly access: Pkcs11ThreadAccess;
     }
   | {
       readonly kind: 'csr';
