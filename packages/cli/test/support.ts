@@ -67,6 +67,21 @@ export function run(
   });
 }
 
+/** `openssl ocsp` asking the CA at `caUrl` about `cert` (issued by `issuer`), the answer checked against `caFile`. */
+export function opensslOcsp(o: { issuer: string; cert: string; caUrl: string; caFile: string }): Promise<RunResult> {
+  return run('openssl', [
+    'ocsp',
+    '-issuer',
+    o.issuer,
+    '-cert',
+    o.cert,
+    '-url',
+    `${o.caUrl}/v1/ocsp`,
+    '-CAfile',
+    o.caFile,
+  ]);
+}
+
 /** A fresh directory under the system's temporary directory, removed when the test file has finished. */
 export function tempDir(prefix = 'mutual-e2e-'): string {
   return removeAfterFile(mkdtempSync(path.join(tmpdir(), prefix)));

@@ -4,7 +4,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSoftHsmToken, type TestToken } from '../../../server/test/support/softhsm.js';
-import { BIN, bootstrapAdmin, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, freePort, mutual, opensslOcsp, run, startUntil, tempDir, waitExit } from '../support.js';
 
 // An operator keeps the CA's root and intermediate keys on a PKCS#11 token (SoftHSM here, as an HSM
 // would be): `ca hsm check` says whether the token is usable, `ca init --pkcs11-*` makes the keys on
@@ -151,17 +151,7 @@ describe('CA keys on a PKCS#11 token', () => {
 
     const issuer = path.join(work, 'intermediate.pem');
     writeFileSync(issuer, readFileSync(path.join(ca, 'intermediate.crt')));
-    const ocsp = await run('openssl', [
-      'ocsp',
-      '-issuer',
-      issuer,
-      '-cert',
-      crt,
-      '-url',
-      `${url}/v1/ocsp`,
-      '-CAfile',
-      path.join(ca, 'root.crt'),
-    ]);
+    const ocsp = await opensslOcsp({ issuer, cert: crt, caUrl: url, caFile: path.join(ca, 'root.crt') });
     expect(ocsp.stdout + ocsp.stderr).toContain('Response verify OK');
     expect(ocsp.stdout).toMatch(/: revoked/);
     await stop();

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, bootstrapAdmin, freePort, mutual, run, startUntil, tempDir, waitExit } from '../support.js';
+import { BIN, bootstrapAdmin, freePort, mutual, opensslOcsp, run, startUntil, tempDir, waitExit } from '../support.js';
 
 // An operator replaces the intermediate that signs (`mutual ca rotate-intermediate`) and restarts
 // the CA: new certificates come from the new intermediate, those of the old one stay valid,
@@ -208,17 +208,7 @@ describe('mutual ca rotate-intermediate', () => {
     // OCSP for the old intermediate's certificate, signed by that intermediate.
     const issuerFile = path.join(work, 'old-intermediate.pem');
     writeFileSync(issuerFile, oldIntermediatePem);
-    const ocsp = await run('openssl', [
-      'ocsp',
-      '-issuer',
-      issuerFile,
-      '-cert',
-      victim,
-      '-url',
-      `${url}/v1/ocsp`,
-      '-CAfile',
-      path.join(ca, 'root.crt'),
-    ]);
+    const ocsp = await opensslOcsp({ issuer: issuerFile, cert: victim, caUrl: url, caFile: path.join(ca, 'root.crt') });
     expect(ocsp.stdout + ocsp.stderr).toContain('Response verify OK');
     expect(ocsp.stdout).toMatch(/: revoked/);
   });
