@@ -224,10 +224,30 @@ describe('CA keys on a PKCS#11 token', () => {
     );
 
     // Every key ca.yaml names — current, previous intermediates, previous root — is on the token and its certificate's.
-    const check = await mutual(['ca', 'hsm', 'check', '--dir', ca], { env });
+    const check = await mutual(['ca', 'hsm', 'check', '--dir', ca, '--json'], { env });
     expect(check.code, check.stdout).toBe(0);
-    expect(check.stdout.match(/ok\s+signature/g)).toHaveLength(5);
-    expect(check.stdout).toMatch(/ok\s+key\s+previous root 1: ECDSA P-256, sensitive, never extractable/);
+    const steps = (
+      JSON.parse(check.stdout) as { ok: boolean; steps: { step: string; outcome: string; detail: string }[] }
+    ).steps;
+    expect(steps.filter((st) => st.step === 'signature' && st.outcome === 'ok')).toHaveLength(5);
+    expect(steps.every((st) => st.outcome === 'ok')).toBe(true);
+    // The audit trail names where each new key is.
+    const tail = await mutual(['audit', 'tail', '--dir', ca, '-n', '5', '--json'], { env });
+    const rotations = tail.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; details: Record<string, unknown> })
+      .filter((r) => r.action.startsWith('ca.rotate-'));
+    expect(rotations.map((r) => r.action)).toEqual(['ca.rotate-intermediate', 'ca.rotate-root']);
+    expect(JSON.stringify(rotations)).toMatch(/"root":"pkcs11:token=mutual-ca;object=mutual-root-/);
+    expect(JSON.stringify(rotations)).not.toContain(token.pin);
+    expect(steps).toContainEqual(
+      expect.objectContaining({
+        step: 'key',
+        outcome: 'ok',
+        detail: expect.stringMatching(/^previous root 1: ECDSA P-256, sensitive, never extractable/) as string,
+      }),
+    );
 
     const status = await mutual(['ca', 'status', '--dir', ca, '--json'], { env });
     expect(status.code, status.stderr).toBe(0);
