@@ -73,7 +73,6 @@ function pkcs11Choice(opts: InitOptions): NonNullable<InitCaOptions['pkcs11']> |
 
 export function registerCaCommands(program: Command, ctx: CliContext): void {
   const ca = program.command('ca').description('Create and inspect the certificate authority');
-  registerCaHsmCommands(ca, ctx);
 
   ca.command('init')
     .description('Create a root and an intermediate CA, their encrypted keys, ca.yaml and the inventory database')
@@ -547,4 +546,6 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
         await local.close();
       }
     });
+
+  registerCaHsmCommands(ca, ctx);
 }
