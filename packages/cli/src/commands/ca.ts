@@ -322,60 +322,39 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
       );
     });
 
-  ca.command('status')
-    .description(
-      "The CA's certificates, inventory and reporting components, and what to do next — worked out from its state (reads the CA directory; changes nothing)",
-    )
-    .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
-    .option('--json', 'print the result as JSON')
-    .action(async (opts: { dir?: string; json?: boolean }) => {
-      const s = await (await loadServer()).caStatus({ dir: caDir(ctx, opts.dir), env: ctx.env, now: ctx.now() });
-      if (opts.json === true) {
-        ctx.stdout(json(s));
-        return;
-      }
-      const row = (
-        role: string,
-        c: { subject: string; fingerprint: string; notAfter: Date; left: number; key?: { storage: string } },
-        extra = '',
-      ) => [
-        role,
-        c.subject,
-        c.fingerprint.slice(0, 16),
-        c.notAfter.toISOString().slice(0, 10),
-        c.key === undefined ? '' : c.key.storage === 'pkcs11' ? 'token' : 'file',
-        `${String(Math.round(c.left * 100))} %${extra}`,
-      ];
-      const count = (standing: string): number => s.components.filter((c) => c.standing === standing).length;
-      ctx.stdout(
-        [
-          `CA ${s.name} at ${s.dir} (store: ${s.store})`,
-          '',
-          table(
-            ['', 'SUBJECT', 'FINGERPRINT', 'VALID UNTIL', 'KEY', 'LIFE LEFT'],
-            [
-              row('root', s.root),
-              row('intermediate', s.intermediate),
-              ...s.crossCertificates.map((c) => row('cross-certificate (sent)', c)),
-              ...s.previousRoots.map((r) =>
-                row('previous root', r, `, ${String(r.certificates)}${r.atLeast ? '+' : ''} certificates under it`),
-              ),
-              ...s.previousIntermediates.map((c) => row('previous intermediate', c)),
-            ],
-          ).trimEnd(),
-          '',
-          `Inventory: ${String(s.inventory.valid)} valid, ${String(s.inventory.expiring)} expiring, ${String(s.inventory.expired)} expired, ${String(s.inventory.revoked)} revoked.`,
-          s.components.length === 0
-            ? 'Components: none has reported to this CA.'
-            : `Components: ${String(s.components.length)} (${String(count('trusts'))} trust the current root, ${String(count('lacks'))} lack it, ${String(count('unreported'))} do not say, ${String(count('stale'))} stale).`,
-          '',
-          ...(s.next.length === 0
-            ? ['Nothing to do.']
-            : ['Next:', ...s.next.map((n, i) => `  ${String(i + 1)}. ${n}`)]),
-          '',
-        ].join('\n'),
-      );
-    });
+  withClientOptions(
+    ca
+      .command('status')
+      .description(
+        "The CA's certificates, inventory and reporting components, and what to do next — worked out from its state (reads the CA directory, or asks a running CA with --remote; changes nothing)",
+      )
+      .option('--dir <dir>', 'CA directory (default: $MUTUAL_DIR or ./.mutual)')
+      .option('--remote', 'ask the running CA of the saved context (or --ca-url) instead, as an admin (GET /v1/status)')
+      .option('--json', 'print the result as JSON'),
+  ).action(async (opts: ClientOptions & { dir?: string; remote?: boolean; json?: boolean }) => {
+    const remote = opts.remote === true || opts.caUrl !== undefined;
+    if (remote && opts.dir !== undefined) {
+      throw new MutualError('ERR_USAGE_INVALID_ARGUMENT', {
+        message: 'Give --dir to read a CA directory, or --remote/--ca-url to ask a running CA — not both.',
+      });
+    }
+    let s: StatusView;
+    let where: string;
+    let raw: unknown;
+    if (remote) {
+      const client = await caClientFrom(ctx, opts, true);
+      const answer = await client.status();
+      raw = answer;
+      s = answer;
+      where = client.url;
+    } else {
+      const local = await (await loadServer()).caStatus({ dir: caDir(ctx, opts.dir), env: ctx.env, now: ctx.now() });
+      raw = local;
+      s = local;
+      where = local.dir;
+    }
+    ctx.stdout(opts.json === true ? json(raw) : renderStatus(s, where));
+  });
 
   ca.command('finish-root-rotation')
     .description(
@@ -548,4 +527,67 @@ export function registerCaCommands(program: Command, ctx: CliContext): void {
     });
 
   registerCaHsmCommands(ca, ctx);
+}
+
+/** What `ca status` prints, from the CA directory or from GET /v1/status (times as Date or ISO text). */
+interface StatusCertificateView {
+  readonly subject: string;
+  readonly fingerprint: string;
+  readonly notAfter: Date | string;
+  readonly left: number;
+  readonly key?: { readonly storage: string } | undefined;
+}
+interface StatusView {
+  readonly name: string;
+  readonly store: string;
+  readonly root: StatusCertificateView;
+  readonly intermediate: StatusCertificateView;
+  readonly crossCertificates: readonly StatusCertificateView[];
+  readonly previousRoots: readonly (StatusCertificateView & {
+    readonly certificates: number;
+    readonly atLeast: boolean;
+  })[];
+  readonly previousIntermediates: readonly StatusCertificateView[];
+  readonly inventory: Readonly<Record<string, number>>;
+  readonly components: readonly { readonly standing: string }[];
+  readonly next: readonly string[];
+}
+
+function renderStatus(s: StatusView, where: string): string {
+  const row = (role: string, c: StatusCertificateView, extra = ''): string[] => [
+    role,
+    c.subject,
+    c.fingerprint.slice(0, 16),
+    new Date(c.notAfter).toISOString().slice(0, 10),
+    c.key === undefined ? '' : c.key.storage === 'pkcs11' ? 'token' : 'file',
+    `${String(Math.round(c.left * 100))} %${extra}`,
+  ];
+  const count = (standing: string): number => s.components.filter((c) => c.standing === standing).length;
+  const n = (state: string): string => String(s.inventory[state] ?? 0);
+  return [
+    `CA ${s.name} at ${where} (store: ${s.store})`,
+    '',
+    table(
+      ['', 'SUBJECT', 'FINGERPRINT', 'VALID UNTIL', 'KEY', 'LIFE LEFT'],
+      [
+        row('root', s.root),
+        row('intermediate', s.intermediate),
+        ...s.crossCertificates.map((c) => row('cross-certificate (sent)', c)),
+        ...s.previousRoots.map((r) =>
+          row('previous root', r, `, ${String(r.certificates)}${r.atLeast ? '+' : ''} certificates under it`),
+        ),
+        ...s.previousIntermediates.map((c) => row('previous intermediate', c)),
+      ],
+    ).trimEnd(),
+    '',
+    `Inventory: ${n('valid')} valid, ${n('expiring')} expiring, ${n('expired')} expired, ${n('revoked')} revoked.`,
+    s.components.length === 0
+      ? 'Components: none has reported to this CA.'
+      : `Components: ${String(s.components.length)} (${String(count('trusts'))} trust the current root, ${String(count('lacks'))} lack it, ${String(count('unreported'))} do not say, ${String(count('stale'))} stale).`,
+    '',
+    ...(s.next.length === 0
+      ? ['Nothing to do.']
+      : ['Next:', ...s.next.map((line, i) => `  ${String(i + 1)}. ${line}`)]),
+    '',
+  ].join('\n');
 }

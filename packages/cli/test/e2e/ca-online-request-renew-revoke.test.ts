@@ -45,6 +45,19 @@ describe('online CA from the command line', () => {
     );
   });
 
+  it('status --remote asks the running CA and says what the local status says', async () => {
+    const remote = await mutual(['ca', 'status', '--remote'], { env });
+    expect(remote.code, remote.stderr).toBe(0);
+    expect(remote.stdout).toContain(`CA mutual at ${url} (store: sqlite)`);
+    const local = await mutual(['ca', 'status', '--dir', ca]);
+    const table = (text: string): string => text.slice(text.indexOf('\n\n'), text.indexOf('Inventory:'));
+    expect(table(remote.stdout)).toBe(table(local.stdout));
+    expect(table(remote.stdout)).toMatch(/^root\s.*\sfile\s+100 %$/m);
+    const both = await mutual(['ca', 'status', '--remote', '--dir', ca], { env });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('error[ERR_USAGE_INVALID_ARGUMENT]');
+  });
+
   it('token → request issues a certificate whose key never left; the token works once', async () => {
     const token = await mutual(['token', 'create', 'svc.internal', '--profile', 'server', '--ttl', '2m'], { env });
     expect(token.code, token.stderr).toBe(0);

@@ -6,6 +6,7 @@ import {
   alertsResponse,
   authFailuresResponse,
   componentsResponse,
+  caStatusResponse,
   reportResponse,
   sightingsResponse,
   type ReportRequest,
@@ -88,6 +89,11 @@ export class CaClient {
     }
   }
 
+  /** The CA's base URL this client talks to. */
+  get url(): string {
+    return this.#opts.url;
+  }
+
   roots(): Promise<z.infer<typeof rootsResponse>> {
     return this.#json('GET', '/v1/roots', undefined, rootsResponse);
   }
@@ -128,6 +134,11 @@ export class CaClient {
   /** GET /v1/components (admin). */
   components(): Promise<z.infer<typeof componentsResponse>> {
     return this.#json('GET', '/v1/components', undefined, componentsResponse);
+  }
+
+  /** GET /v1/status (admin): the CA's certificates, components' standing and the steps due now. */
+  status(): Promise<z.infer<typeof caStatusResponse>> {
+    return this.#json('GET', '/v1/status', undefined, caStatusResponse);
   }
 
   /** GET /v1/sightings (admin): certificates discovered in use, with where they were seen. */

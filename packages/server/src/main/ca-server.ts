@@ -577,6 +577,7 @@ async function serve(
             notBefore: c.notBefore.toISOString(),
             notAfter: c.notAfter.toISOString(),
             left: c.left,
+            ...(c.key === undefined ? {} : { key: { ...c.key } }),
           });
           return {
             name: s.name,
