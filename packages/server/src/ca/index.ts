@@ -52,6 +52,14 @@ export {
   type MintedToken,
 } from './tokens.js';
 export { inlinePkiWork } from './pki-work.js';
+export {
+  pruneExpiredCertificates,
+  DEFAULT_RETENTION_BATCH,
+  type PrunedRecord,
+  type RetentionDeps,
+  type RetentionResult,
+  type RetentionStore,
+} from './retention.js';
 export { createEnrollmentService, type EnrollmentService, type EnrollRequest } from './enroll.js';
 export { createRenewalService, type RenewalService, type RenewRequest } from './renew.js';
 export {

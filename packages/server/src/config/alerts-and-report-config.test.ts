@@ -83,6 +83,30 @@ alerts:
   });
 });
 
+describe('ca.yaml inventory:', () => {
+  it('keeps expired records 90 days by default; a duration or forever', () => {
+    expect(load('').inventory).toEqual({ keepExpired: 90 * 86_400_000 });
+    expect(load('inventory: { keepExpired: 30d }').inventory).toEqual({ keepExpired: 30 * 86_400_000 });
+    expect(load('inventory: { keepExpired: forever }').inventory).toEqual({ keepExpired: null });
+  });
+
+  it('refuses less than an hour, less than the renewal grace, and words that are not durations', () => {
+    for (const [yaml, says] of [
+      ['inventory: { keepExpired: 30m }', 'at least 1h'],
+      ['inventory: { keepExpired: 2d }\nserver: { renewal: { graceAfterExpiry: 3d } }', 'graceAfterExpiry'],
+      ['inventory: { keepExpired: always }', 'inventory.keepExpired'],
+      ['inventory: { keep: 1d }', 'keep'],
+    ] as const) {
+      const err = caught(() => load(yaml)) as { code: string; message: string };
+      expect(err.code).toBe('ERR_CONFIG_INVALID');
+      expect(err.message).toContain(says);
+    }
+    expect(load('inventory: { keepExpired: 3d }\nserver: { renewal: { graceAfterExpiry: 3d } }').inventory).toEqual({
+      keepExpired: 3 * 86_400_000,
+    });
+  });
+});
+
 describe('gateway.yaml report:', () => {
   const gateway = (report: string) => `
 version: 1

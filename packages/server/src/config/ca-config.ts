@@ -184,6 +184,18 @@ export const alertsSchema = z.strictObject({
   interval: duration('alerts.interval').default(30_000),
 });
 
+/**
+ * What the inventory keeps (docs/reference/config.md): a certificate's record is deleted this long
+ * after its notAfter (an hourly pass, one audit record per batch naming the serials), so the store
+ * holds the live certificates plus a bounded tail. `forever` keeps every record.
+ */
+export const inventorySchema = z.strictObject({
+  keepExpired: z
+    .union([z.literal('forever'), duration('inventory.keepExpired')])
+    .default(90 * 24 * HOUR)
+    .transform((v) => (v === 'forever' ? null : v)),
+});
+
 /** What the CA keeps of components' reports. */
 export const reportsSchema = z.strictObject({
   /** A component with no report for this long is shown as stale. */
@@ -245,6 +257,7 @@ export const caConfigSchema = z
     server: serverSchema.prefault({}),
     alerts: alertsSchema.prefault({}),
     reports: reportsSchema.prefault({}),
+    inventory: inventorySchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     const issuers: [(string | number)[], { key: string }][] = [
@@ -275,6 +288,15 @@ export const caConfigSchema = z
         });
       }
     }
+    const keep = config.inventory.keepExpired;
+    if (keep !== null && (keep < HOUR || keep < config.server.renewal.graceAfterExpiry)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inventory', 'keepExpired'],
+        message:
+          'must be at least 1h and at least server.renewal.graceAfterExpiry (a certificate inside its renewal grace keeps its record), or "forever"',
+      });
+    }
     for (const profile of ['server', 'client', 'both'] as const) {
       const p = config.policy[profile];
       if (config.defaults.lifetime > p.maxLifetime) {
@@ -300,3 +322,4 @@ export type SecretRef = z.output<typeof secretRefSchema>;
 export type ServerConfig = z.output<typeof serverSchema>;
 export type AlertsConfig = z.output<typeof alertsSchema>;
 export type ReportsConfig = z.output<typeof reportsSchema>;
+export type InventoryConfig = z.output<typeof inventorySchema>;

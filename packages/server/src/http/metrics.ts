@@ -13,6 +13,8 @@ export interface CaMetrics {
   readonly crlNumber: Gauge<'level'>;
   readonly crlNextUpdate: Gauge<'level'>;
   readonly certificates: Gauge<'state'>;
+  /** Inventory records deleted past `inventory.keepExpired`, by status at deletion. */
+  readonly pruned: Counter<'status'>;
   /** notAfter of the CA's own certificates: root, signing intermediate, previous intermediates. */
   readonly caCertificateExpiry: Gauge<'level' | 'fingerprint'>;
   /** Reads the pki threads' state at scrape time (docs/reference/metrics.md); absent: none. */
@@ -112,6 +114,12 @@ export function createCaMetrics(options: { defaultMetrics?: boolean } = {}): CaM
       name: 'mutual_ca_ca_certificate_expiry_timestamp_seconds',
       help: "notAfter (Unix seconds) of the CA's own certificates by level (root, intermediate: the one that signs, previous: replaced by a rotation) and the first 16 hex digits of the SHA-256: alert well before the intermediate's, then run mutual ca rotate-intermediate.",
       labelNames: ['level', 'fingerprint'],
+      registers,
+    }),
+    pruned: new Counter({
+      name: 'mutual_ca_certificates_pruned_total',
+      help: 'Inventory records of certificates deleted by this instance after inventory.keepExpired past their notAfter, by status (issued, revoked, failed).',
+      labelNames: ['status'],
       registers,
     }),
     certificates: new Gauge({

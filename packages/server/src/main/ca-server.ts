@@ -20,6 +20,8 @@ import {
   createOcspResponder,
   createRenewalService,
   createRevocationService,
+  pruneExpiredCertificates,
+  type RetentionResult,
   createRevocationState,
   createTokenService,
   parseIp,
@@ -72,6 +74,12 @@ export interface CaServer {
   /** Resolves once no alert evaluation or webhook delivery is in flight. */
   alertsIdle(): Promise<void>;
   /**
+   * Runs the inventory retention pass now (as the hourly timer does): deletes the records of
+   * certificates expired longer than inventory.keepExpired, in audited batches. Null when the
+   * configuration keeps them forever.
+   */
+  pruneInventory(): Promise<RetentionResult | null>;
+  /**
    * A one-time dashboard login link (`<url>/ui/login#<secret>`): single use, valid 15 minutes, on
    * this instance only. Print it to the operator's terminal; never log it.
    */
@@ -86,6 +94,8 @@ const PENDING_ABANDONED_MS = 10 * 60_000;
 const REVOCATION_POLL_MS = 1000;
 /** The delegated OCSP responder certificate: a new key at every start, renewed at 2/3 of this. */
 const RESPONDER_LIFETIME_MS = 7 * 24 * 3_600_000;
+/** The inventory retention pass: once right after start, then at this interval. */
+const PRUNE_INTERVAL_MS = 3_600_000;
 
 /** pki's incremental CRL encoder behind the ca port. */
 const pkiCrlBuilder: CrlBuilder = (issuer) => {
@@ -667,6 +677,40 @@ async function serve(
   alertTimer.unref();
   timers.push(alertTimer);
 
+  // Inventory retention: records of certificates expired longer than inventory.keepExpired are
+  // deleted in audited batches, once right after start and then every hour.
+  const keepExpiredMs = config.inventory.keepExpired;
+  let pruning: Promise<RetentionResult | null> | undefined;
+  const pruneInventory = (): Promise<RetentionResult | null> => {
+    if (keepExpiredMs === null) return Promise.resolve(null);
+    pruning ??= pruneExpiredCertificates({ store, clock, keepExpiredMs })
+      .then((result) => {
+        for (const [status, n] of Object.entries(result.pruned)) if (n > 0) metrics.pruned.inc({ status }, n);
+        if (result.batches > 0) {
+          app.log.info(
+            { pruned: result.pruned, before: result.before.toISOString() },
+            'expired certificates removed from the inventory',
+          );
+        }
+        return result;
+      })
+      .finally(() => {
+        pruning = undefined;
+      });
+    return pruning;
+  };
+  if (keepExpiredMs !== null) {
+    const prune = (): void => {
+      pruneInventory().catch((err: unknown) => {
+        app.log.error({ err }, 'pruning expired certificates failed');
+      });
+    };
+    setImmediate(prune);
+    const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
+    timers.push(pruneTimer);
+  }
+
   if ('auto' in cfg.tls && tls.notAfter !== undefined && tls.notBefore !== undefined) {
     // Renew the server certificate at 2/3 of its life; setSecureContext keeps open connections.
     const lifetime = tls.notAfter.getTime() - tls.notBefore.getTime();
@@ -697,6 +741,7 @@ async function serve(
     rootPem: ca.rootPem,
     refreshRevocations: refresh,
     evaluateAlerts: () => alerting.evaluate(),
+    pruneInventory,
     alertsIdle: () => alerting.idle(),
     loginLink() {
       return `${url}/ui/login#${sessions.createLoginLink().secret}`;
@@ -707,6 +752,7 @@ async function serve(
         await app.close();
         if (server.listening) await new Promise((resolve) => server.close(resolve));
         await pool?.close();
+        await pruning?.catch(() => undefined);
         await ca.close();
       })();
       return closing;

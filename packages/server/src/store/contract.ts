@@ -573,6 +573,57 @@ export function describeStoreContract(
         expect(await store.pruneSpentTokens(new Date(NOW.getTime() - DAY))).toEqual({ used: 0, minted: 0 });
       });
 
+      it('prunes certificates that expired before the cut-off, oldest first, never a pending intent', async () => {
+        const { store, another } = await fresh();
+        const at = (days: number): Date => new Date(NOW.getTime() + days * DAY);
+        const old = await issue(store, { notBefore: at(-40), notAfter: at(-30) });
+        const older = await issue(store, { notBefore: at(-50), notAfter: at(-45) });
+        const oldRevoked = await issue(store, { notBefore: at(-40), notAfter: at(-20) });
+        await store.markRevoked(oldRevoked.serial, { reason: 'keyCompromise', revokedAt: at(-25) });
+        const oldFailed = makeIntent({ notBefore: at(-40), notAfter: at(-35) });
+        await store.reserveSerial(oldFailed);
+        await store.failIssuance(oldFailed.serial, 'signer down');
+        const oldPending = makeIntent({ notBefore: at(-40), notAfter: at(-39) });
+        await store.reserveSerial(oldPending);
+        const recent = await issue(store, { notBefore: at(-6), notAfter: at(-5) });
+        const live = await issue(store);
+
+        const first = await store.pruneExpiredCertificates(at(-10), 2);
+        expect(first).toEqual([
+          { serial: older.serial, status: 'issued', notAfter: older.notAfter },
+          { serial: oldFailed.serial, status: 'failed', notAfter: oldFailed.notAfter },
+        ]);
+        const rest = await (await another()).pruneExpiredCertificates(at(-10));
+        expect(rest).toEqual([
+          { serial: old.serial, status: 'issued', notAfter: old.notAfter },
+          { serial: oldRevoked.serial, status: 'revoked', notAfter: oldRevoked.notAfter },
+        ]);
+        expect(await store.pruneExpiredCertificates(at(-10))).toEqual([]);
+        for (const gone of [old, older, oldRevoked, oldFailed])
+          expect(await store.getCertificate(gone.serial)).toBe(undefined);
+        for (const kept of [oldPending, recent, live])
+          expect((await store.getCertificate(kept.serial))?.serial).toBe(kept.serial);
+        const counts = await store.countByState(NOW);
+        expect(counts).toMatchObject({ valid: 1, expired: 1, pending: 1, revoked: 0, failed: 0 });
+        await expectCode(store.pruneExpiredCertificates(NOW, 0), 'ERR_USAGE_INVALID_ARGUMENT');
+        await expectCode(store.pruneExpiredCertificates(NOW, 10_001), 'ERR_USAGE_INVALID_ARGUMENT');
+      });
+
+      it('rolls a prune back with the transaction it ran in', async () => {
+        const { store } = await fresh();
+        const gone = await issue(store, {
+          notBefore: new Date(NOW.getTime() - 3 * DAY),
+          notAfter: new Date(NOW.getTime() - 2 * DAY),
+        });
+        await expect(
+          store.transaction(async (tx) => {
+            expect(await tx.pruneExpiredCertificates(NOW)).toHaveLength(1);
+            throw new Error('audit append failed');
+          }),
+        ).rejects.toThrow('audit append failed');
+        expect((await store.getCertificate(gone.serial))?.status).toBe('issued');
+      });
+
       it('keeps serials, tokens and CRL numbers atomic across two instances on one database', async () => {
         const { store: a, another } = await fresh();
         const b = await another();

@@ -33,6 +33,7 @@ export type {
   ListFilter,
   ListedCertificate,
   MintedTokenRecord,
+  PrunedCertificate,
   Revocation,
   Store,
   SubjectAltNames,

@@ -40,6 +40,7 @@ import {
   type ListFilter,
   type ListedCertificate,
   type MintedTokenRecord,
+  type PrunedCertificate,
   type Revocation,
   type Store,
 } from './types.js';
@@ -784,6 +785,40 @@ export class KyselyStore implements Store {
         .orderBy('serial', 'asc')
         .execute();
       return rows.map(toRecord);
+    });
+  }
+
+  async pruneExpiredCertificates(before: Date, limit = 500): Promise<PrunedCertificate[]> {
+    if (!this.#inTx) return this.#write((tx) => tx.pruneExpiredCertificates(before, limit));
+    const ms = millis('before', before);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
+      throw invalid('limit', 'limit must be an integer from 1 to 10000.');
+    }
+    return this.#run(async () => {
+      // One statement: the rows this instance deleted are exactly the ones it returns, even when
+      // another instance prunes the same range at the same moment.
+      const rows = await this.#db
+        .deleteFrom('certificates')
+        .where('serial', 'in', (qb) =>
+          qb
+            .selectFrom('certificates')
+            .select('serial')
+            .where('not_after', '<', ms)
+            .where('status', '<>', 'pending')
+            .orderBy('not_after', 'asc')
+            .orderBy('serial', 'asc')
+            .limit(limit),
+        )
+        .where('status', '<>', 'pending')
+        .returning(['serial', 'status', 'not_after'])
+        .execute();
+      return rows
+        .map((row) => ({
+          serial: row.serial,
+          status: row.status as PrunedCertificate['status'],
+          notAfter: new Date(toNumber(row.not_after)),
+        }))
+        .sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime() || (a.serial < b.serial ? -1 : 1));
     });
   }
 

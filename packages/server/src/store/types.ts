@@ -268,6 +268,13 @@ export interface AlertRecord {
  * One storage interface over SQLite and PostgreSQL. Every method is atomic on its own; `transaction`
  * groups several (for example a revocation and its audit record) so that all or none are written.
  */
+/** A certificate record deleted by `pruneExpiredCertificates`. */
+export interface PrunedCertificate {
+  readonly serial: string;
+  readonly status: 'issued' | 'revoked' | 'failed';
+  readonly notAfter: Date;
+}
+
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';
   /** Records an intent before signing. A serial already recorded → ERR_STORE_SERIAL_CONFLICT. */
@@ -283,6 +290,14 @@ export interface Store {
   countByState(now: Date, expiringWithinMs?: number): Promise<Record<CertificateState, number>>;
   /** Intents created before `olderThan` that never completed: left by a crash, to resolve at startup. */
   listPending(olderThan: Date): Promise<CertificateRecord[]>;
+  /**
+   * Deletes the inventory records of certificates that expired before `before` (issued, revoked or
+   * failed; never a pending intent), oldest first, at most `limit` (default 500, max 10,000) in one
+   * statement; returns what it deleted, oldest first. Inside `transaction` the deletion commits or
+   * rolls back with the rest (the caller's audit record). Instances racing on the same rows each get
+   * only the rows they deleted.
+   */
+  pruneExpiredCertificates(before: Date, limit?: number): Promise<PrunedCertificate[]>;
   /** issued → revoked. */
   markRevoked(serial: string, revocation: Revocation): Promise<void>;
   /** True exactly once per jti, across concurrent callers, instances and restarts. */
