@@ -11,6 +11,10 @@
  *      revokes leaves one by one; time until POST /v1/revoke answers and until GET /v1/crl lists each,
  *      and how long a /healthz probe waited meanwhile; then a new subscriber's replay of the revocation
  *      feed (every listed revocation), timed, with the probe running.
+ *   scale [--certs 0,100000,1000000] [--days 100] [--issuances 1000]
+ *      the inventory at scale (docs/scale.md): a SQLite inventory seeded as a fleet renewed daily for
+ *      `days` days (1 % revoked); bytes per record, time to start, latency of the reads that count or
+ *      page the inventory, issuance; then the retention pass deleting what lies past 90 days, timed.
  *   gateway [--duration 10] [--idle 10000] [--workers auto] [--concurrency 16] [--loadgen path/to/mtlsload]
  *           [--only handshakes,keepalive,latency,rate,idle] [--rates 1000,2000,4000] [--rate-connections 64]
  *      the gateway in front of a tiny upstream: full mTLS handshakes/s (TLS 1.3/1.2, P-256/RSA-2048),
@@ -22,6 +26,7 @@ import 'reflect-metadata';
 import { runCaBench } from './ca.js';
 import { runCrlBench } from './crl.js';
 import { runGatewayBench } from './gateway.js';
+import { runScaleBench } from './scale.js';
 import { runStoreBench } from './store.js';
 
 const [name = 'ca', ...rest] = process.argv.slice(2);
@@ -51,6 +56,15 @@ if (name === 'ca' || name === 'store') {
       .map(Number),
     revocations: Number(arg('--revocations', '20')),
   });
+} else if (name === 'scale') {
+  await runScaleBench({
+    certs: arg('--certs', '0,100000,1000000')
+      .split(',')
+      .filter((x) => x !== '')
+      .map(Number),
+    days: Number(arg('--days', '100')),
+    issuances: Number(arg('--issuances', '1000')),
+  });
 } else if (name === 'gateway') {
   const i = rest.indexOf('--loadgen');
   await runGatewayBench({
@@ -69,6 +83,6 @@ if (name === 'ca' || name === 'store') {
     rateConnections: Number(arg('--rate-connections', '64')),
   });
 } else {
-  console.error(`unknown benchmark "${name}" (known: ca, store, crl, gateway)`);
+  console.error(`unknown benchmark "${name}" (known: ca, store, crl, scale, gateway)`);
   process.exitCode = 2;
 }

@@ -750,25 +750,41 @@ export class KyselyStore implements Store {
     const nowMs = millis('now', now);
     const rule = expiringRule(expiringWithinMs);
     return this.#run(async () => {
-      const state = sql<string>`case when status <> 'issued' then status when not_after < ${nowMs} then 'expired' when ${expiringSql(nowMs, rule)} then 'expiring' else 'valid' end`;
-      const rows = await this.#db
-        .selectFrom('certificates')
-        .select((eb) => [state.as('state'), eb.fn.countAll<number | string>().as('n')])
-        .groupBy('state')
-        .execute();
+      // Counted without reading a row: the total is a count over the smallest index (SQLite counts
+      // its pages' cells without decoding them); revoked, pending and failed are ranges of the
+      // (status, not_after, serial) index, and so are the unexpired issued certificates (the live
+      // fleet), the only ones split into valid and expiring; expired is what is left. One
+      // statement, so every part sees the same snapshot. On 1,000,000 records: ~45 ms instead of
+      // ~1.2 s for one pass over every row (docs/scale.md).
+      const issuedLive = sql`status = 'issued' and not_after >= ${nowMs}`;
+      const result = await sql<{
+        total: number | string;
+        revoked: number | string;
+        pending: number | string;
+        failed: number | string;
+        live: number | string;
+        expiring: number | string;
+      }>`select
+          (select count(*) from certificates) as total,
+          (select count(*) from certificates where status = 'revoked') as revoked,
+          (select count(*) from certificates where status = 'pending') as pending,
+          (select count(*) from certificates where status = 'failed') as failed,
+          (select count(*) from certificates where ${issuedLive}) as live,
+          (select count(*) from certificates where ${issuedLive} and ${expiringSql(nowMs, rule)}) as expiring`.execute(
+        this.#db,
+      );
+      const row = result.rows[0];
+      const n = (v: number | string | undefined): number => (v === undefined ? 0 : toNumber(v));
+      const live = n(row?.live);
       const counts: Record<CertificateState, number> = {
-        valid: 0,
-        expiring: 0,
+        valid: live - n(row?.expiring),
+        expiring: n(row?.expiring),
         expired: 0,
-        revoked: 0,
-        pending: 0,
-        failed: 0,
+        revoked: n(row?.revoked),
+        pending: n(row?.pending),
+        failed: n(row?.failed),
       };
-      for (const row of rows) {
-        if ((CERTIFICATE_STATES as readonly string[]).includes(row.state)) {
-          counts[row.state as CertificateState] = toNumber(row.n);
-        }
-      }
+      counts.expired = n(row?.total) - live - counts.revoked - counts.pending - counts.failed;
       return counts;
     });
   }

@@ -1,0 +1,291 @@
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { createKeyAndCsr } from '../packages/cli/src/csr.js';
+import { initBenchCa, percentile, startServer } from './ca.js';
+
+interface Options {
+  /** Inventory sizes, one CA per figure. */
+  certs: number[];
+  /** Days of history in the seeded inventory (a fleet renewed daily): rows = fleet × days. */
+  days: number;
+  /** Issuances timed through the API at each size. */
+  issuances: number;
+}
+
+const DAY = 86_400_000;
+const KEEP_EXPIRED_DAYS = 90;
+
+/**
+ * Seeds `n` inventory rows straight into the SQLite file, shaped like a fleet of `n / days`
+ * services renewed daily for `days` days: row i belongs to service i mod fleet and was issued
+ * floor(i / fleet) days ago with a one-day lifetime, so today's fleet is valid and the rest has
+ * expired; 1 % are revoked. Each row carries a PEM of realistic size (random bytes), so the file's
+ * size per record is what a real inventory costs. Returns how many rows lie past keepExpired.
+ */
+export function seed(file: string, issuerFingerprint: string, n: number, days: number): { pastRetention: number } {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  const insert = db.prepare(`insert into certificates (serial, issuer_fingerprint, subject, common_name,
+    identity_kind, identity, sans_json, profile, key_type, status, not_before, not_after, fingerprint_sha256,
+    spki_sha256, pem, requester, created_at, issued_at, revoked_at, revocation_reason)
+    values (?, ?, ?, ?, 'spiffe', ?, ?, 'client', 'p256', ?, ?, ?, ?, ?, ?, 'bench', ?, ?, ?, ?)`);
+  const fleet = Math.max(1, Math.floor(n / days));
+  const now = Date.now();
+  let pastRetention = 0;
+  const body = (): string =>
+    `-----BEGIN CERTIFICATE-----\n${
+      randomBytes(540)
+        .toString('base64')
+        .match(/.{1,64}/g)
+        ?.join('\n') ?? ''
+    }\n-----END CERTIFICATE-----\n`;
+  for (let done = 0; done < n;) {
+    const batch = Math.min(20_000, n - done);
+    db.transaction(() => {
+      for (let j = 0; j < batch; j++) {
+        const i = done + j;
+        const service = i % fleet;
+        const age = Math.floor(i / fleet);
+        const notBefore = now - age * DAY - ((service * 7919) % 3_600_000);
+        const notAfter = notBefore + DAY;
+        if (notAfter < now - KEEP_EXPIRED_DAYS * DAY) pastRetention++;
+        const revoked = i % 100 === 42;
+        const identity = `spiffe://bench.local/svc/${String(service)}`;
+        insert.run(
+          (BigInt(`0x${randomBytes(16).toString('hex')}`) | 1n).toString(16),
+          issuerFingerprint,
+          `CN=svc-${String(service)}`,
+          `svc-${String(service)}`,
+          identity,
+          JSON.stringify({ dns: [], ip: [], uri: [identity], email: [] }),
+          revoked ? 'revoked' : 'issued',
+          notBefore,
+          notAfter,
+          randomBytes(32).toString('hex'),
+          randomBytes(32).toString('hex'),
+          body(),
+          notBefore,
+          notBefore,
+          revoked ? notBefore + 60_000 : null,
+          revoked ? 'superseded' : null,
+        );
+      }
+    })();
+    done += batch;
+  }
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.close();
+  return { pastRetention };
+}
+
+function call(
+  agent: Agent,
+  url: URL,
+  method: 'GET' | 'POST',
+  pathname: string,
+  payload?: unknown,
+): Promise<{ status: number; body: Buffer; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const body = payload === undefined ? undefined : JSON.stringify(payload);
+    const t0 = performance.now();
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: pathname,
+        method,
+        agent,
+        headers:
+          body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - t0 });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const ms = (x: number): number => Number(x.toFixed(1));
+
+/** Asks a GET `times` times (after one warm-up) and returns p50 and max in ms; refuses a non-200. */
+async function timeGet(agent: Agent, url: URL, pathname: string, times = 10): Promise<{ p50: number; max: number }> {
+  const first = await call(agent, url, 'GET', pathname);
+  if (first.status !== 200) throw new Error(`${pathname}: HTTP ${String(first.status)} ${first.body.toString()}`);
+  const all: number[] = [];
+  for (let i = 0; i < times; i++) all.push((await call(agent, url, 'GET', pathname)).ms);
+  all.sort((a, b) => a - b);
+  return { p50: ms(percentile(all, 50)), max: ms(all.at(-1) ?? Number.NaN) };
+}
+
+/** A probe asking GET /healthz every 2 ms until stopped: how long the CA kept it waiting. */
+function probe(agent: Agent, url: URL): { stop: () => Promise<number[]> } {
+  const state = { on: true };
+  const waits: number[] = [];
+  const running = (async () => {
+    while (state.on) {
+      waits.push((await call(agent, url, 'GET', '/healthz')).ms);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return {
+    stop: async () => {
+      state.on = false;
+      await running;
+      return waits.sort((a, b) => a - b);
+    },
+  };
+}
+
+const prunedSoFar = (metrics: string): number =>
+  [...metrics.matchAll(/^mutual_ca_certificates_pruned_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+
+/**
+ * The scale envelope (docs/scale.md): for each inventory size, a CA over a seeded SQLite inventory
+ * (a daily-renewed fleet with `days` of history, 1 % revoked) — bytes per record, time to start,
+ * the latency of the reads that scan or page the inventory, issuance through the API; then the same
+ * CA restarted with inventory.keepExpired 90d: how long the retention pass takes to delete what lies
+ * past it and how long the CA kept a /healthz probe waiting meanwhile.
+ */
+export async function runScaleBench(opts: Options): Promise<void> {
+  for (const n of opts.certs) {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'mutual-bench-scale-'));
+    const dir = path.join(work, 'ca');
+    try {
+      await initBenchCa(dir, {});
+      const yaml = path.join(dir, 'ca.yaml');
+      const baseYaml = readFileSync(yaml, 'utf8');
+      writeFileSync(yaml, `${baseYaml}\ninventory: { keepExpired: forever }\n`);
+      const intermediate = new X509Certificate(readFileSync(path.join(dir, 'intermediate.crt')));
+      const fingerprint = createHash('sha256').update(intermediate.raw).digest('hex');
+      const dbFile = path.join(dir, 'mutual.db');
+      const sizeBefore = statSync(dbFile).size;
+      const seedStart = performance.now();
+      const { pastRetention } = seed(dbFile, fingerprint, n, opts.days);
+      const seedSeconds = (performance.now() - seedStart) / 1000;
+      const bytesPerRecord = n === 0 ? 0 : Math.round((statSync(dbFile).size - sizeBefore) / n);
+
+      const started = performance.now();
+      let server = await startServer(dir, {});
+      const startMs = performance.now() - started;
+      let url = new URL(server.url);
+      const root = readFileSync(path.join(dir, 'root.crt'));
+      const adminOptions = {
+        keepAlive: true,
+        ca: root,
+        cert: readFileSync(path.join(dir, 'admin', 'admin.crt')),
+        key: readFileSync(path.join(dir, 'admin', 'admin.key')),
+      };
+      let admin = new Agent(adminOptions);
+      const anon = new Agent({ keepAlive: true, ca: root, maxSockets: 16 });
+      const reads = {
+        metrics: await timeGet(anon, url, '/metrics'),
+        status: await timeGet(admin, url, '/v1/status'),
+        firstPage: await timeGet(admin, url, '/v1/certificates?limit=100'),
+        byIdentity: await timeGet(
+          admin,
+          url,
+          `/v1/certificates?identity=${encodeURIComponent('spiffe://bench.local/svc/7')}`,
+        ),
+        expiredPage: await timeGet(admin, url, '/v1/certificates?state=expired&limit=100'),
+        search: await timeGet(admin, url, '/v1/certificates?search=svc-77&limit=100', 3),
+        // A search that matches nothing reads every row: the worst case of the dashboard's search box.
+        searchNoMatch: await timeGet(admin, url, '/v1/certificates?search=no-such-name&limit=100', 3),
+      };
+
+      // Issuance at this size: tokens minted first, then signed at 16 in flight.
+      const names = { dns: ['scale.internal'], ip: [], uri: [], email: [] };
+      const jobs: { token: string; csr: string }[] = [];
+      for (let i = 0; i < opts.issuances; i++) {
+        const minted = await call(admin, url, 'POST', '/v1/tokens', { names, profile: 'server', ttl: '1h' });
+        jobs.push({
+          token: (JSON.parse(minted.body.toString('utf8')) as { token: string }).token,
+          csr: (await createKeyAndCsr('p256', names)).csrPem,
+        });
+      }
+      const latencies: number[] = [];
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < jobs.length) {
+            const job = jobs[next++];
+            if (job === undefined) break;
+            const r = await call(anon, url, 'POST', '/v1/sign', job);
+            if (r.status !== 201) throw new Error(`sign: HTTP ${String(r.status)} ${r.body.toString()}`);
+            latencies.push(r.ms);
+          }
+        }),
+      );
+      const issueSeconds = (performance.now() - t0) / 1000;
+      latencies.sort((a, b) => a - b);
+      await server.stop();
+      admin.destroy();
+
+      // The same inventory under the default retention: the pass deletes what lies past 90 days.
+      writeFileSync(yaml, `${baseYaml}\ninventory: { keepExpired: ${String(KEEP_EXPIRED_DAYS)}d }\n`);
+      const restarted = performance.now();
+      server = await startServer(dir, {});
+      const restartMs = performance.now() - restarted;
+      url = new URL(server.url);
+      const health = new Agent({ keepAlive: true, maxSockets: 1, ca: root });
+      admin = new Agent(adminOptions);
+      const watch = probe(health, url);
+      let pruned = 0;
+      const pruneStart = performance.now();
+      while (pruned < pastRetention) {
+        pruned = prunedSoFar((await call(anon, url, 'GET', '/metrics')).body.toString());
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const pruneSeconds = (performance.now() - pruneStart + restartMs) / 1000;
+      const waits = await watch.stop();
+      const after = {
+        metrics: await timeGet(anon, url, '/metrics'),
+        status: await timeGet(admin, url, '/v1/status'),
+      };
+      await server.stop();
+      const sizeAfterPrune = statSync(dbFile).size;
+      for (const a of [admin, anon, health]) a.destroy();
+
+      console.log(
+        JSON.stringify({
+          bench: 'ca-scale',
+          records: n,
+          fleet: Math.floor(n / opts.days),
+          days: opts.days,
+          seedSeconds: Number(seedSeconds.toFixed(1)),
+          bytesPerRecord,
+          dbMiB: Math.round(sizeAfterPrune / 1048576),
+          startMs: Math.round(startMs),
+          readsMs: reads,
+          issued: latencies.length,
+          issuedPerSecond: Math.round(latencies.length / issueSeconds),
+          issueP50ms: ms(percentile(latencies, 50)),
+          issueP99ms: ms(percentile(latencies, 99)),
+          pastRetention,
+          pruned,
+          restartMs: Math.round(restartMs),
+          pruneSeconds: Number(pruneSeconds.toFixed(1)),
+          prunedPerSecond: pruneSeconds > 0 ? Math.round(pruned / pruneSeconds) : null,
+          healthzDuringPruneP99ms: ms(percentile(waits, 99)),
+          healthzDuringPruneMaxMs: ms(waits.at(-1) ?? Number.NaN),
+          readsAfterPruneMs: after,
+          node: process.version,
+          loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))),
+        }),
+      );
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+}
