@@ -29,6 +29,11 @@ export interface Backend {
    * durable (PostgreSQL). If it fails, durability is unknown and the store stops taking work.
    */
   readonly syncAfterCommit?: () => Promise<void>;
+  /**
+   * Records a substring search reads per statement, yielding to the event loop between statements
+   * (SQLite: its driver runs a statement to the end on the calling thread). Absent: one statement.
+   */
+  readonly searchChunk?: number;
   /** Releases what the backend holds besides the Kysely instance (file descriptors). */
   readonly release?: () => void;
 }

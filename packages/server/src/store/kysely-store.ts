@@ -717,18 +717,50 @@ export class KyselyStore implements Store {
           eb.or(SEARCH_COLUMNS.map((c) => sql<boolean>`lower(${eb.ref(c)}) like ${pattern} escape '!'`)),
         );
       }
-      if (cursor !== undefined) {
-        // A row-value comparison: both databases seek straight to the cursor in the
+      const after = (q: typeof query, at: { notAfter: number; serial: string }): typeof query =>
+        // A row-value comparison: both databases seek straight to the position in the
         // (status, not_after, serial) or (not_after, serial) index, however many rows share a notAfter.
-        query = query.where((eb) =>
-          eb(eb.refTuple('not_after', 'serial'), '>', eb.tuple(cursor.notAfter, cursor.serial)),
-        );
+        q.where((eb) => eb(eb.refTuple('not_after', 'serial'), '>', eb.tuple(at.notAfter, at.serial)));
+      if (cursor !== undefined) query = after(query, cursor);
+      const ordered = query.orderBy('not_after', 'asc').orderBy('serial', 'asc');
+      let rows: Selectable<CertificatesTable>[];
+      const searchChunk = this.#shared.backend.searchChunk;
+      if (search !== undefined && search !== '' && searchChunk !== undefined) {
+        // A substring search reads every record until it has a page, and SQLite's driver runs a
+        // statement to its end on the event loop: ~3 s on 1,000,000 records (docs/scale.md). So the
+        // records are searched `searchChunk` at a time, in index order, yielding between chunks.
+        rows = [];
+        let from = cursor;
+        for (;;) {
+          let boundary = this.#db
+            .selectFrom('certificates')
+            .select(['not_after', 'serial'])
+            .orderBy('not_after', 'asc')
+            .orderBy('serial', 'asc')
+            .offset(searchChunk - 1)
+            .limit(1);
+          if (from !== undefined) {
+            const at = from;
+            boundary = boundary.where((eb) =>
+              eb(eb.refTuple('not_after', 'serial'), '>', eb.tuple(at.notAfter, at.serial)),
+            );
+          }
+          const end = await boundary.executeTakeFirst();
+          let chunk = from === undefined ? ordered : after(ordered, from);
+          if (end !== undefined) {
+            const last = { notAfter: toNumber(end.not_after), serial: end.serial };
+            chunk = chunk.where((eb) =>
+              eb(eb.refTuple('not_after', 'serial'), '<=', eb.tuple(last.notAfter, last.serial)),
+            );
+            from = last;
+          }
+          rows.push(...(await chunk.limit(limit + 1 - rows.length).execute()));
+          if (rows.length > limit || end === undefined) break;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      } else {
+        rows = await ordered.limit(limit + 1).execute();
       }
-      const rows = await query
-        .orderBy('not_after', 'asc')
-        .orderBy('serial', 'asc')
-        .limit(limit + 1)
-        .execute();
       const page = rows.slice(0, limit);
       const items: ListedCertificate[] = page.map((row) => {
         const record = toRecord(row);

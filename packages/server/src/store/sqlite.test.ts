@@ -38,6 +38,59 @@ describeStoreContract(
   { concurrentInstanceTransactions: false },
 );
 
+describe('SQLite substring search in chunks', () => {
+  it('finds the same records in the same order, pages across chunks, and lets the event loop run between them', async () => {
+    const file = newFile();
+    const store = await openSqliteStore({ file, searchChunkRecords: 3 });
+    const now = new Date('2030-01-01T00:00:00Z');
+    const made: { serial: string; name: string }[] = [];
+    for (let i = 0; i < 14; i++) {
+      const name = i % 3 === 0 ? `match-${String(i)}.internal` : `other-${String(i)}.internal`;
+      const intent = makeIntent({
+        identityKind: 'dns',
+        identity: name,
+        commonName: name,
+        subject: `CN=${name}`,
+        sans: { dns: [name], ip: [], uri: [], email: [] },
+        // Several records share a notAfter, so chunk boundaries fall inside a run of equal notAfters.
+        notAfter: new Date(now.getTime() + Math.floor(i / 2) * 3_600_000),
+      });
+      await store.reserveSerial(intent);
+      made.push({ serial: intent.serial, name });
+    }
+    const whole = await openSqliteStore({ file, searchChunkRecords: 1_000_000 });
+    const expected = (await whole.listCertificates({ now, search: 'MATCH-' })).items.map((c) => c.serial);
+    expect(expected).toHaveLength(5);
+    expect(new Set(expected)).toEqual(new Set(made.filter((m) => m.name.startsWith('match-')).map((m) => m.serial)));
+
+    let turns = 0;
+    const ticking = setInterval(() => turns++, 0);
+    const all = await store.listCertificates({ now, search: 'match-' });
+    clearInterval(ticking);
+    expect(all.items.map((c) => c.serial)).toEqual(expected);
+    expect(all.nextCursor).toBe(null);
+    expect(turns).toBeGreaterThan(0);
+
+    const paged: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.listCertificates({
+        now,
+        search: 'match-',
+        limit: 2,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      paged.push(...page.items.map((c) => c.serial));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(paged).toEqual(expected);
+    expect((await store.listCertificates({ now, search: 'nothing-like-this' })).items).toEqual([]);
+    await whole.close();
+    await store.close();
+  });
+});
+
 describe('SQLite store files', () => {
   it('creates the database, its WAL and shared-memory files with mode 0600 even under a permissive umask', async () => {
     const file = newFile();
