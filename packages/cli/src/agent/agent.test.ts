@@ -35,7 +35,13 @@ async function fakeCa(clock: () => Date) {
   let serial = 0x100;
   let down = false;
   let refuseRenewals = false;
-  const calls: Array<{ op: 'sign' | 'renew'; spki: string; presented?: string }> = [];
+  const calls: Array<{
+    op: 'sign' | 'renew' | 'revoke';
+    spki: string;
+    presented?: string;
+    serial?: string;
+    reason?: string;
+  }> = [];
   const issue = async (csrPem: string, lifetime: string | undefined): Promise<CertificateResponse> => {
     if (down) throw new MutualError('ERR_CA_CLIENT_UNREACHABLE', { details: { url: 'https://ca.test' } });
     const csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -86,6 +92,18 @@ async function fakeCa(clock: () => Date) {
       return res;
     },
     report: () => Promise.reject(new MutualError('ERR_CA_CLIENT_RESPONSE', { details: { status: 404 } })),
+    revoke: async (body, identity) => {
+      if (down) throw new MutualError('ERR_CA_CLIENT_UNREACHABLE', { details: { url: 'https://ca.test' } });
+      const presented = new X509Certificate(identity.chainPem);
+      calls.push({
+        op: 'revoke',
+        spki: '',
+        presented: presented.serialNumber.toLowerCase().replace(/^0+/, ''),
+        serial: body.serial,
+        reason: body.reason,
+      });
+      await Promise.resolve();
+    },
   };
   return {
     ca,
@@ -146,6 +164,159 @@ const keyMatches = (dir: string): boolean => {
   const pub = createPublicKey(readFileSync(path.join(dir, 'tls.key')));
   return cert.publicKey.equals(pub);
 };
+
+describe('RenewalAgent: revoking what it stops using', () => {
+  const agentFor = async (
+    loaded: LoadedAgentConfig,
+    ca: AgentCa,
+    clock: { now: () => Date },
+    logs: Array<{ level: string; message: string; fields: Record<string, unknown> }>,
+    reload?: () => Promise<string>,
+  ): Promise<RenewalAgent> => {
+    const agent = new RenewalAgent({
+      config: loaded,
+      ca,
+      clock,
+      env: {},
+      log: (level, message, fields = {}) => logs.push({ level, message, fields }),
+      random: () => 0.5,
+      ...(reload === undefined ? {} : { reload }),
+    });
+    await agent.init();
+    return agent;
+  };
+
+  it('revokeReplaced: after a renewal and its reload actions, revokes the replaced certificate presenting it (superseded)', async () => {
+    const clock = makeClock(Date.parse('2030-01-01T00:00:00Z'));
+    const fake = await fakeCa(clock.now);
+    const { dir, loaded } = setup({ revokeReplaced: true });
+    const logs: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+    const agent = await agentFor(loaded, fake.ca, clock, logs);
+    const plan = await agent.tick();
+    const first = serialOnDisk(dir);
+    expect(fake.calls.map((c) => c.op)).toEqual(['sign']);
+    clock.set(plan.items[0]?.renewAt?.getTime() ?? 0);
+    await agent.tick();
+    expect(fake.calls.map((c) => c.op)).toEqual(['sign', 'renew', 'revoke']);
+    expect(fake.calls[2]).toMatchObject({ serial: first, presented: first, reason: 'superseded' });
+    expect(serialOnDisk(dir)).not.toBe(first);
+    expect(logs.find((l) => l.message === 'replaced certificate revoked')?.fields).toMatchObject({ serial: first });
+    expect(agent.revocations()).toEqual({ success: 1, failure: 0 });
+    expect(renderMetrics(agent.views(), clock.now(), agent.revocations())).toContain(
+      'mutual_agent_revocations_total{outcome="success"} 1',
+    );
+  });
+
+  it('revokeReplaced: not when a reload action failed (the old certificate may still be in use), nor by default', async () => {
+    const clock = makeClock(Date.parse('2030-01-01T00:00:00Z'));
+    const fake = await fakeCa(clock.now);
+    const { loaded } = setup({
+      revokeReplaced: true,
+      certificates: [
+        {
+          name: 'web',
+          cert: 'tls.crt',
+          key: 'tls.key',
+          names: { dns: ['web.internal'] },
+          token: { file: 'token' },
+          lifetime: '60s',
+          reload: [{ signal: { pidFile: 'app.pid', signal: 'SIGHUP' } }],
+        },
+      ],
+    });
+    const logs: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+    const agent = await agentFor(loaded, fake.ca, clock, logs, () => Promise.reject(new Error('no such process')));
+    const plan = await agent.tick();
+    clock.set(plan.items[0]?.renewAt?.getTime() ?? 0);
+    await agent.tick();
+    expect(fake.calls.map((c) => c.op)).toEqual(['sign', 'renew']);
+    expect(logs.some((l) => l.message.startsWith('replaced certificate not revoked: a reload action failed'))).toBe(
+      true,
+    );
+
+    const other = await fakeCa(clock.now);
+    const { loaded: plain } = setup();
+    const quiet = await agentFor(plain, other.ca, clock, []);
+    const p2 = await quiet.tick();
+    clock.set(p2.items[0]?.renewAt?.getTime() ?? 0);
+    await quiet.tick();
+    expect(other.calls.map((c) => c.op)).toEqual(['sign', 'renew']);
+  });
+
+  it('revokeOnRemove: a certificate dropped from the config is revoked presenting it, then forgotten; a renamed one is not', async () => {
+    const clock = makeClock(Date.parse('2030-01-01T00:00:00Z'));
+    const fake = await fakeCa(clock.now);
+    const { dir, loaded } = setup();
+    await (await agentFor(loaded, fake.ca, clock, [])).tick();
+    const web = serialOnDisk(dir);
+    writeFileSync(path.join(dir, 'token2'), 'another-token\n');
+    const api = {
+      name: 'api',
+      cert: 'api.crt',
+      key: 'api.key',
+      names: { dns: ['api.internal'] },
+      token: { file: 'token2' },
+      lifetime: '60s',
+    };
+    // Without revokeOnRemove the removed certificate is left alone.
+    const keep = {
+      ...loaded,
+      config: agentConfigSchema.parse({ version: 1, report: { enabled: false }, certificates: [api] }),
+    };
+    await (await agentFor(keep, fake.ca, clock, [])).tick();
+    expect(fake.calls.map((c) => c.op)).toEqual(['sign', 'sign']);
+    expect(Object.keys((await readAgentState(loaded.stateFile))?.certificates ?? {}).sort()).toEqual(['api', 'web']);
+
+    // Renamed (same file under another name): forgotten, never revoked.
+    const renamed = {
+      ...loaded,
+      config: agentConfigSchema.parse({
+        version: 1,
+        report: { enabled: false },
+        revokeOnRemove: true,
+        certificates: [
+          api,
+          { ...api, name: 'web-renamed', cert: 'tls.crt', key: 'tls.key', names: { dns: ['web.internal'] } },
+        ],
+      }),
+    };
+    const logs: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
+    await (await agentFor(renamed, fake.ca, clock, logs)).tick();
+    expect(fake.calls.filter((c) => c.op === 'revoke')).toEqual([]);
+    expect(
+      logs.some((l) => l.message.startsWith('removed certificate not revoked: a listed certificate uses its file')),
+    ).toBe(true);
+    expect(Object.keys((await readAgentState(loaded.stateFile))?.certificates ?? {}).sort()).toEqual([
+      'api',
+      'web-renamed',
+    ]);
+
+    // Removed for good: the CA is down at first (kept, asked again), then revokes it.
+    const removed = {
+      ...loaded,
+      config: agentConfigSchema.parse({
+        version: 1,
+        report: { enabled: false },
+        revokeOnRemove: true,
+        certificates: [api],
+      }),
+    };
+    const agent = await agentFor(removed, fake.ca, clock, logs);
+    fake.setDown(true);
+    await agent.tick();
+    expect(Object.keys((await readAgentState(loaded.stateFile))?.certificates ?? {})).toContain('web-renamed');
+    expect(
+      logs.some((l) => l.message === 'removed certificate: revocation failed; trying again at the next pass'),
+    ).toBe(true);
+    fake.setDown(false);
+    await agent.tick();
+    expect(fake.calls.filter((c) => c.op === 'revoke')).toEqual([
+      { op: 'revoke', spki: '', presented: web, serial: web, reason: 'cessationOfOperation' },
+    ]);
+    expect(Object.keys((await readAgentState(loaded.stateFile))?.certificates ?? {})).toEqual(['api']);
+    expect(agent.revocations()).toEqual({ success: 1, failure: 1 });
+  });
+});
 
 describe('RenewalAgent', () => {
   it('enrolls with the token, then renews over mTLS at 2/3 of the lifetime with a new key', async () => {

@@ -100,6 +100,12 @@ interface OnDisk {
 
 const MAX_SLEEP_MS = 60 * 60_000;
 
+/** The chain a pair presents: the certificate file, plus the chain file when it is not in it already. */
+const presentedChain = (pair: { certPem: string; chainPem: string }): string =>
+  pair.chainPem.trim() === '' || pair.certPem.includes(pair.chainPem.trim())
+    ? pair.certPem
+    : pair.certPem + pair.chainPem;
+
 /**
  * The renewal agent: plan (pure, `planRenewals`), then apply what is due (enroll with a token or
  * renew over mTLS, always with a new key; write the pair crash-safely; run the reload actions),
@@ -113,6 +119,7 @@ export class RenewalAgent {
   #views: CertificateView[] = [];
   readonly #counts = new Map<string, { success: number; failure: number }>();
   readonly #alerted = new Set<string>();
+  readonly #revocations = { success: 0, failure: 0 };
   /** Certificates whose last renewal the CA refused (not merely failed to answer). */
   readonly #refused = new Set<string>();
   #timer: unknown = undefined;
@@ -153,6 +160,7 @@ export class RenewalAgent {
 
   /** One pass: plan, apply what is due, plan again, record. Returns the plan after applying. */
   async tick(): Promise<RenewalPlan> {
+    if (this.#d.config.config.revokeOnRemove) await this.#revokeRemoved();
     const before = await this.#inspectAll();
     const plan = planRenewals(
       before.map((b) => b.managed),
@@ -270,10 +278,7 @@ export class RenewalAgent {
       const [leaf] = readDerObjects(Buffer.from(pair.certPem), ['CERTIFICATE']);
       if (leaf === undefined) return null;
       const id = extractIdentity(leaf);
-      const chainPem =
-        pair.chainPem.trim() === '' || pair.certPem.includes(pair.chainPem.trim())
-          ? pair.certPem
-          : pair.certPem + pair.chainPem;
+      const chainPem = presentedChain(pair);
       return {
         serial: id.serialHex,
         notBefore: id.notBefore,
@@ -292,7 +297,112 @@ export class RenewalAgent {
       st = emptyCertificateState(this.#d.config.resolve(cfg.cert));
       this.#state.certificates[cfg.name] = st;
     }
+    st.path = this.#d.config.resolve(cfg.cert);
+    st.keyPath = this.#d.config.resolve(cfg.key);
     return st;
+  }
+
+  /** Revocations asked of the CA since the agent started (revokeReplaced, revokeOnRemove), by outcome. */
+  revocations(): { readonly success: number; readonly failure: number } {
+    return { ...this.#revocations };
+  }
+
+  /**
+   * revokeOnRemove: a certificate in the state file that the configuration no longer lists is
+   * revoked (cessationOfOperation) by presenting its pair, then forgotten. Never when a listed
+   * certificate uses the same file (a renamed entry), nor when the pair is gone or expired; a CA
+   * that cannot be reached is asked again at the next tick.
+   */
+  async #revokeRemoved(): Promise<void> {
+    const configured = new Set(this.#d.config.config.certificates.map((c) => c.name));
+    const paths = new Set(this.#d.config.config.certificates.map((c) => this.#d.config.resolve(c.cert)));
+    for (const [name, st] of Object.entries(this.#state.certificates)) {
+      if (configured.has(name) || this.#stopped) continue;
+      const forget = (level: LogLevel, message: string, fields: Record<string, unknown> = {}): void => {
+        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- the state is a record keyed by name
+        delete this.#state.certificates[name];
+        this.#d.log(level, message, { certificate: name, ...fields });
+      };
+      if (paths.has(st.path)) {
+        forget('info', 'removed certificate not revoked: a listed certificate uses its file', { path: st.path });
+        continue;
+      }
+      if (st.keyPath === undefined) {
+        forget(
+          'warn',
+          'removed certificate not revoked: its key file is not in the state file (written by an older agent)',
+        );
+        continue;
+      }
+      let pair: { serial: string; notAfter: Date; identity: PairIdentity };
+      try {
+        const read = await readCredentialPair({ cert: st.path, key: st.keyPath });
+        const [leaf] = readDerObjects(Buffer.from(read.certPem), ['CERTIFICATE']);
+        if (leaf === undefined) throw new Error('no certificate in the file');
+        const id = extractIdentity(leaf);
+        pair = {
+          serial: id.serialHex,
+          notAfter: id.notAfter,
+          identity: { chainPem: presentedChain(read), keyPem: read.keyPem },
+        };
+      } catch (err) {
+        forget('warn', 'removed certificate not revoked: its pair cannot be read', {
+          path: st.path,
+          detail: err instanceof Error ? err.message : String(err),
+        });
+        continue;
+      }
+      if (pair.notAfter.getTime() <= this.#d.clock.now().getTime()) {
+        forget('info', 'removed certificate not revoked: it has expired', { serial: pair.serial });
+        continue;
+      }
+      try {
+        await this.#d.ca.revoke({ serial: pair.serial, reason: 'cessationOfOperation' }, pair.identity);
+        this.#revocations.success += 1;
+        forget('info', 'removed certificate revoked', { serial: pair.serial, reason: 'cessationOfOperation' });
+      } catch (err) {
+        this.#revocations.failure += 1;
+        const e = toMutualError(err);
+        const status = e.details['status'];
+        if (e.kind === 'refused' || (typeof status === 'number' && status >= 400 && status < 500)) {
+          // The CA answered and said no (already revoked, not its certificate): asking again changes nothing.
+          forget('warn', 'removed certificate: the CA refused to revoke it', {
+            serial: pair.serial,
+            error: e.code,
+            detail: describeError(e),
+          });
+        } else {
+          this.#d.log('warn', 'removed certificate: revocation failed; trying again at the next pass', {
+            certificate: name,
+            serial: pair.serial,
+            error: e.code,
+            detail: describeError(e),
+          });
+        }
+      }
+    }
+  }
+
+  /** revokeReplaced: the certificate a renewal replaced, revoked by presenting it (superseded). */
+  async #revokeReplaced(cfg: AgentCertificateConfig, replaced: OnDisk): Promise<void> {
+    try {
+      await this.#d.ca.revoke({ serial: replaced.serial, reason: 'superseded' }, replaced.identity);
+      this.#revocations.success += 1;
+      this.#d.log('info', 'replaced certificate revoked', {
+        certificate: cfg.name,
+        serial: replaced.serial,
+        reason: 'superseded',
+      });
+    } catch (err) {
+      this.#revocations.failure += 1;
+      const e = toMutualError(err);
+      this.#d.log('warn', 'replaced certificate not revoked', {
+        certificate: cfg.name,
+        serial: replaced.serial,
+        error: e.code,
+        detail: describeError(e),
+      });
+    }
   }
 
   async #readToken(cfg: AgentCertificateConfig): Promise<string | null> {
@@ -326,10 +436,12 @@ export class RenewalAgent {
       let res: CertificateResponse;
       // After the CA refused a renewal (revoked, expired past its grace), a token, if there is one, enrolls anew.
       const refused = this.#refused.has(cfg.name) && (await this.#tokenAvailable(cfg));
+      let replaced: OnDisk | null = null;
       if (item.action === 'renew' && disk !== null && !refused) {
         const { privateKey, csrPem } = await create(keyType, disk.names);
         res = await this.#d.ca.renew({ csr: csrPem, ...lifetime }, disk.identity);
         await this.#write(cfg, res, exportPrivateKeyPem(privateKey));
+        replaced = disk;
       } else {
         const token = await this.#readToken(cfg);
         if (token === null)
@@ -363,7 +475,15 @@ export class RenewalAgent {
         notAfter: res.notAfter,
         renewals: st.renewals,
       });
-      await this.#reloadAfterWrite(cfg);
+      const reloaded = await this.#reloadAfterWrite(cfg);
+      if (replaced !== null && (cfg.revokeReplaced ?? this.#d.config.config.revokeReplaced)) {
+        if (reloaded) await this.#revokeReplaced(cfg, replaced);
+        else
+          this.#d.log('warn', 'replaced certificate not revoked: a reload action failed, it may still be in use', {
+            certificate: cfg.name,
+            serial: replaced.serial,
+          });
+      }
     } catch (err) {
       const e = toMutualError(err);
       const status = e.details['status'];
@@ -420,17 +540,21 @@ export class RenewalAgent {
     }
   }
 
-  async #reloadAfterWrite(cfg: AgentCertificateConfig): Promise<void> {
+  /** Runs the reload actions in order; true when every one succeeded. */
+  async #reloadAfterWrite(cfg: AgentCertificateConfig): Promise<boolean> {
     const run = this.#d.reload ?? (await import('./reload.js')).runReloadAction;
+    let ok = true;
     for (const action of cfg.reload) {
       try {
         const what = await run(action, this.#d.config.resolve);
         this.#d.log('info', 'reload action done', { certificate: cfg.name, action: what });
       } catch (err) {
+        ok = false;
         const e = toMutualError(err);
         this.#d.log('error', 'reload action failed', { certificate: cfg.name, error: e.code, detail: e.message });
       }
     }
+    return ok;
   }
 
   #count(name: string): { success: number; failure: number } {

@@ -12,6 +12,11 @@ export interface AgentCa {
   sign(request: SignRequest): Promise<CertificateResponse>;
   renew(request: RenewRequest, identity: PairIdentity): Promise<CertificateResponse>;
   report(body: ReportRequest, identity: PairIdentity): Promise<void>;
+  /** POST /v1/revoke as the holder: `identity` is the certificate being revoked, with its key. */
+  revoke(
+    body: { serial: string; reason: 'superseded' | 'cessationOfOperation' },
+    identity: PairIdentity,
+  ): Promise<void>;
   /** GET /v1/roots: the roots the CA publishes and, during a root rotation, its cross-certificates. */
   roots?(): Promise<{ readonly roots: readonly string[]; readonly crossCertificates?: readonly string[] | undefined }>;
 }
@@ -35,6 +40,9 @@ export function httpAgentCa(
     renew: (request, identity) => as(identity).renew(request),
     report: async (body, identity) => {
       await as(identity).report(body);
+    },
+    revoke: async (body, identity) => {
+      await as(identity).revoke(body);
     },
   };
 }

@@ -67,6 +67,12 @@ const certificate = z.strictObject({
   lifetime: duration('lifetime', 1000).optional(),
   keyType: z.enum(KEY_TYPES as readonly [KeyType, ...KeyType[]]).optional(),
   reload: z.array(reloadAction).default([]),
+  /**
+   * After a renewal whose reload actions all succeeded, revoke the certificate it replaced
+   * (reason superseded), presenting that certificate: a copy of the old key left somewhere is
+   * worth nothing from then on. Default: the agent-level `revokeReplaced`.
+   */
+  revokeReplaced: z.boolean().optional(),
 });
 
 export const agentConfigSchema = z
@@ -105,6 +111,13 @@ export const agentConfigSchema = z
     report: z
       .strictObject({ interval: duration('report.interval', 1000).default(60_000), enabled: z.boolean().default(true) })
       .default({ interval: 60_000, enabled: true }),
+    /** Default of each certificate's `revokeReplaced`. */
+    revokeReplaced: z.boolean().default(false),
+    /**
+     * A certificate removed from this file (its state is still in the state file, and its pair is
+     * on disk): revoke it (reason cessationOfOperation), presenting it, then forget it.
+     */
+    revokeOnRemove: z.boolean().default(false),
     certificates: z.array(certificate).min(1),
   })
   .superRefine((config, ctx) => {

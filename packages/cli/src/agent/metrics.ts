@@ -2,7 +2,11 @@ import { createServer, type Server } from 'node:http';
 import type { CertificateView } from './agent.js';
 
 /** Prometheus text exposition of the agent's certificates (names are stable: docs/lifecycle.md). */
-export function renderMetrics(views: readonly CertificateView[], now: Date): string {
+export function renderMetrics(
+  views: readonly CertificateView[],
+  now: Date,
+  revocations: { readonly success: number; readonly failure: number } = { success: 0, failure: 0 },
+): string {
   const lines: string[] = [];
   const label = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
   const family = (name: string, type: string, help: string, samples: string[]): void => {
@@ -50,6 +54,15 @@ export function renderMetrics(views: readonly CertificateView[], now: Date): str
     'gauge',
     'Failed attempts since the last success.',
     views.map((v) => `mutual_agent_consecutive_failures{certificate="${label(v.name)}"} ${v.failures}`),
+  );
+  family(
+    'mutual_agent_revocations_total',
+    'counter',
+    'Revocations the agent asked of the CA since it started (revokeReplaced, revokeOnRemove), by outcome.',
+    [
+      `mutual_agent_revocations_total{outcome="success"} ${revocations.success}`,
+      `mutual_agent_revocations_total{outcome="failure"} ${revocations.failure}`,
+    ],
   );
   return `${lines.join('\n')}\n`;
 }

@@ -23,6 +23,8 @@ const certState = z.object({
   lastError: z.string().nullable(),
   renewals: z.number().int().nonnegative(),
   path: z.string(),
+  /** The key's path (for revokeOnRemove: the pair presented to revoke a removed certificate). */
+  keyPath: z.string().optional(),
 });
 export type CertificateState = z.infer<typeof certState>;
 

@@ -109,7 +109,9 @@ export function registerAgentCommands(program: Command, ctx: CliContext): void {
       let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
       if (first.config.metrics !== undefined) {
         const where = parseListen(first.config.metrics.listen);
-        metrics = await serveMetrics(where.host, where.port, () => renderMetrics(current.views(), clock.now()));
+        metrics = await serveMetrics(where.host, where.port, () =>
+          renderMetrics(current.views(), clock.now(), current.revocations()),
+        );
         log('info', 'metrics listening', { port: metrics.port, path: '/metrics' });
       }
       const stopped = waitForStop();
