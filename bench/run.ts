@@ -11,7 +11,7 @@
  *      revokes leaves one by one; time until POST /v1/revoke answers and until GET /v1/crl lists each,
  *      and how long a /healthz probe waited meanwhile; then a new subscriber's replay of the revocation
  *      feed (every listed revocation), timed, with the probe running.
- *   scale [--certs 0,100000,1000000] [--days 100] [--issuances 1000]
+ *   scale [--store sqlite|postgres] [--certs 0,100000,1000000] [--days 100] [--issuances 1000]
  *      the inventory at scale (docs/scale.md): a SQLite inventory seeded as a fleet renewed daily for
  *      `days` days (1 % revoked); bytes per record, time to start, latency of the reads that count or
  *      page the inventory, issuance; then the retention pass deleting what lies past 90 days, timed.
@@ -58,6 +58,7 @@ if (name === 'ca' || name === 'store') {
   });
 } else if (name === 'scale') {
   await runScaleBench({
+    store: arg('--store', 'sqlite') === 'postgres' ? 'postgres' : 'sqlite',
     certs: arg('--certs', '0,100000,1000000')
       .split(',')
       .filter((x) => x !== '')
