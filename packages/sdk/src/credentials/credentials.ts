@@ -65,6 +65,13 @@ export interface CreateCredentialsOptions {
   readonly onRotate?: (next: CurrentCredentials, previous: CurrentCredentials | undefined) => void;
   readonly onError?: (error: MutualError, status: CredentialsStatus) => void;
   readonly signal?: AbortSignal;
+  /**
+   * After each renewal (once 'rotated' listeners have swapped it in), revoke the certificate it
+   * replaced, reason superseded, presenting that certificate (`POST /v1/revoke` as the holder): a
+   * copy of the old key is then worth nothing. 'revoked' (serial) on success; a failure is an
+   * 'error' (the renewal itself succeeded). Default false.
+   */
+  readonly revokeReplaced?: boolean;
 }
 
 /** The certificate in use: what a TLS server or client presents. */
@@ -123,15 +130,18 @@ export interface Credentials {
    * 'rotated' (next, previous): a new certificate is in use. 'error' (MutualError, status): an
    * attempt failed and the current certificate was kept — emitted only when someone listens.
    * 'overdue' (OverdueEvent): past 90 % of the lifetime without a renewal: act now.
+   * 'revoked' (serial): with `revokeReplaced`, the CA revoked the certificate a renewal replaced.
    */
   on(event: 'rotated', listener: (next: CurrentCredentials, previous: CurrentCredentials | undefined) => void): this;
   on(event: 'error', listener: (error: MutualError, status: CredentialsStatus) => void): this;
   on(event: 'overdue', listener: (event: OverdueEvent) => void): this;
+  on(event: 'revoked', listener: (serial: string) => void): this;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  off(event: 'rotated' | 'error' | 'overdue', listener: (...args: any[]) => void): this;
+  off(event: 'rotated' | 'error' | 'overdue' | 'revoked', listener: (...args: any[]) => void): this;
   once(event: 'rotated', listener: (next: CurrentCredentials, previous: CurrentCredentials | undefined) => void): this;
   once(event: 'error', listener: (error: MutualError, status: CredentialsStatus) => void): this;
   once(event: 'overdue', listener: (event: OverdueEvent) => void): this;
+  once(event: 'revoked', listener: (serial: string) => void): this;
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -457,6 +467,8 @@ class CredentialSource extends EventEmitter implements Credentials {
   // ---- effects -------------------------------------------------------------------------------
 
   #attempt(action: 'enroll' | 'renew', forced: boolean): Promise<CurrentCredentials> {
+    // The certificate a renewal presents (and replaces); an enrollment replaces nothing it could revoke.
+    const renewedFrom = action === 'renew' ? this.#current : undefined;
     const run = this.#attemptOnce(action)
       .then(async (next) => {
         // A new certificate is used even when it cannot be written: the old one stays valid on disk.
@@ -478,6 +490,7 @@ class CredentialSource extends EventEmitter implements Credentials {
           this.#o.onRotate?.(next, previous);
           this.#plan();
           this.emit('rotated', next, previous);
+          if (this.#o.revokeReplaced === true && renewedFrom !== undefined) this.#revokeReplaced(renewedFrom);
           return next;
         },
         (err: unknown) => {
@@ -496,6 +509,23 @@ class CredentialSource extends EventEmitter implements Credentials {
     this.#inFlight = run;
     if (!forced) run.catch(() => undefined);
     return run;
+  }
+
+  /** revokeReplaced: the replaced certificate revoked as its holder, in the background. */
+  #revokeReplaced(replaced: CurrentCredentials): void {
+    const root = this.#root;
+    if (root === undefined) return;
+    const timeout = this.#o.ca.timeoutMs === undefined ? {} : { timeoutMs: this.#o.ca.timeoutMs };
+    new CaClient({ url: this.#o.ca.url, ca: root, cert: replaced.chainPem, key: replaced.keyPem, ...timeout })
+      .revoke({ serial: replaced.serial, reason: 'superseded' })
+      .then(
+        () => {
+          this.emit('revoked', replaced.serial);
+        },
+        (err: unknown) => {
+          this.#report(toMutualError(err));
+        },
+      );
   }
 
   async #ensureRoot(): Promise<string> {

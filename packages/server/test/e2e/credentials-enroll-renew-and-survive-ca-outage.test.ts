@@ -325,6 +325,31 @@ describe('sdk credentials with a real CA', () => {
     );
   });
 
+  it('revokeReplaced: the certificate a renewal replaced is revoked as superseded by its holder; the new one stays good', async () => {
+    const { ca, timers } = await setup();
+    const c = credentials(ca, timers, { token: await mintToken(ca, { uri: [SVC] }, 'both'), revokeReplaced: true });
+    const first = await c.ready();
+    // The enrollment replaced nothing.
+    expect(ca.audit().filter((a) => a.action === 'certificate.revoke')).toEqual([]);
+    const revoked = new Promise<string>((resolve) => c.once('revoked', resolve));
+    const second = await c.renewNow();
+    expect(await revoked).toBe(first.serial);
+    const records = ca.audit().filter((a) => a.action === 'certificate.revoke');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      actor: `cert:${first.serial}`,
+      subject: first.serial,
+      details: { reason: 'superseded', by: 'holder' },
+    });
+    const listed = (await call(ca, { path: '/v1/certificates?state=revoked', ...admin(ca) })).json<{
+      items: { serial: string }[];
+    }>();
+    expect(listed.items.map((i) => i.serial)).toEqual([first.serial]);
+    expect(c.current().serial).toBe(second.serial);
+    // The new certificate still renews: it is not the one revoked.
+    expect((await c.renewNow()).serial).not.toBe(second.serial);
+  });
+
   it('refuses options it cannot work with', () => {
     expect(() => createCredentials({ ca: { url: 'http://ca.internal', root: 'x' }, token: 't' })).toThrow(/https/);
     expect(() => createCredentials({ ca: { url: 'https://ca.internal' }, token: 't' })).toThrow(/root/);
