@@ -701,6 +701,7 @@ async function serve(
   };
   if (keepExpiredMs !== null) {
     const prune = (): void => {
+      if (closing !== undefined) return;
       pruneInventory().catch((err: unknown) => {
         app.log.error({ err }, 'pruning expired certificates failed');
       });
