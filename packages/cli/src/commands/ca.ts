@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { InitCaOptions, PassphraseChoice } from '@mutual/server';
 import { loadServer } from '../server.js';
 import { registerCaHsmCommands } from './ca-hsm.js';
-import { MutualError, bootstrapCa, decodeOnePem, type KeyType } from '@mutual/sdk';
+import { MutualError, bootstrapCa, decodeOnePem, formatDuration, type KeyType } from '@mutual/sdk';
 import { caClientFrom, saveContext, withClientOptions, type ClientOptions } from '../client-context.js';
 import { parseListen, waitForStop } from '../process.js';
 import type { CliContext } from '../context.js';
@@ -549,6 +549,7 @@ interface StatusView {
   })[];
   readonly previousIntermediates: readonly StatusCertificateView[];
   readonly inventory: Readonly<Record<string, number>>;
+  readonly keepExpiredMs?: number | null | undefined;
   readonly components: readonly { readonly standing: string }[];
   readonly next: readonly string[];
 }
@@ -580,7 +581,13 @@ function renderStatus(s: StatusView, where: string): string {
       ],
     ).trimEnd(),
     '',
-    `Inventory: ${n('valid')} valid, ${n('expiring')} expiring, ${n('expired')} expired, ${n('revoked')} revoked.`,
+    `Inventory: ${n('valid')} valid, ${n('expiring')} expiring, ${n('expired')} expired, ${n('revoked')} revoked${
+      s.keepExpiredMs === undefined
+        ? ''
+        : s.keepExpiredMs === null
+          ? '; expired records are kept forever'
+          : `; records leave ${formatDuration(s.keepExpiredMs)} after expiry`
+    }.`,
     s.components.length === 0
       ? 'Components: none has reported to this CA.'
       : `Components: ${String(s.components.length)} (${String(count('trusts'))} trust the current root, ${String(count('lacks'))} lack it, ${String(count('unreported'))} do not say, ${String(count('stale'))} stale).`,

@@ -21,6 +21,7 @@ describe('mutual ca status', () => {
     expect(fresh).toMatch(/^root +O=mutual, CN=mutual Root CA +[0-9a-f]{16} +\d{4}-\d\d-\d\d +file +100 %$/m);
     expect(fresh).toContain('Components: none has reported to this CA.');
     expect(fresh).toContain('Nothing to do.');
+    expect(fresh).toContain('revoked; records leave 90d after expiry.');
 
     // A certificate under the first root, besides the admin certificate of `ca init`.
     expect(

@@ -147,6 +147,8 @@ export const caStatusResponse = z.object({
   previousIntermediates: z.array(caCertificateStatus),
   crossCertificates: z.array(caCertificateStatus),
   inventory: z.record(z.string(), z.number().int().nonnegative()),
+  /** How long an expired certificate's record is kept (ca.yaml inventory.keepExpired); null: forever. */
+  keepExpiredMs: z.number().int().positive().nullable().optional(),
   /** Each reporting component's standing towards the current root. */
   components: z.array(
     z.object({ kind: z.string(), name: z.string(), lastSeen: isoTime, standing: z.enum(componentStandings) }),

@@ -603,6 +603,7 @@ async function serve(
             previousIntermediates: s.previousIntermediates.map(cert),
             crossCertificates: s.crossCertificates.map(cert),
             inventory: s.inventory,
+            keepExpiredMs: s.keepExpiredMs,
             components: s.components.map((c) => ({ ...c, lastSeen: c.lastSeen.toISOString() })),
             next: [...s.next],
           };

@@ -120,6 +120,8 @@ export interface CaStatus {
   readonly previousIntermediates: readonly CaCertificateStatus[];
   readonly crossCertificates: readonly CaCertificateStatus[];
   readonly inventory: Record<CertificateState, number>;
+  /** How long an expired certificate's record is kept (inventory.keepExpired); null: forever. */
+  readonly keepExpiredMs: number | null;
   readonly components: readonly ComponentTrust[];
   /** What to do next, in order, worked out from the state above: the runbook of this CA today. */
   readonly next: readonly string[];
@@ -279,6 +281,7 @@ export async function describeCaStatus(options: {
     previousIntermediates: previousIntermediates.map(strip),
     crossCertificates: crossCertificates.map(strip),
     inventory,
+    keepExpiredMs: config.inventory.keepExpired,
     components,
     next,
   };
