@@ -1,6 +1,6 @@
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,6 +8,7 @@ import pg from 'pg';
 import { createKeyAndCsr } from '../packages/cli/src/csr.js';
 import { startPostgres } from '../packages/server/test/support/postgres.js';
 import { initBenchCa, percentile, startServer } from './ca.js';
+import { call } from './crl.js';
 
 interface Options {
   /** Where the inventory lives. */
@@ -173,39 +174,6 @@ async function postgresDb(): Promise<BenchDb> {
       await cluster.stop();
     },
   };
-}
-
-function call(
-  agent: Agent,
-  url: URL,
-  method: 'GET' | 'POST',
-  pathname: string,
-  payload?: unknown,
-): Promise<{ status: number; body: Buffer; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const body = payload === undefined ? undefined : JSON.stringify(payload);
-    const t0 = performance.now();
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: pathname,
-        method,
-        agent,
-        headers:
-          body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - t0 });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 const ms = (x: number): number => Number(x.toFixed(1));
